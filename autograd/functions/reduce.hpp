@@ -1,0 +1,26 @@
+// Differentiable reductions and scans. Forward: tensor/ops/reduce.hpp.
+// Tests: tests/autograd/op_table_reduce.cpp
+#pragma once
+
+#include <vector>
+
+#include "tensor/ops/reduce.hpp"
+#include "tensor/tensor.hpp"
+
+namespace loupe {
+
+using Dims = std::vector<int64_t>;
+
+Tensor sum(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor mean(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+ops::ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim = false);  // values differentiable
+ops::ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim = false);
+Tensor amax(const Tensor& x, const Dims& dims = {}, bool keepdim = false);  // ties share the gradient
+Tensor amin(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
+Tensor var(const Tensor& x, const Dims& dims = {}, int64_t correction = 1, bool keepdim = false);
+Tensor std(const Tensor& x, const Dims& dims = {}, int64_t correction = 1, bool keepdim = false);
+Tensor norm(const Tensor& x, double p = 2.0, const Dims& dims = {}, bool keepdim = false);
+Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim = false);
+Tensor cumsum(const Tensor& x, int64_t dim);
+
+}  // namespace loupe

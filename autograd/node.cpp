@@ -1,0 +1,29 @@
+// Node methods. See node.hpp.
+#include "autograd/node.hpp"
+
+namespace loupe::autograd {
+
+const char* op_kind_name(OpKind kind) {
+  switch (kind) {
+#define LOUPE_OP_KIND_NAME(name) \
+  case OpKind::name:             \
+    return #name;
+    LOUPE_OP_KINDS(LOUPE_OP_KIND_NAME)
+#undef LOUPE_OP_KIND_NAME
+  }
+  return "unknown";
+}
+
+std::vector<Tensor> Node::apply(const Tensor& grad_output) const {
+  LOUPE_CHECK(!released_, "backward: the graph of ", name_, " was already freed by an earlier backward; ",
+              "pass retain_graph=true to the first backward to run it twice");
+  return backward_(*this, grad_output);
+}
+
+void Node::release() {
+  saved.clear();
+  backward_ = nullptr;
+  released_ = true;
+}
+
+}  // namespace loupe::autograd

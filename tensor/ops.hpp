@@ -1,0 +1,27 @@
+// Everything tensor/ offers in one include: the Tensor type, creation, random numbers, the raw
+// (non-differentiable) op catalogue in namespace loupe::ops, and tensor files.
+#pragma once
+
+#include "tensor/dispatch.hpp"
+#include "tensor/io/npy.hpp"
+#include "tensor/io/safetensors.hpp"
+#include "tensor/ops/binary.hpp"
+#include "tensor/ops/conv.hpp"
+#include "tensor/ops/copy.hpp"
+#include "tensor/ops/creation.hpp"
+#include "tensor/ops/index.hpp"
+#include "tensor/ops/join.hpp"
+#include "tensor/ops/linalg.hpp"
+#include "tensor/ops/loss.hpp"
+#include "tensor/ops/norm.hpp"
+#include "tensor/ops/pool.hpp"
+#include "tensor/ops/random_ops.hpp"
+#include "tensor/ops/reduce.hpp"
+#include "tensor/ops/resample.hpp"
+#include "tensor/ops/softmax.hpp"
+#include "tensor/ops/sort.hpp"
+#include "tensor/ops/unary.hpp"
+#include "tensor/ops/view.hpp"
+#include "tensor/parallel.hpp"
+#include "tensor/random.hpp"
+#include "tensor/tensor.hpp"

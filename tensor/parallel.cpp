@@ -1,0 +1,167 @@
+// Thread pool behind parallel_for. See parallel.hpp.
+//
+// One job at a time: the caller publishes a job (body + chunk count), workers and the caller
+// claim chunk indices from an atomic counter, and the caller waits until all chunks are done.
+// That keeps results independent of which thread ran which chunk: chunks are fixed by the range,
+// the grain and the thread count, never by timing.
+#include "tensor/parallel.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace loupe {
+
+namespace {
+
+thread_local bool inside_parallel_region = false;
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads) { resize(threads); }
+  ~ThreadPool() { stop_workers(); }
+
+  int size() const { return threads_; }
+
+  void resize(int threads) {
+    stop_workers();
+    threads_ = std::max(1, threads);
+    stopping_ = false;
+    for (int i = 1; i < threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+  }
+
+  void run(int64_t chunks, const std::function<void(int64_t)>& chunk_body) {
+    std::lock_guard<std::mutex> job_guard(job_mutex_);  // one job at a time
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      body_ = &chunk_body;
+      total_chunks_ = chunks;
+      next_chunk_ = 0;
+      done_chunks_ = 0;
+      error_ = nullptr;
+      ++generation_;
+    }
+    wake_.notify_all();
+    work_on_chunks(chunk_body, chunks);
+    std::unique_lock<std::mutex> lock(mutex_);
+    // Wait for every chunk, and for every worker that joined this job to leave it, so that no
+    // worker can carry this job's state into the next one.
+    finished_.wait(lock, [&] { return done_chunks_ == total_chunks_ && active_workers_ == 0; });
+    body_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void work_on_chunks(const std::function<void(int64_t)>& body, int64_t total) {
+    inside_parallel_region = true;
+    for (;;) {
+      const int64_t chunk = next_chunk_.fetch_add(1);
+      if (chunk >= total) break;
+      try {
+        body(chunk);
+      } catch (...) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      if (done_chunks_.fetch_add(1) + 1 == total) {
+        std::lock_guard<std::mutex> lock(mutex_);
+        finished_.notify_all();
+      }
+    }
+    inside_parallel_region = false;
+  }
+
+  void worker_loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      const std::function<void(int64_t)>* body = nullptr;
+      int64_t total = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && body_ != nullptr); });
+        if (stopping_) return;
+        seen = generation_;
+        body = body_;
+        total = total_chunks_;
+        ++active_workers_;
+      }
+      work_on_chunks(*body, total);
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --active_workers_;
+      }
+      finished_.notify_all();
+    }
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& worker : workers_) worker.join();
+    workers_.clear();
+  }
+
+  int threads_ = 1;
+  std::vector<std::thread> workers_;
+  std::mutex job_mutex_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::condition_variable finished_;
+  const std::function<void(int64_t)>* body_ = nullptr;
+  int64_t total_chunks_ = 0;
+  std::atomic<int64_t> next_chunk_{0};
+  std::atomic<int64_t> done_chunks_{0};
+  std::exception_ptr error_;
+  uint64_t generation_ = 0;
+  int active_workers_ = 0;
+  bool stopping_ = false;
+};
+
+int default_thread_count() {
+  if (const char* env = std::getenv("LOUPE_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  const unsigned cores = std::thread::hardware_concurrency();
+  return cores == 0 ? 1 : static_cast<int>(cores);
+}
+
+ThreadPool& pool() {
+  static ThreadPool instance(default_thread_count());
+  return instance;
+}
+
+}  // namespace
+
+int num_threads() { return pool().size(); }
+
+void set_num_threads(int threads) { pool().resize(threads); }
+
+void parallel_for(int64_t begin, int64_t end, int64_t grain,
+                  const std::function<void(int64_t, int64_t)>& body) {
+  if (end <= begin) return;
+  const int64_t n = end - begin;
+  grain = std::max<int64_t>(grain, 1);
+  const int threads = num_threads();
+  if (threads == 1 || n <= grain || inside_parallel_region) {
+    body(begin, end);
+    return;
+  }
+  const int64_t chunks = std::min<int64_t>(threads, (n + grain - 1) / grain);
+  const int64_t per_chunk = (n + chunks - 1) / chunks;
+  pool().run(chunks, [&](int64_t chunk) {
+    const int64_t lo = begin + chunk * per_chunk;
+    const int64_t hi = std::min(end, lo + per_chunk);
+    if (lo < hi) body(lo, hi);
+  });
+}
+
+}  // namespace loupe

@@ -1,0 +1,1 @@
+// Op table entries: conv (filled in with the conv family).

@@ -1,0 +1,1 @@
+// Op table entries: index (filled in with the index family).

@@ -1,0 +1,1 @@
+// Op table entries: join (filled in with the join family).

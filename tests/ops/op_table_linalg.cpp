@@ -1,0 +1,1 @@
+// Op table entries: linalg (filled in with the linalg family).

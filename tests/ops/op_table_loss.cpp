@@ -1,0 +1,1 @@
+// Op table entries: loss (filled in with the loss family).

@@ -1,0 +1,1 @@
+// Op table entries: norm (filled in with the norm family).

@@ -1,0 +1,1 @@
+// Op table entries: pool (filled in with the pool family).

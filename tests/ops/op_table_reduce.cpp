@@ -1,0 +1,1 @@
+// Op table entries: reduce (filled in with the reduce family).

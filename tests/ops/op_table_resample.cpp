@@ -1,0 +1,1 @@
+// Op table entries: resample (filled in with the resample family).

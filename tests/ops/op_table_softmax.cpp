@@ -1,0 +1,1 @@
+// Op table entries: softmax (filled in with the softmax family).

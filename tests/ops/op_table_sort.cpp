@@ -1,0 +1,1 @@
+// Op table entries: sort (filled in with the sort family).

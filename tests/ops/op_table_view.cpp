@@ -1,0 +1,1 @@
+// Op table entries: view (filled in with the view family).
