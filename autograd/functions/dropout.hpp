@@ -1,0 +1,2 @@
+// (placeholder: filled in by the dropout work)
+#pragma once
