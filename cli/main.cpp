@@ -1,9 +1,36 @@
-// The loupe command-line program: one binary with subcommands.
+// The loupe command-line program: one binary with subcommands. User errors (loupe::Error) are
+// printed as one line and give exit code 1; they never abort.
+#include <cstring>
 #include <iostream>
 #include <string>
 
+#include "cli/commands.hpp"
+#include "tensor/error.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: loupe <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  demo      train an MLP on Fashion-MNIST and report its test accuracy\n"
+    "\n"
+    "Run 'loupe <command> --help' for the options of a command.\n";
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  const std::string command = argc > 1 ? argv[1] : "--help";
-  std::cout << "usage: loupe <command> [options]\n";
-  return command == "--help" ? 0 : 2;
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  try {
+    if (command == "demo") return loupe::cli::run_demo(argc, argv);
+  } catch (const loupe::Error& error) {
+    std::cerr << "loupe " << command << ": " << error.what() << "\n";
+    return 1;
+  }
+  std::cerr << "loupe: unknown command '" << command << "'\n" << kUsage;
+  return 2;
 }

@@ -1,0 +1,153 @@
+// `loupe demo`: trains an MLP (784-256-128-10, ReLU) on the full Fashion-MNIST with loupe's
+// autograd and Adam, shows a progress bar and the loss per epoch, and reports the test accuracy.
+// The data comes from Debian's dataset-fashion-mnist package (IDX files, gzip-compressed).
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+
+#include "cli/args.hpp"
+#include "cli/commands.hpp"
+#include "cli/output.hpp"
+#include "cli/progress.hpp"
+#include "nn/data/idx.hpp"
+#include "nn/layers/basic.hpp"
+#include "nn/optim/optimizer.hpp"
+
+namespace loupe::cli {
+
+namespace {
+
+const std::vector<OptionSpec> kDemoOptions = {
+    {"data", "DIR", "/usr/share/datasets/fashion-mnist", "folder with the four Fashion-MNIST .gz files"},
+    {"epochs", "N", "8", "training epochs"},
+    {"batch-size", "N", "128", "images per step"},
+    {"lr", "RATE", "0.001", "Adam learning rate"},
+    {"seed", "N", "0", "seed for initialisation and shuffling"},
+    {"json", "FILE", "", "also write the results as JSON"},
+};
+
+// Fashion-MNIST's pixel mean and standard deviation (of x / 255) over the training set.
+constexpr double kPixelMean = 0.2860;
+constexpr double kPixelStd = 0.3530;
+
+struct Split {
+  Tensor images;  // (N, 784) float32, normalised
+  Tensor labels;  // (N) int64
+};
+
+Split load_split(const std::string& folder, const std::string& prefix) {
+  Tensor images = nn::load_idx(folder + "/" + prefix + "-images-idx3-ubyte.gz", DType::f32);
+  Tensor labels = nn::load_idx(folder + "/" + prefix + "-labels-idx1-ubyte.gz", DType::i64);
+  LOUPE_CHECK(images.dim() == 3 && labels.dim() == 1 && images.size(0) == labels.size(0), "demo: '", folder,
+              "' holds images ", shape_str(images.shape()), " and labels ", shape_str(labels.shape()));
+  images = ops::reshape(images, {images.size(0), -1});
+  images = ops::div(ops::sub(ops::div(images, 255.0), kPixelMean), kPixelStd);
+  return {images, labels};
+}
+
+// Rows `order[first .. first + count)` of a split, copied into one contiguous batch.
+Split gather_batch(const Split& split, const std::vector<int64_t>& order, int64_t first, int64_t count) {
+  const int64_t width = split.images.size(1);
+  Split batch{Tensor::empty({count, width}, DType::f32), Tensor::empty({count}, DType::i64)};
+  const float* src = split.images.data<float>();
+  const int64_t* labels = split.labels.data<int64_t>();
+  float* dst = batch.images.data<float>();
+  int64_t* dst_labels = batch.labels.data<int64_t>();
+  for (int64_t i = 0; i < count; ++i) {
+    const int64_t row = order[static_cast<size_t>(first + i)];
+    std::memcpy(dst + i * width, src + row * width, sizeof(float) * static_cast<size_t>(width));
+    dst_labels[i] = labels[row];
+  }
+  return batch;
+}
+
+double accuracy(nn::Module& model, const Split& split) {
+  NoGradGuard no_grad;
+  model.eval();
+  const int64_t n = split.images.size(0);
+  int64_t correct = 0;
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
+  for (int64_t first = 0; first < n; first += 1000) {
+    const Split batch = gather_batch(split, order, first, std::min<int64_t>(1000, n - first));
+    const Tensor predicted = ops::argmax(model(batch.images), 1);
+    const Tensor hits = ops::sum(ops::eq(predicted, batch.labels));
+    correct += static_cast<int64_t>(hits.item());
+  }
+  model.train();
+  return static_cast<double>(correct) / static_cast<double>(n);
+}
+
+}  // namespace
+
+int run_demo(int argc, char** argv) {
+  const Args args(kDemoOptions, argc, argv, 2);
+  if (args.help()) {
+    std::cout << usage("demo", "Train an MLP on Fashion-MNIST with loupe's autograd and report the test accuracy.",
+                       kDemoOptions);
+    return 0;
+  }
+  const int64_t epochs = args.get_int("epochs");
+  const int64_t batch_size = args.get_int("batch-size");
+  LOUPE_CHECK(epochs > 0 && batch_size > 0, "demo: --epochs and --batch-size must be positive");
+  Generator generator(static_cast<uint64_t>(args.get_int("seed")));
+
+  const auto start = std::chrono::steady_clock::now();
+  const Split train = load_split(args.get("data"), "train");
+  const Split test = load_split(args.get("data"), "t10k");
+  std::cout << "Fashion-MNIST: " << train.images.size(0) << " training and " << test.images.size(0)
+            << " test images, " << num_threads() << " threads\n";
+
+  nn::Sequential model({std::make_shared<nn::Linear>(784, 256, true, &generator), std::make_shared<nn::ReLU>(),
+                        std::make_shared<nn::Linear>(256, 128, true, &generator), std::make_shared<nn::ReLU>(),
+                        std::make_shared<nn::Linear>(128, 10, true, &generator)});
+  std::cout << "model: MLP 784-256-128-10, " << model.parameter_count() << " parameters, Adam lr "
+            << args.get_double("lr") << ", batch " << batch_size << "\n";
+  nn::AdamOptions adam;
+  adam.lr = args.get_double("lr");
+  nn::Adam optimizer(model.parameters(), adam);
+
+  std::ostringstream epochs_json;
+  const int64_t n = train.images.size(0);
+  const int64_t steps = (n + batch_size - 1) / batch_size;
+  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
+    const std::vector<int64_t> order = to_vector<int64_t>(permutation(n, &generator));
+    ProgressBar bar("epoch " + std::to_string(epoch) + "/" + std::to_string(epochs), steps);
+    double loss_sum = 0.0;
+    for (int64_t step = 0; step < steps; ++step) {
+      const int64_t first = step * batch_size;
+      const Split batch = gather_batch(train, order, first, std::min(batch_size, n - first));
+      optimizer.zero_grad();
+      const Tensor loss = cross_entropy(model(batch.images), batch.labels);
+      backward(loss);
+      optimizer.step();
+      loss_sum += loss.item();
+      std::ostringstream status;
+      status << "loss " << loss_sum / static_cast<double>(step + 1) << "  "
+             << static_cast<int64_t>(static_cast<double>(first + batch.images.size(0)) / bar.elapsed_seconds())
+             << " img/s";
+      bar.update(step + 1, status.str());
+    }
+    bar.finish();
+    const double epoch_loss = loss_sum / static_cast<double>(steps);
+    std::printf("epoch %lld/%lld  loss %.4f  %.1f s\n", static_cast<long long>(epoch), static_cast<long long>(epochs),
+                epoch_loss, bar.elapsed_seconds());
+    std::fflush(stdout);
+    epochs_json << (epoch > 1 ? ", " : "") << "{\"epoch\": " << epoch << ", \"loss\": " << epoch_loss << "}";
+  }
+  const double test_accuracy = accuracy(model, test);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("test accuracy %.4f (%lld images), total time %.1f s\n", test_accuracy,
+              static_cast<long long>(test.images.size(0)), seconds);
+  if (!args.get("json").empty()) {
+    std::ostringstream json;
+    json << "{\"model\": \"mlp-784-256-128-10\", \"test_accuracy\": " << test_accuracy << ", \"seconds\": " << seconds
+         << ", \"threads\": " << num_threads() << ", \"epochs\": [" << epochs_json.str() << "]}\n";
+    write_text_atomic(args.get("json"), json.str());
+  }
+  return 0;
+}
+
+}  // namespace loupe::cli

@@ -1,0 +1,90 @@
+// gzip container parsing + raw-deflate inflation. See gzip.hpp.
+#include "nn/data/gzip.hpp"
+
+#include <stb_image.h>
+
+#include <array>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <limits>
+
+#include "tensor/error.hpp"
+
+namespace loupe::nn {
+
+namespace {
+
+uint32_t crc32(const uint8_t* data, size_t size) {
+  static const std::array<uint32_t, 256> table = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; ++k) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+      t[i] = c;
+    }
+    return t;
+  }();
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < size; ++i) crc = table[(crc ^ data[i]) & 0xFF] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFu;
+}
+
+uint32_t read_le32(const uint8_t* p) {
+  return uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+}
+
+}  // namespace
+
+std::vector<uint8_t> read_file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  LOUPE_CHECK(in.good(), "read: cannot open '", path, "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  LOUPE_CHECK(!in.bad(), "read: error while reading '", path, "'");
+  return bytes;
+}
+
+std::vector<uint8_t> gunzip(const std::vector<uint8_t>& gz, const std::string& name) {
+  // Header: magic 1f 8b, method 8 (deflate), flags, mtime(4), xfl, os, then optional fields.
+  LOUPE_CHECK(gz.size() >= 18 && gz[0] == 0x1f && gz[1] == 0x8b, "gunzip: '", name, "' is not a gzip file");
+  LOUPE_CHECK(gz[2] == 8, "gunzip: '", name, "' uses compression method ", int(gz[2]), " (only deflate is supported)");
+  const uint8_t flags = gz[3];
+  size_t pos = 10;
+  auto need = [&](size_t n) { LOUPE_CHECK(pos + n <= gz.size(), "gunzip: '", name, "' is truncated in its header"); };
+  if (flags & 0x04) {  // FEXTRA
+    need(2);
+    const size_t extra = gz[pos] | size_t(gz[pos + 1]) << 8;
+    pos += 2;
+    need(extra);
+    pos += extra;
+  }
+  for (uint8_t bit : {uint8_t(0x08), uint8_t(0x10)}) {  // FNAME, FCOMMENT: zero-terminated
+    if (flags & bit) {
+      while (pos < gz.size() && gz[pos] != 0) ++pos;
+      need(1);
+      ++pos;
+    }
+  }
+  if (flags & 0x02) {  // FHCRC
+    need(2);
+    pos += 2;
+  }
+  LOUPE_CHECK(gz.size() >= pos + 8, "gunzip: '", name, "' is truncated");
+  const uint32_t expected_crc = read_le32(&gz[gz.size() - 8]);
+  const uint32_t expected_size = read_le32(&gz[gz.size() - 4]);  // size mod 2^32
+  const size_t deflate_size = gz.size() - 8 - pos;
+  LOUPE_CHECK(deflate_size <= size_t(std::numeric_limits<int>::max()), "gunzip: '", name, "' is too large");
+  int out_len = 0;
+  char* out = stbi_zlib_decode_noheader_malloc(reinterpret_cast<const char*>(&gz[pos]), int(deflate_size), &out_len);
+  LOUPE_CHECK(out != nullptr, "gunzip: '", name, "' has a corrupt deflate stream");
+  std::vector<uint8_t> result(reinterpret_cast<uint8_t*>(out), reinterpret_cast<uint8_t*>(out) + out_len);
+  std::free(out);
+  LOUPE_CHECK(uint32_t(result.size()) == expected_size, "gunzip: '", name, "' decompressed to ", result.size(),
+              " bytes, its trailer says ", expected_size);
+  LOUPE_CHECK(crc32(result.data(), result.size()) == expected_crc, "gunzip: '", name, "' fails its CRC-32 check");
+  return result;
+}
+
+std::vector<uint8_t> read_gzip_file(const std::string& path) { return gunzip(read_file_bytes(path), path); }
+
+}  // namespace loupe::nn
