@@ -225,8 +225,9 @@ BceInputs bce_inputs(const Tensor& logits, const Tensor& target, const Tensor& p
   BceInputs in{contiguous(logits), contiguous(to_dtype(target, logits.dtype())), Tensor()};
   if (pos_weight.defined()) {
     LOUPE_CHECK(is_floating(pos_weight.dtype()), kBce, ": pos_weight must be floating, got ", pos_weight.dtype());
-    LOUPE_CHECK(broadcast_shapes(pos_weight.shape(), logits.shape(), kBce) == logits.shape(), kBce, ": pos_weight of shape ",
-                shape_str(pos_weight.shape()), " does not broadcast to the logits' shape ", shape_str(logits.shape()));
+    LOUPE_CHECK(broadcast_shapes(pos_weight.shape(), logits.shape(), kBce) == logits.shape(), kBce,
+                ": pos_weight of shape ", shape_str(pos_weight.shape()), " does not broadcast to the logits' shape ",
+                shape_str(logits.shape()));
     in.pos_weight = contiguous(expand(to_dtype(pos_weight, logits.dtype()), logits.shape()));
   }
   return in;

@@ -207,7 +207,8 @@ NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, cons
   LOUPE_CHECK(training || running_mean.defined(),
               "batch_norm: inference (training = false) needs running_mean and running_var");
   const int64_t m = l.per_channel();
-  LOUPE_CHECK(!training || m != 1, "batch_norm: expected more than 1 value per channel when training, got input of shape ",
+  LOUPE_CHECK(!training || m != 1,
+              "batch_norm: expected more than 1 value per channel when training, got input of shape ",
               shape_str(x.shape()));
 
   std::vector<double> mean(static_cast<size_t>(l.c), 0.0), var(static_cast<size_t>(l.c), 0.0);
@@ -327,7 +328,8 @@ NormGrads layer_norm_backward(const Tensor& g_in, const Tensor& x, const Shape& 
   const bool center = mean_t.defined();
   const RowLayout l = row_layout(x, normalized_shape, center ? "layer_norm_backward" : "rms_norm_backward");
   const double k = static_cast<double>(l.k);
-  const std::vector<double> mean = center ? to_vector<double>(mean_t) : std::vector<double>(static_cast<size_t>(l.rows), 0.0);
+  const std::vector<double> mean =
+      center ? to_vector<double>(mean_t) : std::vector<double>(static_cast<size_t>(l.rows), 0.0);
   const std::vector<double> rstd = to_vector<double>(rstd_t);
   const std::vector<double> w = param_values(weight, l.k, 1.0);
   const Tensor xc = contiguous(x);
