@@ -15,24 +15,6 @@ using autograd::Node;
 using autograd::OpKind;
 using Grads = std::vector<Tensor>;
 
-ops::Reduction to_ops(Reduction r) {
-  switch (r) {
-    case Reduction::none: return ops::Reduction::none;
-    case Reduction::sum: return ops::Reduction::sum;
-    case Reduction::mean: return ops::Reduction::mean;
-  }
-  return ops::Reduction::mean;
-}
-
-ops::CrossEntropyOptions to_ops(const CrossEntropyOptions& o) {
-  ops::CrossEntropyOptions out;
-  out.reduction = to_ops(o.reduction);
-  out.ignore_index = o.ignore_index;
-  out.label_smoothing = o.label_smoothing;
-  out.weight = o.weight;
-  return out;
-}
-
 // Nodes store the reduction as a number (attrs[0]).
 double reduction_attr(ops::Reduction r) { return static_cast<double>(static_cast<int>(r)); }
 ops::Reduction attr_reduction(double a) { return static_cast<ops::Reduction>(static_cast<int>(a)); }
@@ -84,14 +66,14 @@ Tensor record_difference_loss(const Tensor& out, OpKind kind, const char* name, 
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options) {
-  const ops::CrossEntropyOptions o = to_ops(options);
+  const ops::CrossEntropyOptions o = options;
   Tensor out = ops::cross_entropy(logits, target, o);
   if (!autograd::should_record({logits})) return out;
   return record_class_loss(out, OpKind::cross_entropy, "cross_entropy", logits, target, o);
 }
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntropyOptions& options) {
-  const ops::CrossEntropyOptions o = to_ops(options);
+  const ops::CrossEntropyOptions o = options;
   Tensor out = ops::nll_loss(log_probs, target, o);
   if (!autograd::should_record({log_probs})) return out;
   return record_class_loss(out, OpKind::nll_loss, "nll_loss", log_probs, target, o);
@@ -99,7 +81,7 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntrop
 
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, const Tensor& pos_weight,
                                         Reduction reduction) {
-  Tensor out = ops::binary_cross_entropy_with_logits(logits, target, pos_weight, to_ops(reduction));
+  Tensor out = ops::binary_cross_entropy_with_logits(logits, target, pos_weight, reduction);
   if (!autograd::should_record({logits, target})) return out;
   return autograd::record(
       out, OpKind::bce_with_logits, "binary_cross_entropy_with_logits", {logits, target},
@@ -112,29 +94,29 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
         if (d.target.defined()) grads[1] = ops::to_dtype(d.target, n.inputs()[1].dtype);
         return grads;
       },
-      {logits, target, pos_weight}, {reduction_attr(to_ops(reduction))});
+      {logits, target, pos_weight}, {reduction_attr(reduction)});
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  Tensor out = ops::mse_loss(input, target, to_ops(reduction));
+  Tensor out = ops::mse_loss(input, target, reduction);
   if (!autograd::should_record({input, target})) return out;
-  return record_difference_loss(out, OpKind::mse_loss, "mse_loss", input, target, to_ops(reduction), 0.0,
+  return record_difference_loss(out, OpKind::mse_loss, "mse_loss", input, target, reduction, 0.0,
                                 [](const Tensor& d, const Tensor& g, double) { return ops::mul(ops::mul(d, g), 2.0); });
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
-  Tensor out = ops::l1_loss(input, target, to_ops(reduction));
+  Tensor out = ops::l1_loss(input, target, reduction);
   if (!autograd::should_record({input, target})) return out;
   // sign(0) = 0: no gradient where input == target, as in PyTorch.
-  return record_difference_loss(out, OpKind::l1_loss, "l1_loss", input, target, to_ops(reduction), 0.0,
+  return record_difference_loss(out, OpKind::l1_loss, "l1_loss", input, target, reduction, 0.0,
                                 [](const Tensor& d, const Tensor& g, double) { return ops::mul(ops::sign(d), g); });
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
-  Tensor out = ops::smooth_l1_loss(input, target, to_ops(reduction), beta);
+  Tensor out = ops::smooth_l1_loss(input, target, reduction, beta);
   if (!autograd::should_record({input, target})) return out;
   return record_difference_loss(
-      out, OpKind::smooth_l1_loss, "smooth_l1_loss", input, target, to_ops(reduction), beta,
+      out, OpKind::smooth_l1_loss, "smooth_l1_loss", input, target, reduction, beta,
       [](const Tensor& d, const Tensor& g, double b) {
         // d / beta inside the quadratic zone |d| < beta, sign(d) outside (beta = 0: always outside).
         const Tensor inside = ops::lt(ops::abs(d), ops::scalar_like(b, d));

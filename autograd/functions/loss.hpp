@@ -13,17 +13,7 @@
 
 namespace loupe {
 
-// The options of tensor/ops/loss.hpp, as types of this namespace. With the ops:: types an
-// unqualified call such as cross_entropy(x, t, options) would also find ops::cross_entropy by
-// argument-dependent lookup and be ambiguous (or pick the non-differentiable one).
-enum class Reduction { none, mean, sum };
-
-struct CrossEntropyOptions {
-  Reduction reduction = Reduction::mean;
-  int64_t ignore_index = -100;
-  double label_smoothing = 0.0;
-  Tensor weight;  // optional per-class weights (C)
-};
+// Reduction and CrossEntropyOptions: tensor/ops/loss.hpp (namespace loupe).
 
 // logits (N, C, d1, ...) or (C); target int64 (N, d1, ...) or 0-d.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options = {});

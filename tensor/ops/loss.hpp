@@ -5,8 +5,11 @@
 
 #include "tensor/tensor.hpp"
 
-namespace loupe::ops {
+namespace loupe {
 
+// Option types live in namespace loupe, not loupe::ops: an argument of an ops:: type would make
+// argument-dependent lookup find ops::cross_entropy next to loupe::cross_entropy, and an
+// unqualified call would be ambiguous (or silently pick the version that records no gradient).
 enum class Reduction { none, mean, sum };
 
 struct CrossEntropyOptions {
@@ -15,6 +18,13 @@ struct CrossEntropyOptions {
   double label_smoothing = 0.0;
   Tensor weight;  // optional per-class weights (C)
 };
+
+}  // namespace loupe
+
+namespace loupe::ops {
+
+using loupe::CrossEntropyOptions;
+using loupe::Reduction;
 
 // logits (N, C) or (N, C, d1, ...); target int64 (N) or (N, d1, ...).
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options = {});

@@ -10,8 +10,10 @@
 #include "tensor/ops/reduce.hpp"
 #include "tensor/tensor.hpp"
 
-namespace loupe::ops {
+namespace loupe {
 
+// In namespace loupe (not ops) so that loupe::max_pool2d(x, params) is never ambiguous with
+// ops::max_pool2d through argument-dependent lookup.
 struct Pool2dParams {
   std::array<int64_t, 2> kernel{1, 1};
   std::array<int64_t, 2> stride{0, 0};  // 0 = same as kernel (PyTorch's default)
@@ -20,6 +22,12 @@ struct Pool2dParams {
   bool ceil_mode = false;
   bool count_include_pad = true;  // average pooling only
 };
+
+}  // namespace loupe
+
+namespace loupe::ops {
+
+using loupe::Pool2dParams;
 
 // values (N, C, OH, OW) and int64 indices into each input plane (h * W + w), as PyTorch returns.
 ValuesIndices max_pool2d_with_indices(const Tensor& x, const Pool2dParams& params);
