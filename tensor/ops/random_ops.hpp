@@ -1,5 +1,6 @@
 // Random tensors from a Philox Generator (tensor/random.hpp). Element i of a call draws from
-// counter block (first + i / 4), word i % 4 (normal draws use two words per element, Box-Muller),
+// counter block (first + i / 4), word i % 4 (uniform f64 and normal use several words per element;
+// the exact layout is documented in random_ops.cpp),
 // so results are identical for any thread count. A null generator means default_generator().
 // Tests: tests/tensor/test_random.cpp
 #pragma once
