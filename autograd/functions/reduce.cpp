@@ -82,7 +82,8 @@ Tensor mean(const Tensor& x, const Dims& dims_in, bool keepdim) {
       [](const Node& n, const Tensor& g) -> Grads {
         const Shape& shape = n.inputs()[0].shape;
         const Tensor gk = unsqueeze_reduced(g, shape, attrs_dims(n), n.attrs[0] != 0.0);
-        const double count = static_cast<double>(shape_numel(shape)) / static_cast<double>(std::max<int64_t>(g.numel(), 1));
+        const double count =
+            static_cast<double>(shape_numel(shape)) / static_cast<double>(std::max<int64_t>(g.numel(), 1));
         return {ops::contiguous(ops::expand(ops::div(gk, count), shape))};
       },
       {}, dims_attrs(dims, keepdim));

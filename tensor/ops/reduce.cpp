@@ -334,8 +334,13 @@ Tensor logical_reduction(const Tensor& x, const Dims& dims_in, bool keepdim, con
 
 }  // namespace
 
-Tensor all(const Tensor& x, const Dims& dims, bool keepdim) { return logical_reduction<true>(x, dims, keepdim, "all"); }
-Tensor any(const Tensor& x, const Dims& dims, bool keepdim) { return logical_reduction<false>(x, dims, keepdim, "any"); }
+Tensor all(const Tensor& x, const Dims& dims, bool keepdim) {
+  return logical_reduction</*All=*/true>(x, dims, keepdim, "all");
+}
+
+Tensor any(const Tensor& x, const Dims& dims, bool keepdim) {
+  return logical_reduction</*All=*/false>(x, dims, keepdim, "any");
+}
 
 // --- cumsum ---
 
@@ -391,7 +396,9 @@ Tensor scan_sum(const Tensor& x_in, int64_t dim_in, bool reverse, const char* op
 }  // namespace
 
 Tensor cumsum(const Tensor& x, int64_t dim) { return scan_sum(x, dim, /*reverse=*/false, "cumsum"); }
-Tensor reverse_cumsum(const Tensor& x, int64_t dim) { return scan_sum(x, dim, /*reverse=*/true, "reverse_cumsum"); }
+Tensor reverse_cumsum(const Tensor& x, int64_t dim) {
+  return scan_sum(x, dim, /*reverse=*/true, "reverse_cumsum");
+}
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
   if (x.shape() == shape) return x;

@@ -292,6 +292,22 @@ TEST_CASE("reduce: zero norm and zero std have zero gradient, not NaN") {
         std::vector<double>{0, 0, 0});
 }
 
+TEST_CASE("reduce: results do not depend on the thread count") {
+  const Tensor x = random_tensor({64, 2048}, DType::f32, -3, 3, 44);  // big enough to run in parallel
+  const auto run = [&] {
+    return std::vector<Tensor>{ops::amax(x, {1}), ops::max(x, 0).indices, ops::var(x, {1}), ops::norm(x, 3.0, {0}),
+                               ops::logsumexp(x, {1}), ops::cumsum(x, 1), ops::any(x, {1})};
+  };
+  const int threads = num_threads();
+  set_num_threads(1);
+  const auto serial = run();
+  set_num_threads(threads);
+  const auto parallel = run();
+  for (size_t i = 0; i < serial.size(); ++i) {
+    CHECK(check_close(parallel[i], serial[i], 0, 0, "reduction " + std::to_string(i)));
+  }
+}
+
 TEST_CASE("reduce: bad arguments raise loupe::Error") {
   const Tensor x = zeros({3, 4});
   CHECK_THROWS_WITH_AS(ops::max(x, 2), doctest::Contains("max: dim 2 out of range"), Error);
