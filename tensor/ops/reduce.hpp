@@ -1,6 +1,6 @@
 // Reductions over any set of dims (empty dims = all dims), with keepdim, and the scans.
 // Sums of float32 accumulate in float64 for accuracy; integer and bool sums give int64.
-// Tests: tests/tensor/op_table_reduce.cpp
+// Tests: tests/ops/op_table_reduce.cpp
 #pragma once
 
 #include <vector>
@@ -36,7 +36,9 @@ Tensor norm(const Tensor& x, double p = 2.0, const Dims& dims = {}, bool keepdim
 Tensor logsumexp(const Tensor& x, const Dims& dims, bool keepdim = false);
 Tensor all(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
 Tensor any(const Tensor& x, const Dims& dims = {}, bool keepdim = false);
-Tensor cumsum(const Tensor& x, int64_t dim);
+Tensor cumsum(const Tensor& x, int64_t dim);  // integer and bool inputs give int64
+// out[i] = sum of x[j] for j >= i along dim: cumsum's backward.
+Tensor reverse_cumsum(const Tensor& x, int64_t dim);
 
 // Sums a broadcast gradient back down to `shape` (the helper every broadcasting backward uses).
 Tensor sum_to(const Tensor& x, const Shape& shape);
