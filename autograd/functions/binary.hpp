@@ -2,7 +2,7 @@
 // Forward: tensor/ops/binary.hpp. Backward: each formula's gradient is summed back to the
 // input's shape (broadcasting) and cast to the input's dtype (promotion) by reduce_to_input.
 // Comparisons and logical ops are not differentiable: use ops:: directly.
-// Tests: tests/autograd/op_table_binary.cpp
+// Tests: tests/ops/op_table_binary.cpp
 #pragma once
 
 #include "tensor/tensor.hpp"

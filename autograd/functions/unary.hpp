@@ -1,6 +1,6 @@
 // Differentiable unary elementwise ops. Forward: tensor/ops/unary.hpp; backward: g * f'(x)
 // through ops::unary_backward. Every node saves {x, y} so rule sets (DeepLIFT) can use both.
-// Tests: tests/autograd/op_table_unary.cpp (forward, gradcheck), tests/autograd/test_rules.cpp
+// Tests: tests/ops/op_table_unary.cpp (forward, gradcheck), tests/autograd/test_rules.cpp
 #pragma once
 
 #include "tensor/tensor.hpp"

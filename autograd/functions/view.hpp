@@ -1,7 +1,7 @@
 // Differentiable views and copies. Forward: tensor/ops/view.hpp and copy.hpp (views share
 // storage). Backward: the inverse movement of the gradient (reshape back, inverse permutation,
 // scatter into a zero tensor for slices, sum over expanded dims).
-// Tests: tests/autograd/op_table_view.cpp
+// Tests: tests/ops/op_table_view.cpp
 #pragma once
 
 #include <vector>

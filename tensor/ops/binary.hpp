@@ -2,7 +2,7 @@
 // Arithmetic promotes both operands to promote_types(a, b); comparisons and logical ops return
 // bool; true division of integers gives float32. Scalar overloads treat the number like PyTorch
 // treats a Python scalar: it never widens a floating tensor.
-// Tests: tests/tensor/op_table_binary.cpp
+// Tests: tests/ops/op_table_binary.cpp
 #pragma once
 
 #include "tensor/tensor.hpp"

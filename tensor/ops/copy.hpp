@@ -1,6 +1,6 @@
 // Copies between tensors of any layout and dtype: the one strided copy kernel behind contiguous(),
 // clone(), to(dtype) and every "materialise this view" step.
-// Tests: tests/tensor/test_views.cpp
+// Tests: tests/tensor/test_tensor.cpp, tests/ops/op_table_view.cpp
 #pragma once
 
 #include "tensor/tensor.hpp"

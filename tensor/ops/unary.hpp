@@ -1,7 +1,7 @@
 // Unary elementwise ops (raw forward, no gradients) and the matching derivative kernels that
 // autograd/functions/unary.cpp uses for backward: unary_backward(op, x, y, g) = g * f'(x).
 // Floating-only functions (exp, sigmoid, ...) compute integer inputs in float32, like PyTorch.
-// Tests: tests/tensor/op_table_unary.cpp
+// Tests: tests/ops/op_table_unary.cpp
 #pragma once
 
 #include "tensor/tensor.hpp"

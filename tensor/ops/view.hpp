@@ -1,7 +1,7 @@
 // Views: new shapes and strides over the same storage, no copies (reshape copies only when the
 // strides make a view impossible, as in PyTorch). These are the raw forward ops; the
 // differentiable versions with the same names live in autograd/functions/view.hpp.
-// Tests: tests/tensor/test_views.cpp
+// Tests: tests/tensor/test_tensor.cpp, tests/ops/op_table_view.cpp
 #pragma once
 
 #include "tensor/tensor.hpp"
