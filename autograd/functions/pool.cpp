@@ -70,7 +70,9 @@ Tensor adaptive_avg_pool2d(const Tensor& x, std::array<int64_t, 2> output_size) 
   // The output size is g's own shape, so the node needs nothing but the input's shape.
   return autograd::record(
       out, OpKind::adaptive_avg_pool2d, "adaptive_avg_pool2d", {x},
-      [](const Node& n, const Tensor& g) -> Grads { return {ops::adaptive_avg_pool2d_backward(g, n.inputs()[0].shape)}; },
+      [](const Node& n, const Tensor& g) -> Grads {
+        return {ops::adaptive_avg_pool2d_backward(g, n.inputs()[0].shape)};
+      },
       {}, {double(output_size[0]), double(output_size[1])});
 }
 

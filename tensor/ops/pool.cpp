@@ -22,7 +22,9 @@ namespace {
 // Roughly this many window reads per parallel chunk; smaller jobs run on the calling thread.
 constexpr int64_t kPoolGrainWork = 32768;
 
-int64_t plane_grain(int64_t work_per_plane) { return std::max<int64_t>(1, kPoolGrainWork / std::max<int64_t>(work_per_plane, 1)); }
+int64_t plane_grain(int64_t work_per_plane) {
+  return std::max<int64_t>(1, kPoolGrainWork / std::max<int64_t>(work_per_plane, 1));
+}
 
 // floor(a / b) for b > 0 (C++ division truncates toward zero; PyTorch's div_rtn rounds down).
 int64_t floor_div(int64_t a, int64_t b) {
@@ -327,7 +329,8 @@ Tensor adaptive_avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> output_siz
             for (int64_t h = h0; h < h1; ++h) {
               for (int64_t w = w0; w < w1; ++w) acc += static_cast<double>(src[h * geo.in_w + w]);
             }
-            o[plane * out_plane + oh * geo.out_w + ow] = static_cast<T>(acc / static_cast<double>((h1 - h0) * (w1 - w0)));
+            const auto count = static_cast<double>((h1 - h0) * (w1 - w0));
+            o[plane * out_plane + oh * geo.out_w + ow] = static_cast<T>(acc / count);
           }
         }
       }

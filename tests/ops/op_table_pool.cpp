@@ -35,7 +35,9 @@ Pool2dParams pool_params(std::array<int64_t, 2> kernel, std::array<int64_t, 2> s
 Tensor distinct_tensor(const Shape& shape, DType dtype, uint64_t seed) {
   const int64_t n = shape_numel(shape);
   std::vector<double> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[static_cast<size_t>(i)] = -1.0 + 2.0 * static_cast<double>(i) / static_cast<double>(n);
+  for (int64_t i = 0; i < n; ++i) {
+    v[static_cast<size_t>(i)] = -1.0 + 2.0 * static_cast<double>(i) / static_cast<double>(n);
+  }
   std::mt19937_64 rng(seed);
   std::shuffle(v.begin(), v.end(), rng);
   return from_values(v, shape, dtype);
@@ -342,7 +344,10 @@ TEST_CASE("pooling: ceil_mode output sizes follow PyTorch's formula") {
       const Shape expected{1, 2, ceil_mode ? c.ceil_out : c.floor_out,
                            ref_pool_size(c.in + 1, c.k, c.s, c.p, c.d, ceil_mode)};
       CHECK(ops::max_pool2d(x, p).shape() == expected);
-      if (c.d == 1) CHECK(ops::avg_pool2d(x, pool_params({c.k, c.k}, {c.s, c.s}, {c.p, c.p}, {1, 1}, ceil_mode)).shape() == expected);
+      if (c.d == 1) {
+        const Pool2dParams a = pool_params({c.k, c.k}, {c.s, c.s}, {c.p, c.p}, {1, 1}, ceil_mode);
+        CHECK(ops::avg_pool2d(x, a).shape() == expected);
+      }
     }
   }
 }
@@ -371,6 +376,25 @@ TEST_CASE("pooling: int64 inputs (max keeps values, average truncates like PyTor
   CHECK(to_vector<int64_t>(avg) == std::vector<int64_t>{2, -1});  // 11 / 4 and -4 / 4
 }
 
+TEST_CASE("pooling: results do not depend on the thread count") {
+  const Tensor x = random_tensor({4, 8, 40, 40}, DType::f32, -1, 1, 91);
+  const Pool2dParams p = pool_params({3, 3}, {2, 2}, {1, 1}, {1, 1}, true, false);
+  auto run = [&] {
+    const auto m = ops::max_pool2d_with_indices(x, p);
+    return std::vector<Tensor>{m.values, ops::max_pool2d_backward(m.values, m.indices, x.shape()),
+                               ops::avg_pool2d(x, p), ops::avg_pool2d_backward(ops::avg_pool2d(x, p), x.shape(), p),
+                               ops::adaptive_avg_pool2d(x, {7, 9}),
+                               ops::adaptive_avg_pool2d_backward(ops::adaptive_avg_pool2d(x, {7, 9}), x.shape())};
+  };
+  const int threads = num_threads();
+  set_num_threads(1);
+  const auto serial = run();
+  set_num_threads(std::max(threads, 2));
+  const auto parallel = run();
+  set_num_threads(threads);
+  for (size_t i = 0; i < serial.size(); ++i) check_close(parallel[i], serial[i], 0, 0, "result " + std::to_string(i));
+}
+
 TEST_CASE("pooling: bad arguments raise loupe::Error naming the op") {
   const Tensor x = random_tensor({1, 2, 6, 6});
   CHECK_THROWS_AS(ops::max_pool2d(x, pool_params({0, 2})), Error);                        // kernel 0
@@ -396,7 +420,8 @@ TEST_CASE("pooling: bad arguments raise loupe::Error naming the op") {
     CHECK_THROWS_AS(ops::adaptive_avg_pool2d(t, {2, 2}), Error);
   }
   CHECK_THROWS_WITH_AS(loupe::max_pool2d(zeros({6, 6}), pool_params({2, 2})),
-                       doctest::Contains("max_pool2d: expected a 3-d (C, H, W) or 4-d (N, C, H, W) input, got shape (6, 6)"),
+                       doctest::Contains("max_pool2d: expected a 3-d (C, H, W) or 4-d (N, C, H, W) input, "
+                                         "got shape (6, 6)"),
                        Error);
   CHECK_THROWS_WITH_AS(ops::max_pool2d(x, pool_params({3, 3}, {1, 1}, {2, 1})),
                        doctest::Contains("max_pool2d: pad should be at most half of kernel size"), Error);
