@@ -20,8 +20,8 @@ std::string params_str(const Conv2dParams& p) {
 // The geometry of conv2d on an input of shape (N, C, H, W) (or unbatched (C, H, W)) with a
 // weight of shape (O, C / groups, kh, kw); every inconsistency raises an Error naming `op`.
 cpu::ConvGeometry make_geometry(const Shape& input, const Shape& weight, const Conv2dParams& p, const char* op) {
-  LOUPE_CHECK(input.size() == 3 || input.size() == 4, op, ": expected input of shape (N, C, H, W) or (C, H, W), got ",
-              shape_str(input));
+  LOUPE_CHECK(input.size() == 3 || input.size() == 4, op,
+              ": expected input of shape (N, C, H, W) or (C, H, W), got ", shape_str(input));
   LOUPE_CHECK(weight.size() == 4, op, ": expected weight of shape (O, C / groups, kh, kw), got ", shape_str(weight));
   LOUPE_CHECK(p.groups >= 1 && p.stride[0] >= 1 && p.stride[1] >= 1 && p.padding[0] >= 0 && p.padding[1] >= 0 &&
                   p.dilation[0] >= 1 && p.dilation[1] >= 1,

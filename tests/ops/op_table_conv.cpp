@@ -134,7 +134,8 @@ TEST_CASE("conv2d: bad shapes and parameters raise loupe::Error") {
   CHECK_THROWS_AS(ops::conv2d(x, zeros({6, 2, 3, 3}), Tensor(), params({1, 1}, {0, 0}, {1, 1}, 3)), Error);
   CHECK_THROWS_AS(ops::conv2d(x, zeros({5, 2, 3, 3}), Tensor(), params({1, 1}, {0, 0}, {1, 1}, 2)), Error);
   CHECK_THROWS_WITH_AS(ops::conv2d(x, zeros({2, 4, 7, 3})),
-                       doctest::Contains("conv2d: padded input size (5 x 5) is smaller than the dilated kernel (7 x 3)"),
+                       doctest::Contains(
+                           "conv2d: padded input size (5 x 5) is smaller than the dilated kernel (7 x 3)"),
                        Error);
   CHECK_THROWS_AS(ops::conv2d(x, zeros({2, 4, 3, 3}), Tensor(), params({1, 1}, {0, 0}, {3, 3}, 1)), Error);
   CHECK_THROWS_AS(ops::conv2d(x, zeros({2, 4, 3, 3}), zeros({3})), Error);

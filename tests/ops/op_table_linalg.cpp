@@ -145,8 +145,11 @@ void check_gemm_against_reference(int64_t m, int64_t n, int64_t k, int layout, T
   std::vector<T> ta(a.begin(), a.end()), tb(b.begin(), b.end()), fast(c0.begin(), c0.end()), slow = fast;
   if (beta == T(0)) {
     // beta = 0 must not read C: NaN there must not leak into the result.
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = 0; j < n; ++j) fast[size_t(i * lc.row_stride + j * lc.col_stride)] = std::numeric_limits<T>::quiet_NaN();
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        fast[size_t(i * lc.row_stride + j * lc.col_stride)] = std::numeric_limits<T>::quiet_NaN();
+      }
+    }
   }
   cpu::gemm<T>(m, n, k, alpha, {ta.data(), la.row_stride, la.col_stride}, {tb.data(), lb.row_stride, lb.col_stride},
                beta, {fast.data(), lc.row_stride, lc.col_stride});
@@ -207,6 +210,13 @@ TEST_CASE("matmul: larger float32 products match the reference") {
   check_close(ops::matmul(a, ops::transpose(bt, 0, 1)),
               ref_matmul(ops::to_dtype(a, DType::f64), ops::to_dtype(ops::transpose(bt, 0, 1), DType::f64)), 1e-4,
               1e-4, "matmul with a transposed operand");
+}
+
+TEST_CASE("matmul and linear: an empty inner dimension gives zeros (plus the bias)") {
+  CHECK(values(ops::matmul(zeros({3, 0}), zeros({0, 2}))) == std::vector<double>(6, 0.0));
+  CHECK(values(ops::matmul(zeros({2, 3, 0}), zeros({0, 2}))) == std::vector<double>(12, 0.0));
+  const Tensor bias = from_values(std::vector<double>{1.5, -2.0}, {2});
+  CHECK(values(ops::linear(zeros({3, 0}), zeros({2, 0}), bias)) == std::vector<double>{1.5, -2.0, 1.5, -2.0, 1.5, -2.0});
 }
 
 TEST_CASE("matmul: int64 operands use the reference kernel and are exact") {
