@@ -1,1 +1,256 @@
-// Op table entries: linalg (filled in with the linalg family).
+// Op table entries: matmul (numpy semantics: dot, 1-d promotion, broadcast batch dims) and
+// linear, against plain-loop f64 references. Extra cases: the fast GEMM kernel against the
+// reference GEMM (odd sizes, transposed/strided operands, alpha/beta, thread count), int64
+// matmul, and the error messages.
+#include <cmath>
+#include <limits>
+
+#include "tensor/cpu/gemm.hpp"
+#include "tests/op_table.hpp"
+#include "tests/support.hpp"
+
+namespace loupe::test {
+namespace {
+
+// Row-major offset of the matrix of batch index `idx` (of the broadcast batch) in an operand
+// whose own batch shape is `own` (size-1 dims broadcast).
+int64_t batch_index(const std::vector<int64_t>& idx, const Shape& own) {
+  int64_t i = 0;
+  const size_t lead = idx.size() - own.size();
+  for (size_t d = 0; d < own.size(); ++d) i = i * own[d] + (own[d] == 1 ? 0 : idx[lead + d]);
+  return i;
+}
+
+// numpy matmul with plain loops.
+Tensor ref_matmul(const Tensor& a, const Tensor& b) {
+  Shape as = a.shape(), bs = b.shape();
+  const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
+  if (a_vec) as.insert(as.begin(), 1);
+  if (b_vec) bs.push_back(1);
+  const int64_t m = as[as.size() - 2], k = as.back(), n = bs.back();
+  const Shape a_batch(as.begin(), as.end() - 2), b_batch(bs.begin(), bs.end() - 2);
+  const Shape batch = ref::broadcast(a_batch, b_batch);
+  const auto va = values(a), vb = values(b);
+  const int64_t count = shape_numel(batch);
+  std::vector<double> out(static_cast<size_t>(count * m * n), 0.0);
+  for (int64_t t = 0; t < count; ++t) {
+    const auto idx = ref::unravel(t, batch);
+    const int64_t ia = batch_index(idx, a_batch) * m * k, ib = batch_index(idx, b_batch) * k * n;
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        double acc = 0;
+        for (int64_t p = 0; p < k; ++p) acc += va[size_t(ia + i * k + p)] * vb[size_t(ib + p * n + j)];
+        out[size_t((t * m + i) * n + j)] = acc;
+      }
+    }
+  }
+  Shape shape = batch;
+  if (!a_vec) shape.push_back(m);
+  if (!b_vec) shape.push_back(n);
+  return ref::make(out, shape);
+}
+
+OpCase matmul_case(const std::string& name, const Shape& a, const Shape& b, bool with_empty = false) {
+  OpCase c;
+  c.name = "matmul/" + name;
+  c.make_inputs = [a, b](DType dtype) {
+    return Inputs{random_tensor(a, dtype, -1, 1, 41), random_tensor(b, dtype, -1, 1, 42)};
+  };
+  if (with_empty) {
+    c.make_empty_inputs = [](DType dtype) { return Inputs{zeros({2, 0, 4}, dtype), zeros({4, 3}, dtype)}; };
+  }
+  c.op = [](const Inputs& in) { return matmul(in[0], in[1]); };
+  c.reference = [](const Inputs& in) { return ref_matmul(in[0], in[1]); };
+  return c;
+}
+
+// x (..., in) W^T + b with plain loops.
+Tensor ref_linear(const Tensor& x, const Tensor& w, const Tensor* bias) {
+  const int64_t in = w.shape()[1], out_f = w.shape()[0];
+  const int64_t rows = x.numel() / std::max<int64_t>(in, 1);
+  const auto vx = values(x), vw = values(w);
+  std::vector<double> vb = bias ? values(*bias) : std::vector<double>(size_t(out_f), 0.0);
+  std::vector<double> out(size_t(rows * out_f));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t o = 0; o < out_f; ++o) {
+      double acc = vb[size_t(o)];
+      for (int64_t i = 0; i < in; ++i) acc += vx[size_t(r * in + i)] * vw[size_t(o * in + i)];
+      out[size_t(r * out_f + o)] = acc;
+    }
+  }
+  Shape shape(x.shape().begin(), x.shape().end() - 1);
+  shape.push_back(out_f);
+  return ref::make(out, shape);
+}
+
+OpCase linear_case(const std::string& name, const Shape& x, int64_t in, int64_t out, bool with_bias) {
+  OpCase c;
+  c.name = "linear/" + name;
+  c.make_inputs = [x, in, out, with_bias](DType dtype) {
+    Inputs inputs{random_tensor(x, dtype, -1, 1, 43), random_tensor({out, in}, dtype, -1, 1, 44)};
+    if (with_bias) inputs.push_back(random_tensor({out}, dtype, -1, 1, 45));
+    return inputs;
+  };
+  c.make_empty_inputs = [in, out, with_bias](DType dtype) {
+    Inputs inputs{zeros({0, in}, dtype), random_tensor({out, in}, dtype, -1, 1, 46)};
+    if (with_bias) inputs.push_back(random_tensor({out}, dtype, -1, 1, 47));
+    return inputs;
+  };
+  c.op = [](const Inputs& in) { return linear(in[0], in[1], in.size() > 2 ? in[2] : Tensor()); };
+  c.reference = [](const Inputs& in) { return ref_linear(in[0], in[1], in.size() > 2 ? &in[2] : nullptr); };
+  return c;
+}
+
+const bool registered = register_ops({
+    matmul_case("2d", {3, 4}, {4, 5}),
+    matmul_case("dot", {6}, {6}),
+    matmul_case("vec@mat", {4}, {4, 3}),
+    matmul_case("mat@vec", {3, 4}, {4}),
+    matmul_case("batched", {2, 3, 4}, {2, 4, 5}),
+    matmul_case("broadcast_batch", {2, 1, 3, 4}, {3, 4, 2}),
+    matmul_case("batched@2d", {2, 3, 4}, {4, 5}, /*with_empty=*/true),
+    matmul_case("2d@batched", {3, 4}, {2, 4, 5}),
+    matmul_case("vec@batched", {4}, {2, 4, 3}),
+    matmul_case("batched@vec", {2, 3, 4}, {4}),
+    matmul_case("inner_1", {5, 1}, {1, 4}),
+    linear_case("bias", {3, 4}, 4, 5, true),
+    linear_case("no_bias", {3, 4}, 4, 5, false),
+    linear_case("1d_input", {4}, 4, 3, true),
+    linear_case("batched", {2, 3, 4}, 4, 2, true),
+});
+
+// --- the GEMM kernels ---
+
+// A column-major, row-major or gapped layout of an r x c matrix inside a buffer.
+struct Layout {
+  int64_t row_stride, col_stride, size;
+};
+
+Layout make_layout(int64_t r, int64_t c, int kind) {
+  switch (kind) {
+    case 0: return {c, 1, r * c};                  // row-major
+    case 1: return {1, r, r * c};                  // column-major (a transposed view)
+    case 2: return {2 * c + 3, 2, r * (2 * c + 3)};  // gaps between rows and elements
+    default: return {2, 2 * r + 1, c * (2 * r + 1)};  // transposed with gaps
+  }
+}
+
+template <typename T>
+void check_gemm_against_reference(int64_t m, int64_t n, int64_t k, int layout, T alpha, T beta) {
+  const Layout la = make_layout(m, k, layout % 4), lb = make_layout(k, n, (layout / 4) % 4),
+               lc = make_layout(m, n, (layout / 16) % 4);
+  const auto a = values(random_tensor({std::max<int64_t>(la.size, 1)}, DType::f64, -1, 1, 51 + m));
+  const auto b = values(random_tensor({std::max<int64_t>(lb.size, 1)}, DType::f64, -1, 1, 52 + n));
+  const auto c0 = values(random_tensor({std::max<int64_t>(lc.size, 1)}, DType::f64, -1, 1, 53 + k));
+  std::vector<T> ta(a.begin(), a.end()), tb(b.begin(), b.end()), fast(c0.begin(), c0.end()), slow = fast;
+  if (beta == T(0)) {
+    // beta = 0 must not read C: NaN there must not leak into the result.
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t j = 0; j < n; ++j) {
+        fast[size_t(i * lc.row_stride + j * lc.col_stride)] = std::numeric_limits<T>::quiet_NaN();
+      }
+    }
+  }
+  cpu::gemm<T>(m, n, k, alpha, {ta.data(), la.row_stride, la.col_stride}, {tb.data(), lb.row_stride, lb.col_stride},
+               beta, {fast.data(), lc.row_stride, lc.col_stride});
+  cpu::gemm_reference<T>(m, n, k, alpha, {ta.data(), la.row_stride, la.col_stride},
+                         {tb.data(), lb.row_stride, lb.col_stride}, beta, {slow.data(), lc.row_stride, lc.col_stride});
+  const double tol = (std::is_same_v<T, float> ? 2e-6 : 1e-14) * double(k + 1) * 4;
+  for (size_t i = 0; i < fast.size(); ++i) {
+    if (!(std::abs(double(fast[i]) - double(slow[i])) <= tol)) {
+      FAIL_CHECK("gemm m=" << m << " n=" << n << " k=" << k << " layout " << layout << " alpha " << alpha << " beta "
+                           << beta << ": element " << i << " fast " << fast[i] << " reference " << slow[i]);
+      return;
+    }
+  }
+}
+
+TEST_CASE("gemm: fast kernel matches the reference at odd sizes, strides, alpha and beta") {
+  const std::vector<int64_t> sizes{1, 7, 33, 65, 129};
+  int layout = 0;
+  for (int64_t m : sizes) {
+    for (int64_t n : sizes) {
+      for (int64_t k : sizes) {
+        check_gemm_against_reference<float>(m, n, k, layout, 1.0f, 0.0f);
+        check_gemm_against_reference<double>(m, n, k, layout + 1, -0.5, 1.5);
+        layout = (layout + 7) % 64;  // walks through every combination of the three layouts
+      }
+    }
+  }
+  SUBCASE("sizes spanning several cache blocks and tiles") {
+    check_gemm_against_reference<float>(300, 530, 290, 0, 2.0f, 0.5f);
+    check_gemm_against_reference<double>(257, 300, 513, 5, 1.0, 0.0);
+    check_gemm_against_reference<float>(97, 1, 600, 17, 1.0f, 1.0f);  // matrix-vector
+  }
+  SUBCASE("k == 0 scales C by beta") {
+    check_gemm_against_reference<float>(5, 6, 0, 0, 1.0f, 0.5f);
+    check_gemm_against_reference<double>(5, 6, 0, 21, 1.0, 0.0);
+  }
+}
+
+TEST_CASE("gemm: results do not depend on the thread count") {
+  const Tensor a = random_tensor({200, 300}, DType::f32, -1, 1, 61);
+  const Tensor b = random_tensor({300, 270}, DType::f32, -1, 1, 62);
+  const int threads = num_threads();
+  set_num_threads(1);
+  const auto one = values(ops::matmul(a, b));
+  set_num_threads(std::max(threads, 3));
+  const auto many = values(ops::matmul(a, b));
+  set_num_threads(threads);
+  CHECK(one == many);
+}
+
+TEST_CASE("matmul: larger float32 products match the reference") {
+  const Tensor a = random_tensor({3, 70, 130}, DType::f32, -1, 1, 63);
+  const Tensor b = random_tensor({130, 41}, DType::f32, -1, 1, 64);
+  check_close(ops::matmul(a, b), ref_matmul(ops::to_dtype(a, DType::f64), ops::to_dtype(b, DType::f64)), 1e-4, 1e-4,
+              "matmul (3, 70, 130) @ (130, 41)");
+  // A transposed view goes through the strides, not a copy.
+  const Tensor bt = random_tensor({41, 130}, DType::f32, -1, 1, 65);
+  check_close(ops::matmul(a, ops::transpose(bt, 0, 1)),
+              ref_matmul(ops::to_dtype(a, DType::f64), ops::to_dtype(ops::transpose(bt, 0, 1), DType::f64)), 1e-4,
+              1e-4, "matmul with a transposed operand");
+}
+
+TEST_CASE("matmul and linear: an empty inner dimension gives zeros (plus the bias)") {
+  CHECK(values(ops::matmul(zeros({3, 0}), zeros({0, 2}))) == std::vector<double>(6, 0.0));
+  CHECK(values(ops::matmul(zeros({2, 3, 0}), zeros({0, 2}))) == std::vector<double>(12, 0.0));
+  const Tensor bias = from_values(std::vector<double>{1.5, -2.0}, {2});
+  CHECK(values(ops::linear(zeros({3, 0}), zeros({2, 0}), bias)) == std::vector<double>{1.5, -2.0, 1.5, -2.0, 1.5, -2.0});
+}
+
+TEST_CASE("matmul: int64 operands use the reference kernel and are exact") {
+  const Tensor a = from_values(std::vector<int64_t>{1, 2, 3, 4, 5, 6}, {2, 3});
+  const Tensor b = from_values(std::vector<int64_t>{7, 8, 9, 10, 11, 12}, {3, 2});
+  const Tensor c = ops::matmul(a, b);
+  CHECK(c.dtype() == DType::i64);
+  CHECK(to_vector<int64_t>(c) == std::vector<int64_t>{58, 64, 139, 154});
+  CHECK(to_vector<int64_t>(ops::matmul(ops::select(a, 0, 0), ops::select(b, 1, 0))) == std::vector<int64_t>{58});
+}
+
+TEST_CASE("matmul and linear record their op kinds") {
+  const Tensor a = random_tensor({2, 3}, DType::f64).set_requires_grad();
+  const Tensor w = random_tensor({4, 3}, DType::f64).set_requires_grad();
+  CHECK(matmul(a, ops::transpose(w, 0, 1)).grad_fn()->kind() == autograd::OpKind::matmul);
+  CHECK(linear(a, w).grad_fn()->kind() == autograd::OpKind::linear);
+}
+
+TEST_CASE("matmul and linear: bad shapes and dtypes raise loupe::Error") {
+  const Tensor m34 = zeros({3, 4}), m56 = zeros({5, 6});
+  CHECK_THROWS_WITH_AS(ops::matmul(m34, m56), doctest::Contains("matmul: inner dimensions differ: (3, 4) @ (5, 6)"),
+                       Error);
+  CHECK_THROWS_AS(ops::matmul(zeros({4}), zeros({5})), Error);
+  CHECK_THROWS_AS(ops::matmul(scalar_tensor(1.0), zeros({3})), Error);
+  CHECK_THROWS_AS(ops::matmul(m34, zeros({4, 2}, DType::f64)), Error);
+  CHECK_THROWS_WITH_AS(ops::matmul(zeros({2, 3, 4}), zeros({3, 4, 5})), doctest::Contains("matmul"), Error);
+  CHECK_THROWS_AS(ops::matmul(zeros({2, 2}, DType::b8), zeros({2, 2}, DType::b8)), Error);
+  CHECK_THROWS_WITH_AS(ops::linear(zeros({2, 3}), zeros({5, 4})), doctest::Contains("linear: input shape (2, 3)"),
+                       Error);
+  CHECK_THROWS_AS(ops::linear(zeros({2, 4}), zeros({5, 4}), zeros({4})), Error);
+  CHECK_THROWS_AS(ops::linear(zeros({2, 4}), zeros({4})), Error);
+  CHECK_THROWS_AS(ops::linear(zeros({2, 4}, DType::i64), zeros({5, 4}, DType::i64)), Error);
+  CHECK_THROWS_AS(linear(zeros({2, 4}), zeros({5, 4}, DType::f64)), Error);
+}
+
+}  // namespace
+}  // namespace loupe::test
