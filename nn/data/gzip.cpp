@@ -72,7 +72,10 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& gz, const std::string& n
   LOUPE_CHECK(gz.size() >= pos + 8, "gunzip: '", name, "' is truncated");
   const uint32_t expected_crc = read_le32(&gz[gz.size() - 8]);
   const uint32_t expected_size = read_le32(&gz[gz.size() - 4]);  // size mod 2^32
-  const size_t deflate_size = gz.size() - 8 - pos;
+  // The deflate stream ends at its final block; the decoder is also given the 8 trailer bytes
+  // because stb's bit reader looks ahead up to 16 bits and rejects a stream that ends flush
+  // with the buffer ("bad huffman code").
+  const size_t deflate_size = gz.size() - pos;
   LOUPE_CHECK(deflate_size <= size_t(std::numeric_limits<int>::max()), "gunzip: '", name, "' is too large");
   int out_len = 0;
   char* out = stbi_zlib_decode_noheader_malloc(reinterpret_cast<const char*>(&gz[pos]), int(deflate_size), &out_len);

@@ -11,7 +11,7 @@ namespace loupe::nn {
 
 Optimizer::Optimizer(std::vector<Tensor> parameters) : parameters_(std::move(parameters)) {
   for (const Tensor& p : parameters_) {
-    LOUPE_CHECK(p.is_contiguous() && p.requires_grad(), "Optimizer: parameters must be contiguous leaves that ",
+    LOUPE_CHECK(p.is_contiguous() && p.requires_grad() && p.is_leaf(), "Optimizer: parameters must be contiguous leaves that ",
                 "require gradients (shape ", shape_str(p.shape()), ")");
   }
 }

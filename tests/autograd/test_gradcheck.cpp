@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "autograd/record.hpp"
+#include "tests/op_table.hpp"
 #include "tests/support.hpp"
 
 namespace loupe::test {
