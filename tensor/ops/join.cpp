@@ -15,6 +15,19 @@
 #include "tensor/ops/view.hpp"
 #include "tensor/parallel.hpp"
 
+namespace loupe {
+
+const char* pad_mode_name(PadMode mode) {
+  switch (mode) {
+    case PadMode::constant: return "constant";
+    case PadMode::reflect: return "reflect";
+    case PadMode::replicate: return "replicate";
+  }
+  return "unknown";
+}
+
+}  // namespace loupe
+
 namespace loupe::ops {
 
 namespace {
@@ -138,15 +151,6 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
 }
 
 // ---- pad ----
-
-const char* pad_mode_name(PadMode mode) {
-  switch (mode) {
-    case PadMode::constant: return "constant";
-    case PadMode::reflect: return "reflect";
-    case PadMode::replicate: return "replicate";
-  }
-  return "unknown";
-}
 
 namespace {
 

@@ -8,6 +8,15 @@
 
 #include "tensor/tensor.hpp"
 
+namespace loupe {
+
+// How pad fills the border (see ops::pad). It lives in namespace loupe, not loupe::ops, so that a
+// call like pad(x, pads, PadMode::reflect) finds only the differentiable pad by argument lookup.
+enum class PadMode { constant, reflect, replicate };
+const char* pad_mode_name(PadMode mode);
+
+}  // namespace loupe
+
 namespace loupe::ops {
 
 // Joins tensors along an existing dim. All must have the same shape except along dim; the result
@@ -28,9 +37,6 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
 // The piece sizes split(x, split_size, dim) and chunk(x, chunks, dim) produce for a dim of `size`.
 std::vector<int64_t> split_sizes(int64_t size, int64_t split_size);
 std::vector<int64_t> chunk_sizes(int64_t size, int64_t chunks);
-
-enum class PadMode { constant, reflect, replicate };
-const char* pad_mode_name(PadMode mode);
 
 // torch.nn.functional.pad: `pads` lists (before, after) pairs starting from the LAST dim:
 // {left, right} pads the last dim, {left, right, top, bottom} the last two, and so on.
