@@ -48,7 +48,9 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   for (const Tensor& t : tensors) any_joined = any_joined || !skipped_by_cat(t);
   const int64_t d = any_joined ? wrap_dim(dim, out.dim(), "cat") : 0;
   std::vector<double> attrs{static_cast<double>(d)};
-  for (const Tensor& t : tensors) attrs.push_back(skipped_by_cat(t) ? -1.0 : static_cast<double>(t.shape()[static_cast<size_t>(d)]));
+  for (const Tensor& t : tensors) {
+    attrs.push_back(skipped_by_cat(t) ? -1.0 : static_cast<double>(t.shape()[static_cast<size_t>(d)]));
+  }
   return autograd::record(
       out, OpKind::cat, "cat", tensors,
       [](const Node& n, const Tensor& g) -> Grads {

@@ -226,7 +226,8 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
     const T a = static_cast<T>(alpha);
     const T* ps = sc.data<T>();
     T* o = out.data<T>();
-    parallel_for(0, outer * inner, std::max<int64_t>(1, kGrain / std::max<int64_t>(n, 1)), [&](int64_t begin, int64_t end) {
+    const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(n, 1));
+    parallel_for(0, outer * inner, grain, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end;) {
         const int64_t b = p / inner, k0 = p % inner;
         const int64_t k1 = std::min(inner, k0 + (end - p));  // stay inside this outer block
@@ -295,7 +296,8 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes) {
     if (num_classes == -1) num_classes = *hi + 1;
     LOUPE_CHECK(*hi < num_classes, "one_hot: class value ", *hi, " must be smaller than num_classes ", num_classes);
   } else {
-    LOUPE_CHECK(num_classes != -1, "one_hot: cannot infer the number of classes from an empty tensor; pass num_classes");
+    LOUPE_CHECK(num_classes != -1,
+                "one_hot: cannot infer the number of classes from an empty tensor; pass num_classes");
   }
   Shape shape = indices.shape();
   shape.push_back(num_classes);

@@ -159,7 +159,9 @@ OpCase index_add_case(const std::string& name, Shape x_shape, int64_t dim, std::
 OpCase masked_fill_case(const std::string& name, Shape x_shape, Shape mask_shape, double value) {
   OpCase c;
   c.name = name;
-  c.make_inputs = [=](DType dtype) { return Inputs{random_tensor(x_shape, dtype, -1, 1, 49), bool_mask(mask_shape, 50)}; };
+  c.make_inputs = [=](DType dtype) {
+    return Inputs{random_tensor(x_shape, dtype, -1, 1, 49), bool_mask(mask_shape, 50)};
+  };
   c.op = [value](const Inputs& in) { return masked_fill(in[0], in[1], value); };
   c.reference = [value](const Inputs& in) { return masked_fill_ref(in[0], in[1], value); };
   return c;
@@ -304,8 +306,8 @@ TEST_CASE("index_add and scatter_add give the same sums whatever the thread coun
 TEST_CASE("indexing ops: out-of-range and negative indices raise loupe::Error naming op, index and size") {
   const Tensor x = random_tensor({3, 4}, DType::f32);
   const Tensor bad = from_values(std::vector<int64_t>{0, 4, 1}, {3, 1});
-  CHECK_THROWS_WITH_AS(ops::gather(x, 1, bad), doctest::Contains("gather: index 4 is out of bounds for dimension 1 with size 4"),
-                       Error);
+  CHECK_THROWS_WITH_AS(ops::gather(x, 1, bad),
+                       doctest::Contains("gather: index 4 is out of bounds for dimension 1 with size 4"), Error);
   CHECK_THROWS_WITH_AS(ops::gather(x, 0, from_values(std::vector<int64_t>{-1}, {1, 1})),
                        doctest::Contains("gather: index -1"), Error);
   CHECK_THROWS_AS(ops::scatter_add(x, 1, bad, random_tensor({3, 1})), Error);
@@ -345,7 +347,8 @@ TEST_CASE("indexing ops: bad shapes, dtypes and arguments raise loupe::Error") {
   CHECK_THROWS_AS(ops::masked_fill(x, zeros({2, 4}, DType::b8), 1.0), Error);
   CHECK_THROWS_AS(ops::masked_fill(zeros({2}, DType::i64), ones({2}, DType::b8), NAN), Error);
   // embedding / one_hot
-  CHECK_THROWS_WITH_AS(embedding(random_tensor({6}), zeros({2}, DType::i64)), doctest::Contains("embedding: weight must be 2-d"), Error);
+  CHECK_THROWS_WITH_AS(embedding(random_tensor({6}), zeros({2}, DType::i64)),
+                       doctest::Contains("embedding: weight must be 2-d"), Error);
   CHECK_THROWS_AS(embedding(random_tensor({6, 2}), zeros({2}, DType::f32)), Error);
   CHECK_THROWS_AS(embedding(random_tensor({6, 2}), zeros({2}, DType::i64), 6), Error);  // padding_idx >= V
   CHECK_THROWS_AS(one_hot(zeros({0}, DType::i64)), Error);                              // cannot infer classes
