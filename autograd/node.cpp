@@ -20,6 +20,23 @@ std::vector<Tensor> Node::apply(const Tensor& grad_output) const {
   return backward_(*this, grad_output);
 }
 
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> orphans;
+  for (Edge& edge : inputs_) {
+    if (edge.node) orphans.push_back(std::move(edge.node));
+  }
+  while (!orphans.empty()) {
+    std::shared_ptr<Node> node = std::move(orphans.back());
+    orphans.pop_back();
+    // Only a node that dies here has its inputs taken over; shared ones stay with their owners.
+    if (node.use_count() == 1) {
+      for (Edge& edge : node->inputs_) {
+        if (edge.node) orphans.push_back(std::move(edge.node));
+      }
+    }
+  }
+}
+
 void Node::release() {
   saved.clear();
   backward_ = nullptr;

@@ -65,6 +65,11 @@ class Node {
 
   Node(OpKind kind, std::string name, std::vector<Edge> inputs, BackwardFn backward)
       : kind_(kind), name_(std::move(name)), inputs_(std::move(inputs)), backward_(std::move(backward)) {}
+  // Frees the chain of nodes only this node keeps alive without recursion (a long graph would
+  // otherwise overflow the stack through nested shared_ptr destructors).
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
 
   OpKind kind() const { return kind_; }
   const std::string& name() const { return name_; }
