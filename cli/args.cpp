@@ -30,7 +30,7 @@ Args::Args(const std::vector<OptionSpec>& specs, int argc, char** argv, int firs
     }
     LOUPE_CHECK(spec != nullptr, "unknown option --", name, " (see --help)");
     if (spec->value.empty()) {
-      values_[name] = "1";
+      values_.insert_or_assign(name, std::string(1, '1'));  // not = "1": GCC 12 -Wrestrict false positive
     } else {
       if (!inline_value) {
         LOUPE_CHECK(i + 1 < argc, "option --", name, " needs a value (", spec->value, ")");

@@ -21,7 +21,7 @@ namespace {
 
 const std::vector<OptionSpec> kDemoOptions = {
     {"data", "DIR", "/usr/share/datasets/fashion-mnist", "folder with the four Fashion-MNIST .gz files"},
-    {"epochs", "N", "8", "training epochs"},
+    {"epochs", "N", "15", "training epochs"},
     {"batch-size", "N", "128", "images per step"},
     {"lr", "RATE", "0.001", "Adam learning rate"},
     {"seed", "N", "0", "seed for initialisation and shuffling"},
