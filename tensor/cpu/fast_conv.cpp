@@ -1,0 +1,1 @@
+// Fast convolution paths (placeholder until written).

@@ -1,0 +1,1 @@
+// Vectorised elementwise/reduction/softmax/normalisation kernels (placeholder until written).

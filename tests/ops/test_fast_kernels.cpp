@@ -1,0 +1,1 @@
+// Fast kernels against their reference kernels (filled in with the fast kernels).
