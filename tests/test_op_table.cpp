@@ -1,6 +1,9 @@
 // The generic checks over the op table (see op_table.hpp).
 #include <doctest/doctest.h>
 
+#include <set>
+#include <string>
+
 #include "tests/op_table.hpp"
 #include "tests/support.hpp"
 
@@ -28,6 +31,9 @@ Inputs as_f64(const Inputs& inputs) {
 
 TEST_CASE("op table: every entry has a name, inputs, an op and a reference") {
   CHECK(op_table().size() > 0);
+  std::set<std::string> ops;
+  for (const OpCase& c : op_table()) ops.insert(c.name.substr(0, c.name.find('/')));
+  MESSAGE(op_table().size() << " op-table entries covering " << ops.size() << " ops");
   for (const OpCase& c : op_table()) {
     INFO(c.name);
     CHECK(!c.name.empty());
