@@ -49,6 +49,8 @@ inline void write_text(const std::string& path, const std::string& text) {
 }
 
 // The chest X-ray folder (holding labels.csv and images/), or "" when it is not there.
+// LOUPE_DATA_DIR names the data folder that holds cxr/ (or the cxr folder itself); without it the
+// tests look in ../shared/data beside the source tree.
 inline std::string cxr_dir() {
   std::filesystem::path data;
   if (const char* env = std::getenv("LOUPE_DATA_DIR"); env != nullptr && *env != '\0') {
@@ -56,9 +58,13 @@ inline std::string cxr_dir() {
   } else {
     data = std::filesystem::path(LOUPE_TEST_SOURCE_ROOT) / ".." / "shared" / "data";
   }
-  const auto cxr = data / "cxr";
   std::error_code ec;
-  return std::filesystem::exists(cxr / "labels.csv", ec) ? cxr.string() : std::string();
+  for (const auto& cxr : {data / "cxr", data}) {
+    if (std::filesystem::exists(cxr / "labels.csv", ec) && std::filesystem::is_directory(cxr / "images", ec)) {
+      return cxr.lexically_normal().string();
+    }
+  }
+  return std::string();
 }
 
 }  // namespace loupe::test

@@ -203,4 +203,41 @@ TEST_CASE("DataLoader: images of different shapes in one batch are an error that
   CHECK(batch->labels.dtype() == DType::i64);
 }
 
+TEST_CASE("DataLoader: chest X-rays through the study's pipeline (grey, aspect resize with padding, RGB)") {
+  const std::string cxr = cxr_dir();
+  if (cxr.empty()) {
+    MESSAGE("skipped: the chest X-ray data (../shared/data/cxr or $LOUPE_DATA_DIR/cxr) is not there");
+    return;
+  }
+  nn::CsvImageOptions options;
+  options.image_dir = cxr + "/images";
+  options.label_columns = {"covid19", "pneumonia", "no_finding"};
+  options.filters = {{"split", "test"}};
+  auto test_split = std::make_shared<nn::CsvImageDataset>(cxr + "/labels.csv", options);
+  REQUIRE(test_split->size() == 221);
+  nn::Compose pipeline({nn::transforms::grey(), nn::transforms::resize_pad(64), nn::transforms::random_hflip(),
+                        nn::transforms::normalize({0.5}, {0.25}), nn::transforms::rgb()});
+  std::vector<double> first_values;
+  for (int workers : {0, 2}) {
+    nn::DataLoader loader(test_split, {.batch_size = 8, .shuffle = true, .seed = 7, .num_workers = workers}, pipeline);
+    auto batch = loader.next();
+    REQUIRE(batch);
+    CHECK(batch->images.shape() == Shape{8, 3, 64, 64});
+    CHECK(batch->labels.shape() == Shape{8, 3});
+    // Every example is exactly one of: COVID-19 (1, 1, 0), other pneumonia (0, 1, 0), no finding (0, 0, 1).
+    const std::vector<double> l = values(batch->labels);
+    for (size_t i = 0; i < 8; ++i) {
+      CHECK(l[3 * i + 2] + l[3 * i + 1] == 1.0);
+      CHECK(l[3 * i] <= l[3 * i + 1]);
+    }
+    auto second = loader.next();
+    REQUIRE(second);
+    if (first_values.empty()) {
+      first_values = values(second->images);
+    } else {
+      CHECK(values(second->images) == first_values);
+    }
+  }
+}
+
 }  // namespace loupe::test
