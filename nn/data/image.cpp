@@ -1,0 +1,169 @@
+// Image decoding and PNG writing with stb. See image.hpp.
+#include "nn/data/image.hpp"
+
+#include <stb_image.h>
+#include <stb_image_write.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "tensor/io/file_util.hpp"
+#include "tensor/ops/copy.hpp"
+#include "tensor/ops/creation.hpp"
+#include "tensor/ops/view.hpp"
+
+namespace loupe::nn {
+
+namespace {
+
+// Whole file as bytes, with an error that says why a file cannot be read.
+std::vector<uint8_t> read_image_file(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::file_status status = fs::status(path, ec);
+  LOUPE_CHECK(fs::exists(status), "load_image: '", path, "': no such file");
+  LOUPE_CHECK(!fs::is_directory(status), "load_image: '", path, "': is a directory");
+  std::ifstream in(path, std::ios::binary);
+  LOUPE_CHECK(in.is_open(), "load_image: '", path, "': cannot open for reading (", std::strerror(errno), ")");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  LOUPE_CHECK(!in.bad(), "load_image: '", path, "': read error");
+  return bytes;
+}
+
+// Interleaved samples (H, W, stored) of type T -> (C, H, W) f32 in [0, 1] with the wanted channels.
+template <typename T>
+Tensor planar_from_interleaved(const T* pixels, int64_t height, int64_t width, int stored, ImageChannels wanted,
+                               double max_value) {
+  const bool colour = stored >= 3;  // stored is 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA)
+  int64_t channels = colour ? 3 : 1;
+  if (wanted == ImageChannels::grey) channels = 1;
+  if (wanted == ImageChannels::rgb) channels = 3;
+  Tensor out = Tensor::empty({channels, height, width}, DType::f32);
+  float* dst = out.data<float>();
+  const int64_t plane = height * width;
+  const float scale = static_cast<float>(1.0 / max_value);
+  for (int64_t p = 0; p < plane; ++p) {
+    const T* px = pixels + p * stored;
+    if (!colour) {
+      const float v = static_cast<float>(px[0]) * scale;
+      for (int64_t c = 0; c < channels; ++c) dst[c * plane + p] = v;
+    } else if (channels == 3) {
+      for (int64_t c = 0; c < 3; ++c) dst[c * plane + p] = static_cast<float>(px[c]) * scale;
+    } else {
+      // ITU-R 601-2 luma, computed in double so that equal R, G, B give exactly that value.
+      const double luma = 0.299 * px[0] + 0.587 * px[1] + 0.114 * px[2];
+      dst[p] = static_cast<float>(luma / max_value);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& name, ImageChannels channels) {
+  LOUPE_CHECK(!bytes.empty(), "load_image: '", name, "': the file is empty");
+  LOUPE_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), "load_image: '", name, "': the file is too large (",
+              bytes.size(), " bytes)");
+  const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
+  const int length = static_cast<int>(bytes.size());
+  int width = 0, height = 0, stored = 0;
+  // stb keeps its failure reason per thread, so loader threads may decode concurrently.
+  if (stbi_is_16_bit_from_memory(data, length)) {
+    stbi_us* pixels = stbi_load_16_from_memory(data, length, &width, &height, &stored, 0);
+    LOUPE_CHECK(pixels != nullptr, "load_image: '", name, "': cannot decode (", stbi_failure_reason(), ")");
+    Tensor out;
+    try {
+      out = planar_from_interleaved(pixels, height, width, stored, channels, 65535.0);
+    } catch (...) {
+      stbi_image_free(pixels);
+      throw;
+    }
+    stbi_image_free(pixels);
+    return out;
+  }
+  stbi_uc* pixels = stbi_load_from_memory(data, length, &width, &height, &stored, 0);
+  LOUPE_CHECK(pixels != nullptr, "load_image: '", name, "': cannot decode (", stbi_failure_reason(), ")");
+  Tensor out;
+  try {
+    out = planar_from_interleaved(pixels, height, width, stored, channels, 255.0);
+  } catch (...) {
+    stbi_image_free(pixels);
+    throw;
+  }
+  stbi_image_free(pixels);
+  return out;
+}
+
+Tensor load_image(const std::string& path, ImageChannels channels) {
+  return decode_image(read_image_file(path), path, channels);
+}
+
+std::vector<uint8_t> encode_image(const Tensor& image, ImageFormat format, int jpeg_quality) {
+  const char* op = "save_image";
+  LOUPE_CHECK(image.defined() && (image.dim() == 2 || image.dim() == 3), op,
+              ": expected a (C, H, W) or (H, W) image, got shape ",
+              image.defined() ? shape_str(image.shape()) : std::string("undefined"));
+  Tensor chw = image.dim() == 2 ? ops::unsqueeze(image, 0) : image;
+  const int64_t channels = chw.size(0), height = chw.size(1), width = chw.size(2);
+  LOUPE_CHECK(channels == 1 || channels == 3 || (channels == 4 && format != ImageFormat::jpeg), op,
+              ": cannot write ", channels, " channels (shape ", shape_str(image.shape()), ") in this format");
+  LOUPE_CHECK(height > 0 && width > 0 && height <= INT32_MAX / 4 && width <= INT32_MAX / 4, op,
+              ": cannot write an image of shape ", shape_str(image.shape()));
+  LOUPE_CHECK(jpeg_quality >= 1 && jpeg_quality <= 100, op, ": JPEG quality must be in [1, 100], got ", jpeg_quality);
+  LOUPE_CHECK(chw.device().is_cpu(), op, ": the image must be on the CPU");
+  const std::vector<double> v = to_vector<double>(chw);
+  const int64_t plane = height * width;
+  // stb writes interleaved 8-bit samples: (H, W, C).
+  std::vector<uint8_t> interleaved(static_cast<size_t>(plane * channels));
+  for (int64_t p = 0; p < plane; ++p) {
+    for (int64_t c = 0; c < channels; ++c) {
+      double x = v[static_cast<size_t>(c * plane + p)];
+      x = std::isnan(x) ? 0.0 : std::clamp(x, 0.0, 1.0);
+      interleaved[static_cast<size_t>(p * channels + c)] = static_cast<uint8_t>(std::lround(x * 255.0));
+    }
+  }
+  std::vector<uint8_t> bytes;
+  auto append = [](void* context, void* data, int size) {
+    auto* out = static_cast<std::vector<uint8_t>*>(context);
+    const auto* p = static_cast<const uint8_t*>(data);
+    out->insert(out->end(), p, p + size);
+  };
+  const int w = static_cast<int>(width), h = static_cast<int>(height), c = static_cast<int>(channels);
+  int ok = 0;
+  switch (format) {
+    case ImageFormat::png: ok = stbi_write_png_to_func(append, &bytes, w, h, c, interleaved.data(), w * c); break;
+    case ImageFormat::bmp: ok = stbi_write_bmp_to_func(append, &bytes, w, h, c, interleaved.data()); break;
+    case ImageFormat::jpeg:
+      ok = stbi_write_jpg_to_func(append, &bytes, w, h, c, interleaved.data(), jpeg_quality);
+      break;
+  }
+  LOUPE_CHECK(ok != 0, op, ": stb_image_write could not encode the image of shape ", shape_str(image.shape()));
+  return bytes;
+}
+
+std::vector<uint8_t> encode_png(const Tensor& image) { return encode_image(image, ImageFormat::png); }
+
+void save_png(const std::string& path, const Tensor& image) {
+  const std::vector<uint8_t> png = encode_png(image);
+  io::write_file_atomically(path, "save_png", [&](const auto& write) { write(png.data(), png.size()); });
+}
+
+void save_image(const std::string& path, const Tensor& image, int jpeg_quality) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& ch : ext) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  ImageFormat format = ImageFormat::png;
+  if (ext == ".png") format = ImageFormat::png;
+  else if (ext == ".bmp") format = ImageFormat::bmp;
+  else if (ext == ".jpg" || ext == ".jpeg") format = ImageFormat::jpeg;
+  else throw Error(detail::make_message("save_image: '", path, "': unknown image format (use .png, .bmp or .jpg)"));
+  const std::vector<uint8_t> bytes = encode_image(image, format, jpeg_quality);
+  io::write_file_atomically(path, "save_image", [&](const auto& write) { write(bytes.data(), bytes.size()); });
+}
+
+}  // namespace loupe::nn
