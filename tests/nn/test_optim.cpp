@@ -83,3 +83,51 @@ TEST_CASE("Linear: PyTorch's parameter names, shapes, init bound and forward") {
 }
 
 }  // namespace loupe::test
+
+#include "nn/optim/schedule.hpp"
+
+namespace loupe::test {
+
+TEST_CASE("schedules follow PyTorch's formulas") {
+  nn::Schedule step;
+  step.kind = nn::ScheduleKind::step;
+  step.base_lr = 0.1;
+  step.step_size = 3;
+  step.gamma = 0.5;
+  CHECK(step.lr_at(0) == doctest::Approx(0.1));
+  CHECK(step.lr_at(2) == doctest::Approx(0.1));
+  CHECK(step.lr_at(3) == doctest::Approx(0.05));
+  CHECK(step.lr_at(7) == doctest::Approx(0.025));
+  nn::Schedule cosine;
+  cosine.kind = nn::ScheduleKind::cosine;
+  cosine.base_lr = 1.0;
+  cosine.total = 10;
+  cosine.eta_min = 0.1;
+  cosine.warmup = 4;
+  cosine.warmup_start = 0.25;
+  CHECK(cosine.lr_at(0) == doctest::Approx(0.25));
+  CHECK(cosine.lr_at(2) == doctest::Approx(0.25 + 0.75 * 0.5));
+  CHECK(cosine.lr_at(4) == doctest::Approx(1.0));
+  CHECK(cosine.lr_at(4 + 5) == doctest::Approx(0.1 + 0.9 * 0.5));
+  CHECK(cosine.lr_at(4 + 10) == doctest::Approx(0.1));
+  CHECK(cosine.lr_at(4 + 50) == doctest::Approx(0.1));
+  CHECK_THROWS_AS(nn::Schedule::parse_kind("linear"), Error);
+}
+
+TEST_CASE("clip_grad_norm scales to max_norm and returns the norm before clipping") {
+  Tensor a = zeros({2}, DType::f64).set_requires_grad();
+  Tensor b = zeros({1}, DType::f64).set_requires_grad();
+  a.set_grad(from_values(std::vector<double>{3, 0}, {2}, DType::f64));
+  b.set_grad(from_values(std::vector<double>{4}, {1}, DType::f64));
+  const double norm = nn::clip_grad_norm({a, b}, 1.0);
+  CHECK(norm == doctest::Approx(5.0));
+  CHECK(values(a.grad())[0] == doctest::Approx(3.0 / (5.0 + 1e-6)));
+  CHECK(values(b.grad())[0] == doctest::Approx(4.0 / (5.0 + 1e-6)));
+  // Below the limit nothing changes; the infinity norm is the largest magnitude.
+  CHECK(nn::clip_grad_norm({a, b}, 10.0, INFINITY) == doctest::Approx(4.0 / (5.0 + 1e-6)));
+  CHECK(values(b.grad())[0] == doctest::Approx(4.0 / (5.0 + 1e-6)));
+  nn::clip_grad_value({a}, 0.1);
+  CHECK(values(a.grad())[0] == doctest::Approx(0.1));
+}
+
+}  // namespace loupe::test
