@@ -25,6 +25,7 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <sstream>
 #include <iostream>
 #include <string>
 #include <thread>
@@ -209,11 +210,12 @@ __attribute__((target("avx512f"))) float fma_loop_avx512(int64_t iterations) {
 }
 #endif
 
-// Runs loop(iterations) on `threads` threads at once; returns the fastest of a few tries.
-double time_fma(float (*loop)(int64_t), int64_t iterations, int threads) {
+// Runs loop(iterations) on `threads` threads at once; returns the fastest of `attempts` short
+// tries (a ceiling is a best case, and on a shared machine some try runs undisturbed).
+double time_fma(float (*loop)(int64_t), int64_t iterations, int threads, int attempts) {
   volatile float sink = 0;
   std::vector<double> tries;
-  for (int attempt = 0; attempt < 5; ++attempt) {
+  for (int attempt = 0; attempt < attempts; ++attempt) {
     std::vector<float> results(static_cast<size_t>(threads));
     tries.push_back(seconds_of([&] {
       std::vector<std::thread> workers;
@@ -223,14 +225,14 @@ double time_fma(float (*loop)(int64_t), int64_t iterations, int threads) {
     }));
     for (float r : results) sink = sink + r;
   }
-  std::sort(tries.begin(), tries.end());
-  return tries.front();  // the fastest try: a ceiling is a best case
+  return *std::min_element(tries.begin(), tries.end());
 }
 
 void measure_peak(Bench& bench) {
 #if defined(__x86_64__)
   const int threads = loupe::num_threads();
-  const int64_t iterations = bench.options().quick ? 2'000'000 : 20'000'000;
+  const int64_t iterations = 2'000'000;  // a few milliseconds per try
+  const int attempts = bench.options().quick ? 10 : 40;
   struct Variant {
     const char* name;
     const char* feature;
@@ -249,8 +251,8 @@ void measure_peak(Bench& bench) {
     row.group = "peak";
     row.shape = std::to_string(threads) + " threads x " + std::to_string(kChains) + " chains";
     row.flops = 2.0 * v.lanes * kChains * static_cast<double>(iterations) * threads;
-    row.median_s = row.min_s = time_fma(v.loop, iterations, threads);
-    row.reps = 5;
+    row.median_s = row.min_s = time_fma(v.loop, iterations, threads, attempts);
+    row.reps = attempts;
     std::fprintf(stderr, "  %-48s %10.3f ms  %s\n", row.name.c_str(), row.median_s * 1e3, Bench::rate_str(row).c_str());
     bench.record(row);
   }
@@ -431,6 +433,16 @@ void model_cases(Bench& bench) { (void)bench; }
 // ---------------------------------------------------------------------------------------------
 // Output
 
+// The 1, 5 and 15 minute load averages (Linux), to judge how busy the machine was.
+std::string load_average() {
+  std::ifstream file("/proc/loadavg");
+  double one = 0, five = 0, fifteen = 0;
+  if (!(file >> one >> five >> fifteen)) return "null";
+  std::ostringstream text;
+  text << "[" << one << ", " << five << ", " << fifteen << "]";
+  return text.str();
+}
+
 std::string json_escape(const std::string& s) {
   std::string out;
   for (char ch : s) {
@@ -440,11 +452,12 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
-void write_json(const std::string& path, const Bench& bench) {
+void write_json(const std::string& path, const Bench& bench, const std::string& load_before) {
   std::ofstream file(path);
   if (!file) throw std::runtime_error("bench_cpu: cannot write " + path);
   file << "{\n  \"side\": \"loupe\",\n  \"threads\": " << loupe::num_threads()
-       << ",\n  \"quick\": " << (bench.options().quick ? "true" : "false") << ",\n  \"rows\": [\n";
+       << ",\n  \"quick\": " << (bench.options().quick ? "true" : "false") << ",\n  \"load_before\": " << load_before
+       << ",\n  \"load_after\": " << load_average() << ",\n  \"rows\": [\n";
   const auto& rows = bench.rows();
   for (size_t i = 0; i < rows.size(); ++i) {
     const Row& r = rows[i];
@@ -481,6 +494,7 @@ int main(int argc, char** argv) {
     if (const int status = parse_options(argc, argv, options); status >= 0) return status;
     const TimingPolicy policy = options.quick ? TimingPolicy{0.2, 3, 20} : TimingPolicy{1.0, 5, 100};
     Bench bench(options, policy);
+    const std::string load_before = load_average();
 
     std::fprintf(stderr, "bench_cpu: loupe, %d threads%s\n", loupe::num_threads(), options.quick ? ", quick" : "");
     measure_peak(bench);
@@ -492,7 +506,7 @@ int main(int argc, char** argv) {
 
     for (const Row& r : bench.rows())
       std::printf("%-52s %10.3f ms %s\n", r.name.c_str(), r.median_s * 1e3, Bench::rate_str(r).c_str());
-    if (!options.json_path.empty()) write_json(options.json_path, bench);
+    if (!options.json_path.empty()) write_json(options.json_path, bench, load_before);
     return 0;
   } catch (const std::exception& error) {
     std::fprintf(stderr, "%s\n", error.what());

@@ -191,6 +191,7 @@ def main():
     threads = args.threads or int(os.environ.get("LOUPE_NUM_THREADS", "0") or 0) or os.cpu_count()
     torch.set_num_threads(threads)
     bench = Bench(args)
+    load_before = list(os.getloadavg())
     print(f"bench_torch: PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
           + (", quick" if args.quick else ""), file=sys.stderr)
     with torch.no_grad():
@@ -205,7 +206,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump(dict(side="torch", torch_version=torch.__version__, threads=torch.get_num_threads(),
-                           quick=args.quick, rows=bench.rows), f, indent=2)
+                           quick=args.quick, load_before=load_before,
+                           load_after=list(os.getloadavg()), rows=bench.rows), f, indent=2)
             f.write("\n")
 
 

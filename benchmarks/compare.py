@@ -2,7 +2,8 @@
 """compare: joins the loupe rows (bench_cpu --json) and the PyTorch rows (bench_torch.py --json)
 into one side-by-side table, the one `./run bench cpu` prints.
 
-    python compare.py LOUPE.json TORCH.json [--json FILE] [--markdown]
+    python compare.py LOUPE.json TORCH.json [--json FILE] [--markdown] [--stat median|min]
+    python compare.py COMBINED.json [--markdown] [--stat median|min]   # re-render a --json file
 
 Columns: case | loupe ms | torch ms | ratio (torch ms / loupe ms; above 1 means loupe is faster) |
 loupe and torch GFLOP/s or GB/s | loupe's % of the ceiling.
@@ -150,6 +151,9 @@ def print_table(rows, meta, markdown):
     print(f"CPU: {meta['cpu']}, {meta['threads']} threads, PyTorch {meta['torch_version']}")
     print(f"ceilings: FMA peak {fmt(meta['peak_gflops'], '.1f')} GFLOP/s, copy {fmt(meta['copy_gbs'], '.1f')} GB/s;"
           " ratio = torch ms / loupe ms (above 1: loupe is faster)")
+    for side, (before, after) in meta["load"].items():
+        if before and after:
+            print(f"load average during the {side} side: {before[0]:.2f} at the start, {after[0]:.2f} at the end")
     print("  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(header)))
     for line in lines:
         print("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(line)))
@@ -157,8 +161,8 @@ def print_table(rows, meta, markdown):
 
 def main():
     parser = argparse.ArgumentParser(description="side-by-side table of loupe and PyTorch benchmark rows")
-    parser.add_argument("loupe_json")
-    parser.add_argument("torch_json")
+    parser.add_argument("inputs", nargs="+", metavar="FILE",
+                        help="LOUPE.json TORCH.json, or one combined file written by --json")
     parser.add_argument("--json", metavar="FILE", help="write the combined rows as JSON")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--stat", choices=("median", "min"), default="median",
@@ -166,7 +170,14 @@ def main():
                              "is less disturbed by other work on a loaded machine)")
     args = parser.parse_args()
 
-    loupe, torch = load(args.loupe_json), load(args.torch_json)
+    if len(args.inputs) == 2:
+        loupe, torch = load(args.inputs[0]), load(args.inputs[1])
+    elif len(args.inputs) == 1 and "sides" in load(args.inputs[0]):
+        sides = load(args.inputs[0])["sides"]
+        loupe, torch = sides["loupe"], sides["torch"]
+    else:
+        parser.error("give LOUPE.json TORCH.json, or one file written by --json")
+    raw = json.loads(json.dumps(dict(loupe=loupe, torch=torch)))  # kept whole in --json output
     if args.stat == "min":
         for side in (loupe, torch):
             for r in side["rows"]:
@@ -177,11 +188,12 @@ def main():
     meta = dict(cpu=cpu_model(), cores=os.cpu_count(), threads=loupe["threads"],
                 torch_version=torch.get("torch_version", "?"), quick=loupe.get("quick", False), statistic=args.stat,
                 peak_gflops=peak, copy_gbs=copy_bw,
-                load_average=list(os.getloadavg()) if hasattr(os, "getloadavg") else None)
+                load=dict(loupe=[loupe.get("load_before"), loupe.get("load_after")],
+                          torch=[torch.get("load_before"), torch.get("load_after")]))
     print_table(rows, meta, args.markdown)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(dict(meta=meta, rows=rows), f, indent=2)
+            json.dump(dict(meta=meta, rows=rows, sides=raw), f, indent=2)
             f.write("\n")
 
 
