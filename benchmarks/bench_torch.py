@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""bench_torch: the PyTorch side of the side-by-side CPU benchmark (benchmarks/README.md).
+
+Mirrors benchmarks/bench_cpu.cpp case for case: the same names, shapes, FLOP and byte counts and
+the same timing method (two warm-up calls, the second one sizing the repetition count, then the
+median of `reps` timed calls). Change one side, change the other.
+
+    python bench_torch.py [--json FILE] [--filter SUBSTR] [--quick] [--threads N]
+
+The thread count is --threads, else LOUPE_NUM_THREADS, else all cores (as loupe's default).
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        if args.quick:
+            self.budget_s, self.min_reps, self.max_reps = 0.2, 3, 20
+        else:
+            self.budget_s, self.min_reps, self.max_reps = 1.0, 5, 100
+        self.rows = []
+
+    def time_median(self, fn):
+        fn()  # warm-up: first touch of pages, thread pool start-up
+        start = time.perf_counter()
+        fn()  # warm-up that also sizes the repetition count
+        estimate = time.perf_counter() - start
+        reps = min(max(round(self.budget_s / max(estimate, 1e-6)), self.min_reps), self.max_reps)
+        times = []
+        for _ in range(reps):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return statistics.median(times), min(times), reps
+
+    def run(self, name, group, shape, fn, flops=0.0, bytes=0.0, count=1, setup=None, always=False):
+        """Times fn (after setup(), which returns the state fn needs) and records a row."""
+        if not always and self.args.filter and self.args.filter not in name:
+            return
+        print(f"  {name:<48}", end="", file=sys.stderr, flush=True)
+        state = setup() if setup else None
+        median_s, min_s, reps = self.time_median((lambda: fn(state)) if setup else fn)
+        del state
+        row = dict(case=name, group=group, shape=shape, ms=median_s * 1e3, min_ms=min_s * 1e3, flops=float(flops),
+                   bytes=float(bytes), count=count, reps=reps)
+        print(f" {median_s * 1e3:10.3f} ms  {rate_str(row)}", file=sys.stderr)
+        self.rows.append(row)
+
+
+def rate_str(row):
+    if row["flops"] > 0:
+        return f"{row['flops'] / row['ms'] * 1e-6:8.1f} GFLOP/s"
+    return f"{row['bytes'] / row['ms'] * 1e-6:8.1f} GB/s"
+
+
+def shape_str(shape):
+    """loupe's shape_str: "(2, 3)", and Python's "(5,)" for one dim."""
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def shape_text(*shapes):
+    return " x ".join(shape_str(s) for s in shapes)
+
+
+def randn(*shape):
+    return torch.randn(*shape, dtype=torch.float32)
+
+
+# --- Memory-bound cases: the copy ceiling and the elementwise ops ------------------------------
+
+def memory_cases(bench):
+    n = (4 << 20) if bench.args.quick else (16 << 20)
+    count = f"{n >> 20}M"
+    fbytes = 4.0 * n
+    row_length = 1024  # softmax over rows of 1024, n / 1024 rows
+    a, b, dst = randn(n), randn(n), torch.zeros(n)
+    rows = a.reshape(n // row_length, row_length)
+    flat = shape_str((n,))
+
+    bench.run(f"copy {count}", "memory", flat, lambda: dst.copy_(a), bytes=2 * fbytes, always=True)
+    bench.run(f"clone {count}", "memory", flat, lambda: a.clone(), bytes=2 * fbytes)
+    bench.run(f"add {count}", "elementwise", flat, lambda: torch.add(a, b), bytes=3 * fbytes)
+    bench.run(f"mul {count}", "elementwise", flat, lambda: torch.mul(a, b), bytes=3 * fbytes)
+    bench.run(f"gelu {count}", "elementwise", flat, lambda: F.gelu(a), bytes=2 * fbytes)
+    bench.run(f"softmax {count} rows of 1024", "elementwise", shape_str(rows.shape),
+              lambda: torch.softmax(rows, -1), bytes=2 * fbytes)
+
+
+# --- SGEMM and the small transformer ------------------------------------------------------------
+
+def gemm_cases(bench):
+    for s in ([256, 512] if bench.args.quick else [256, 512, 1024, 2048]):
+        bench.run(f"sgemm {s}", "gemm", shape_text((s, s), (s, s)),
+                  lambda st: torch.matmul(st[0], st[1]), flops=2.0 * s * s * s,
+                  setup=lambda: (randn(s, s), randn(s, s)))
+
+
+def transformer_cases(bench):
+    batch = 2 if bench.args.quick else 8
+    seq, d_model, heads, ffn = 128, 512, 8, 2048
+    head_dim, tokens = d_model // heads, batch * seq
+
+    def linear_case(name, fin, fout):
+        bench.run(f"transformer {name}", "transformer", shape_text((tokens, fin), (fout, fin)),
+                  lambda st: F.linear(st[0], st[1]), flops=2.0 * tokens * fin * fout,
+                  setup=lambda: (randn(tokens, fin), randn(fout, fin)))
+
+    linear_case("qkv projection", d_model, 3 * d_model)
+    qkv = (batch, heads, seq, head_dim)
+    attention_flops = 2.0 * batch * heads * seq * seq * head_dim
+    bench.run("transformer attention scores", "transformer", shape_text(qkv, (batch, heads, head_dim, seq)),
+              lambda st: torch.matmul(st[0], st[1].transpose(-2, -1)), flops=attention_flops,
+              setup=lambda: (randn(*qkv), randn(*qkv)))
+    bench.run("transformer attention context", "transformer", shape_text((batch, heads, seq, seq), qkv),
+              lambda st: torch.matmul(st[0], st[1]), flops=attention_flops,
+              setup=lambda: (randn(batch, heads, seq, seq), randn(*qkv)))
+    linear_case("output projection", d_model, d_model)
+    linear_case("ffn up", d_model, ffn)
+    linear_case("ffn down", ffn, d_model)
+
+
+# --- ResNet18's convolutions --------------------------------------------------------------------
+
+# (name, in_channels, out_channels, kernel, stride, padding, in_size, occurrences in ResNet18)
+RESNET18_CONVS = [
+    ("conv1 7x7/2 3->64", 3, 64, 7, 2, 3, 224, 1),
+    ("layer1 3x3 64->64", 64, 64, 3, 1, 1, 56, 4),
+    ("layer2 3x3/2 64->128", 64, 128, 3, 2, 1, 56, 1),
+    ("layer2 3x3 128->128", 128, 128, 3, 1, 1, 28, 3),
+    ("layer2 downsample 1x1/2 64->128", 64, 128, 1, 2, 0, 56, 1),
+    ("layer3 3x3/2 128->256", 128, 256, 3, 2, 1, 28, 1),
+    ("layer3 3x3 256->256", 256, 256, 3, 1, 1, 14, 3),
+    ("layer3 downsample 1x1/2 128->256", 128, 256, 1, 2, 0, 28, 1),
+    ("layer4 3x3/2 256->512", 256, 512, 3, 2, 1, 14, 1),
+    ("layer4 3x3 512->512", 512, 512, 3, 1, 1, 7, 3),
+    ("layer4 downsample 1x1/2 256->512", 256, 512, 1, 2, 0, 14, 1),
+]
+
+
+def conv_cases(bench):
+    batch = 1 if bench.args.quick else 8
+    for name, cin, cout, k, stride, pad, size, count in RESNET18_CONVS:
+        out = (size + 2 * pad - k) // stride + 1
+        x_shape, w_shape, y_shape = (batch, cin, size, size), (cout, cin, k, k), (batch, cout, out, out)
+        flops = 2.0 * batch * cout * out * out * cin * k * k
+        shape = shape_text(x_shape, w_shape)
+        setup = lambda: (randn(*x_shape), randn(*w_shape), randn(*y_shape))
+
+        # The two backward passes exactly as autograd runs them (one aten call, the other
+        # outputs masked off), without building a graph.
+        def backward(st, mask):
+            x, w, g = st
+            return torch.ops.aten.convolution_backward(g, x, w, None, [stride, stride], [pad, pad], [1, 1], False,
+                                                       [0, 0], 1, mask)
+
+        bench.run(f"conv {name} fwd", "conv", shape, lambda st: F.conv2d(st[0], st[1], None, stride, pad),
+                  flops=flops, count=count, setup=setup)
+        bench.run(f"conv {name} bwd-data", "conv", shape, lambda st: backward(st, [True, False, False]),
+                  flops=flops, count=count, setup=setup)
+        bench.run(f"conv {name} bwd-weight", "conv", shape, lambda st: backward(st, [False, True, False]),
+                  flops=flops, count=count, setup=setup)
+
+
+# --- Models -------------------------------------------------------------------------------------
+# TODO(models): filled in together with bench_cpu.cpp's model_cases (same names, group "model"):
+#   "resnet18 train step"  batch 16, 3x224x224, 1000 classes: forward, cross-entropy loss,
+#                          backward, one SGD step (momentum 0.9), in training mode.
+#   "densenet121 forward"  batch 8, 3x224x224, eval mode, under torch.no_grad().
+# Build the models in plain torch.nn (torchvision is not installed) with the same layer shapes.
+def model_cases(bench):
+    pass
+
+
+def main():
+    parser = argparse.ArgumentParser(description="PyTorch side of loupe's CPU benchmark")
+    parser.add_argument("--json", metavar="FILE", help="write the rows as JSON (read by compare.py)")
+    parser.add_argument("--filter", metavar="SUBSTR", default="", help="only cases whose name contains SUBSTR")
+    parser.add_argument("--quick", action="store_true", help="smaller shapes and shorter timing")
+    parser.add_argument("--threads", type=int, default=0, help="thread count (default: LOUPE_NUM_THREADS or all cores)")
+    args = parser.parse_args()
+
+    threads = args.threads or int(os.environ.get("LOUPE_NUM_THREADS", "0") or 0) or os.cpu_count()
+    torch.set_num_threads(threads)
+    bench = Bench(args)
+    load_before = list(os.getloadavg())
+    print(f"bench_torch: PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
+          + (", quick" if args.quick else ""), file=sys.stderr)
+    with torch.no_grad():
+        memory_cases(bench)
+        gemm_cases(bench)
+        transformer_cases(bench)
+        conv_cases(bench)
+        model_cases(bench)
+
+    for row in bench.rows:
+        print(f"{row['case']:<52} {row['ms']:10.3f} ms {rate_str(row)}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(dict(side="torch", torch_version=torch.__version__, threads=torch.get_num_threads(),
+                           quick=args.quick, load_before=load_before,
+                           load_after=list(os.getloadavg()), rows=bench.rows), f, indent=2)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
