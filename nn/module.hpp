@@ -1,9 +1,17 @@
 // Module: a node of a model tree with named parameters, buffers and children, and a train/eval
 // mode. Names join with '.', like PyTorch state dicts ("layer1.0.conv1.weight"), so weights can
 // move between loupe and PyTorch unchanged.
-// Tests: tests/nn/test_module.cpp
+//
+// A state dict holds every parameter and every persistent buffer (BatchNorm's running_mean,
+// running_var and int64 num_batches_tracked), in PyTorch's order: a module's own parameters, then
+// its own buffers, then each child's entries. Loading checks the whole dict before copying
+// anything, so a failed load leaves the model unchanged. Files: nn/serialization.hpp.
+//
+// Call children through operator() (not forward()) so that summary() sees every call.
+// Tests: tests/nn/models/test_module.cpp
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
@@ -13,38 +21,84 @@
 
 namespace loupe::nn {
 
+// Name -> tensor, sorted by name (the form safetensors files take).
+using StateDict = std::map<std::string, Tensor>;
+using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
+
+// What a non-strict load_state_dict skipped (a strict load raises instead).
+struct LoadResult {
+  std::vector<std::string> missing_keys;     // in the model, not in the dict
+  std::vector<std::string> unexpected_keys;  // in the dict, not in the model
+};
+
 class Module {
  public:
   virtual ~Module() = default;
 
   virtual Tensor forward(const Tensor& x) = 0;
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // forward(x), recorded by summary() when one is running.
+  Tensor operator()(const Tensor& x);
+  // The class name shown by summary() ("Conv2d", "ResNet", ...).
+  virtual std::string type_name() const { return "Module"; }
 
-  // Every parameter of this module and its children, depth first, with dotted names.
-  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
-  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
+  // --- the tree, depth first, with dotted names ---
+  NamedTensors named_parameters() const;
+  NamedTensors named_buffers() const;  // persistent and non-persistent
   std::vector<Tensor> parameters() const;
-  int64_t parameter_count() const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
+  // Every module including this one (named ""), parents before children.
+  std::vector<std::pair<std::string, Module*>> named_modules();
+  std::vector<std::pair<std::string, const Module*>> named_modules() const;
+  int64_t parameter_count() const;  // elements of all parameters
+  int64_t trainable_parameter_count() const;  // those with requires_grad
 
-  void train(bool training = true);
+  // --- state dicts ---
+  // Parameters and persistent buffers in PyTorch's order; the tensors share storage with the
+  // model (detached: no gradient history).
+  NamedTensors named_state() const;
+  StateDict state_dict() const;
+  // Copies every tensor of `state` into the model (converting dtypes as PyTorch's copy_ does).
+  // Always raises loupe::Error on a shape mismatch; with strict, also on missing or unexpected
+  // keys. The message names the keys. Nothing is copied unless everything checks out.
+  LoadResult load_state_dict(const StateDict& state, bool strict = true);
+
+  // --- modes and devices ---
+  virtual void train(bool training = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
+  // Moves parameters and buffers to `device`. Only the CPU exists in this build: moving to CUDA
+  // raises "CUDA backend not built".
+  void to(Device device);
+  void zero_grad();  // clears .grad of every parameter
+
+  // A table of every module call made by one forward pass on zeros of `input_shape` (run in eval
+  // mode without a graph; the mode is restored): qualified name, type, output shape and the
+  // parameter count of that module with its children, then the totals. max_depth limits the rows
+  // to modules at most that deep in the tree (-1: all; 0: the model only).
+  std::string summary(const Shape& input_shape, int max_depth = -1);
 
  protected:
   Tensor register_parameter(const std::string& name, Tensor value);  // marks it requires_grad
-  Tensor register_buffer(const std::string& name, Tensor value);
+  // persistent = false keeps a buffer out of state dicts (PyTorch's persistent=False).
+  Tensor register_buffer(const std::string& name, Tensor value, bool persistent = true);
   template <typename M>
   std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+    LOUPE_CHECK(module != nullptr, "register_module: module '", name, "' is null");
     children_.emplace_back(name, module);
     return module;
   }
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const { return children_; }
 
  private:
-  void collect(const std::string& prefix, bool buffers, std::vector<std::pair<std::string, Tensor>>& out) const;
+  struct Buffer {
+    std::string name;
+    Tensor tensor;
+    bool persistent;
+  };
+  void collect(const std::string& prefix, bool params, bool buffers, bool persistent_only, NamedTensors& out) const;
 
-  std::vector<std::pair<std::string, Tensor>> parameters_;
-  std::vector<std::pair<std::string, Tensor>> buffers_;
+  NamedTensors parameters_;
+  std::vector<Buffer> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
 };

@@ -1,0 +1,52 @@
+// Normalisation layers. See norm.hpp.
+#include "nn/layers/norm.hpp"
+
+namespace loupe::nn {
+
+BatchNorm2d::BatchNorm2d(int64_t num_features, const BatchNormOptions& options)
+    : num_features_(num_features), options_(options) {
+  LOUPE_CHECK(num_features > 0, "BatchNorm2d: num_features must be positive, got ", num_features);
+  LOUPE_CHECK(options.eps > 0, "BatchNorm2d: eps must be positive, got ", options.eps);
+  if (options.affine) {
+    weight = register_parameter("weight", ones({num_features}));
+    bias = register_parameter("bias", zeros({num_features}));
+  }
+  if (options.track_running_stats) {
+    running_mean = register_buffer("running_mean", zeros({num_features}));
+    running_var = register_buffer("running_var", ones({num_features}));
+    num_batches_tracked = register_buffer("num_batches_tracked", zeros({}, DType::i64));
+  }
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  LOUPE_CHECK(x.defined() && x.dim() == 4, "BatchNorm2d: expected 4D input (N, C, H, W), got ",
+              x.defined() ? shape_str(x.shape()) : "undefined");
+  LOUPE_CHECK(x.size(1) == num_features_, "BatchNorm2d: input ", shape_str(x.shape()), " has ", x.size(1),
+              " channels, expected ", num_features_);
+  const bool tracking = options_.track_running_stats;
+  double momentum = options_.momentum;
+  if (is_training() && tracking) {
+    // The count advances before the update, so the cumulative average's first factor is 1.
+    int64_t& count = *num_batches_tracked.data<int64_t>();
+    count += 1;
+    if (momentum < 0) momentum = 1.0 / static_cast<double>(count);
+  }
+  const bool use_batch_stats = is_training() || !tracking;
+  // In training without tracking there are no running tensors to update; in eval with tracking
+  // batch_norm reads them.
+  return batch_norm(x, tracking ? running_mean : Tensor(), tracking ? running_var : Tensor(), weight, bias,
+                    use_batch_stats, momentum, options_.eps);
+}
+
+LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine, bool with_bias)
+    : normalized_shape_(std::move(normalized_shape)), eps_(eps) {
+  LOUPE_CHECK(!normalized_shape_.empty(), "LayerNorm: normalized_shape must not be empty");
+  if (elementwise_affine) {
+    weight = register_parameter("weight", ones(normalized_shape_));
+    if (with_bias) bias = register_parameter("bias", zeros(normalized_shape_));
+  }
+}
+
+Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, normalized_shape_, weight, bias, eps_); }
+
+}  // namespace loupe::nn

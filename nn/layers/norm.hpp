@@ -1,0 +1,57 @@
+// Normalisation layers with PyTorch's state-dict layout.
+//
+// BatchNorm2d: parameters weight, bias (C) when affine; buffers running_mean (C, zeros),
+// running_var (C, ones) and num_batches_tracked (0-d int64) when track_running_stats. In training
+// (or without running statistics) it normalises by the batch's statistics and updates the running
+// ones in place; in eval it normalises by the running ones. momentum < 0 is PyTorch's
+// momentum=None: the running statistics become a cumulative average (factor 1/num_batches_tracked).
+// x (N, C, H, W).
+//
+// LayerNorm: weight (ones) and bias (zeros) of normalized_shape when elementwise_affine.
+// x (..., *normalized_shape).
+// Tests: tests/nn/models/test_layers.cpp, tests/nn/models/test_fixtures.cpp
+#pragma once
+
+#include <string>
+
+#include "nn/module.hpp"
+
+namespace loupe::nn {
+
+struct BatchNormOptions {
+  double eps = 1e-5;
+  double momentum = 0.1;  // < 0: cumulative moving average
+  bool affine = true;
+  bool track_running_stats = true;
+};
+
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int64_t num_features, const BatchNormOptions& options = {});
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "BatchNorm2d"; }
+  int64_t num_features() const { return num_features_; }
+  const BatchNormOptions& options() const { return options_; }
+
+  Tensor weight, bias;                                  // (C) or undefined
+  Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), () int64, or undefined
+
+ private:
+  int64_t num_features_;
+  BatchNormOptions options_;
+};
+
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true, bool bias = true);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "LayerNorm"; }
+
+  Tensor weight, bias;  // normalized_shape, or undefined
+
+ private:
+  Shape normalized_shape_;
+  double eps_;
+};
+
+}  // namespace loupe::nn
