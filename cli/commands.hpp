@@ -5,5 +5,9 @@
 namespace loupe::cli {
 
 int run_demo(int argc, char** argv);
+int run_train(int argc, char** argv);     // cli/train.cpp
+int run_evaluate(int argc, char** argv);  // cli/evaluate.cpp
+int run_predict(int argc, char** argv);   // cli/predict.cpp
+int run_explain(int argc, char** argv);   // cli/explain.cpp
 
 }  // namespace loupe::cli

@@ -14,6 +14,10 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  demo      train an MLP on Fashion-MNIST and report its test accuracy\n"
+    "  train     train a model of the zoo on an image data set\n"
+    "  evaluate  metrics of a checkpoint on a data set (table, confusion matrix, --json)\n"
+    "  predict   per-image probabilities of a checkpoint\n"
+    "  explain   attributions of a checkpoint's prediction (heatmaps, .npy)\n"
     "\n"
     "Run 'loupe <command> --help' for the options of a command.\n";
 
@@ -27,6 +31,10 @@ int main(int argc, char** argv) {
   const std::string command = argv[1];
   try {
     if (command == "demo") return loupe::cli::run_demo(argc, argv);
+    if (command == "train") return loupe::cli::run_train(argc, argv);
+    if (command == "evaluate") return loupe::cli::run_evaluate(argc, argv);
+    if (command == "predict") return loupe::cli::run_predict(argc, argv);
+    if (command == "explain") return loupe::cli::run_explain(argc, argv);
   } catch (const loupe::Error& error) {
     std::cerr << "loupe " << command << ": " << error.what() << "\n";
     return 1;
