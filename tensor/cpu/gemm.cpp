@@ -434,6 +434,8 @@ template <typename T>
 void gemm_with(GemmKernel kernel, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
                MatrixRef<const T> b, T beta, MatrixRef<T> c) {
   if (m == 0 || n == 0) return;
+  // Never run instructions this CPU lacks: an unavailable kernel falls back to the best one.
+  if (!gemm_kernel_available(kernel)) kernel = best_available_kernel();
   if (kernel == GemmKernel::reference) {
     gemm_reference<T>(m, n, k, alpha, a, b, beta, c);
     return;

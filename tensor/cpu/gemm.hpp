@@ -58,7 +58,7 @@ template <typename T>
 void gemm(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, MatrixRef<const T> b, T beta,
           MatrixRef<T> c);
 
-// gemm with a given kernel (which must be available: see gemm_kernel_available).
+// gemm with a given kernel; one this CPU cannot run falls back to the best available one.
 template <typename T>
 void gemm_with(GemmKernel kernel, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
                MatrixRef<const T> b, T beta, MatrixRef<T> c);
