@@ -239,11 +239,12 @@ struct Ymm<double> {
   using V = __m256d;
 };
 
-// The common case of pack_a, a row-major A (unit column stride): packing is a transpose, done
-// W x W at a time in registers (W = 8 floats or 4 doubles) instead of one scalar per element.
-// Handles rows [0, rows) and columns [0, kc / W * W) of one sliver; returns the columns done.
+// Packing that is a transpose: packed[p * mr + i] = src[i * rs + p] for i < rows (rows <= mr)
+// and p < kc / W * W, done W x W at a time in registers (W = 8 floats or 4 doubles) instead of
+// one scalar per element. This is pack_a for a row-major A, and pack_b for a column-major B (a
+// transposed view, as in linear's x W^T) with rows and columns swapped. Returns the p done.
 template <typename T>
-int64_t pack_a_sliver_simd(int mr, int64_t rows, int64_t kc, const T* src, int64_t rs, T* packed) {
+int64_t transpose_into_sliver(int mr, int64_t rows, int64_t kc, const T* src, int64_t rs, T* packed) {
   constexpr int W = 32 / sizeof(T);
   using V = typename Ymm<T>::V;
   const int64_t kc_simd = kc / W * W;
@@ -286,12 +287,19 @@ template <typename T>
 void pack_a(int mr, int64_t mc, int64_t kc, MatrixRef<const T> a, T* packed) {
   for (int64_t s = 0; s < mc; s += mr) {
     const int64_t rows = std::min<int64_t>(mr, mc - s);
-    int64_t p0 = 0;
-    if (a.col_stride == 1) p0 = pack_a_sliver_simd<T>(mr, rows, kc, a.data + s * a.row_stride, a.row_stride, packed);
+    const T* src = a.data + s * a.row_stride;
+    if (a.row_stride == 1) {
+      // A stored by columns (a transposed view): each packed column is a contiguous copy.
+      for (int64_t p = 0; p < kc; ++p) {
+        std::copy(src + p * a.col_stride, src + p * a.col_stride + rows, packed + p * mr);
+        std::fill(packed + p * mr + rows, packed + (p + 1) * mr, T(0));
+      }
+      packed += mr * kc;
+      continue;
+    }
+    const int64_t p0 = a.col_stride == 1 ? transpose_into_sliver<T>(mr, rows, kc, src, a.row_stride, packed) : 0;
     for (int64_t i = 0; i < rows; ++i) {
-      const T* src = a.data + (s + i) * a.row_stride;
-      T* dst = packed + i;
-      for (int64_t p = p0; p < kc; ++p) dst[p * mr] = src[p * a.col_stride];
+      for (int64_t p = p0; p < kc; ++p) packed[p * mr + i] = src[i * a.row_stride + p * a.col_stride];
     }
     for (int64_t i = rows; i < mr; ++i) {
       for (int64_t p = 0; p < kc; ++p) packed[p * mr + i] = T(0);
@@ -310,9 +318,10 @@ void pack_b(int nr, int64_t kc, int64_t nc, MatrixRef<const T> b, T* packed) {
     if (b.col_stride == 1 && cols == nr) {
       for (int64_t p = 0; p < kc; ++p) std::copy(src + p * b.row_stride, src + p * b.row_stride + nr, packed + p * nr);
     } else if (b.row_stride == 1) {
-      // B stored by columns (a transposed view): walk each column contiguously.
+      // B stored by columns (a transposed view): a transpose, like pack_a of a row-major A.
+      const int64_t p0 = transpose_into_sliver<T>(nr, cols, kc, src, b.col_stride, packed);
       for (int64_t j = 0; j < cols; ++j) {
-        for (int64_t p = 0; p < kc; ++p) packed[p * nr + j] = src[j * b.col_stride + p];
+        for (int64_t p = p0; p < kc; ++p) packed[p * nr + j] = src[j * b.col_stride + p];
       }
       for (int64_t p = 0; p < kc; ++p) std::fill(packed + p * nr + cols, packed + (p + 1) * nr, T(0));
     } else {
