@@ -90,6 +90,7 @@ std::optional<GemmKernel> gemm_kernel_from_name(std::string_view name) {
 }
 
 bool gemm_kernel_available(GemmKernel kernel) {
+  __builtin_cpu_init();  // idempotent; needed if called before static constructors have run
   switch (kernel) {
     case GemmKernel::reference:
     case GemmKernel::portable: return true;
