@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 namespace loupe::cpu::fast {
@@ -363,6 +364,96 @@ void batch_norm_dx(const T* g, const T* x, int64_t n, T k, T a, T mu, T c, T* dx
   for (int64_t j = 0; j < n; ++j) dx[j] = k * ((g[j] - a) - (x[j] - mu) * c);
 }
 
+namespace {
+
+// The best of the taps [h0, h1) x [w0, w1) (clipped to the plane), KW > 0: exactly KW columns.
+template <int KW, typename T>
+inline void max_window(const T* src, int64_t in_w, int64_t h0, int64_t h1, int64_t w0, int64_t w1, T& best,
+                       int64_t& best_at) {
+  best = -std::numeric_limits<T>::infinity();
+  best_at = h0 * in_w + w0;
+  for (int64_t h = h0; h < h1; ++h) {
+    const T* row = src + h * in_w;
+    const int64_t cols = KW > 0 ? KW : w1 - w0;
+    for (int64_t j = 0; j < cols; ++j) {
+      const T v = row[w0 + j];
+      const bool take = v > best || v != v;  // NaN wins, as in the reference
+      best = take ? v : best;
+      best_at = take ? h * in_w + w0 + j : best_at;
+    }
+  }
+}
+
+// Float32, 8 interior output columns at a time: lane k holds output column ow + k, and every lane
+// visits its taps in the reference's order with its rule, so results are identical. Returns the
+// first column left for the scalar loop.
+inline int64_t max_pool_8_columns(const float* src, const PoolWindow& p, int64_t h0, int64_t h1, int64_t ow_lo,
+                                  int64_t ow_hi, float* o, int64_t* ix) {
+  if (p.in_h * p.in_w >= (int64_t{1} << 31) / 2) return ow_lo;  // lane indices are int32
+  const int s = static_cast<int>(p.stride_w);
+  const __m256i lane_cols = _mm256_setr_epi32(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s);
+  int64_t ow = ow_lo;
+  for (; ow + 8 <= ow_hi; ow += 8) {
+    const int64_t ws = ow * p.stride_w - p.pad_w;
+    V best = splat(-std::numeric_limits<float>::infinity());
+    __m256i best_at = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(h0 * p.in_w + ws)), lane_cols);
+    for (int64_t h = h0; h < h1; ++h) {
+      for (int64_t j = 0; j < p.kernel_w; ++j) {
+        const int64_t at = h * p.in_w + ws + j;  // lane 0's tap
+        const V v = _mm256_i32gather_ps(src + at, lane_cols, 4);
+        const V take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        best = _mm256_blendv_ps(best, v, take);
+        const __m256i tap = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(at)), lane_cols);
+        best_at = _mm256_castps_si256(
+            _mm256_blendv_ps(_mm256_castsi256_ps(best_at), _mm256_castsi256_ps(tap), take));
+      }
+    }
+    _mm256_storeu_ps(o + ow, best);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ix + ow), _mm256_cvtepi32_epi64(_mm256_castsi256_si128(best_at)));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(ix + ow + 4),
+                        _mm256_cvtepi32_epi64(_mm256_extracti128_si256(best_at, 1)));
+  }
+  return ow;
+}
+
+template <int KW, typename T>
+void max_pool_rows(const T* src, const PoolWindow& p, T* out, int64_t* indices) {
+  // Output columns [ow_lo, ow_hi) have windows entirely inside the plane horizontally.
+  const int64_t ow_lo = std::min(p.out_w, (p.pad_w + p.stride_w - 1) / p.stride_w);
+  const int64_t ow_hi = std::max(ow_lo, std::min(p.out_w, (p.in_w + p.pad_w - p.kernel_w) / p.stride_w + 1));
+  for (int64_t oh = 0; oh < p.out_h; ++oh) {
+    const int64_t hs = oh * p.stride_h - p.pad_h;
+    const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + p.kernel_h, p.in_h);
+    T* o = out + oh * p.out_w;
+    int64_t* ix = indices + oh * p.out_w;
+    auto clipped = [&](int64_t ow) {
+      const int64_t ws = ow * p.stride_w - p.pad_w;
+      max_window<0>(src, p.in_w, h0, h1, std::max<int64_t>(ws, 0), std::min(ws + p.kernel_w, p.in_w), o[ow], ix[ow]);
+    };
+    for (int64_t ow = 0; ow < ow_lo; ++ow) clipped(ow);
+    int64_t first = ow_lo;
+    if constexpr (std::is_same_v<T, float>) first = max_pool_8_columns(src, p, h0, h1, ow_lo, ow_hi, o, ix);
+    for (int64_t ow = first; ow < ow_hi; ++ow) {
+      const int64_t ws = ow * p.stride_w - p.pad_w;
+      max_window<KW>(src, p.in_w, h0, h1, ws, ws + p.kernel_w, o[ow], ix[ow]);
+    }
+    for (int64_t ow = ow_hi; ow < p.out_w; ++ow) clipped(ow);
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void max_pool2d_plane(const T* src, const PoolWindow& p, T* out, int64_t* indices) {
+  if (p.kernel_w == 2) {
+    max_pool_rows<2>(src, p, out, indices);
+  } else if (p.kernel_w == 3) {
+    max_pool_rows<3>(src, p, out, indices);
+  } else {
+    max_pool_rows<0>(src, p, out, indices);
+  }
+}
+
 #define LOUPE_FAST_INSTANTIATE(T)                                                                          \
   template double sum_serial<T>(const T*, int64_t);                                                        \
   template double sum_squared_deviation<T>(const T*, int64_t, double);                                     \
@@ -371,7 +462,8 @@ void batch_norm_dx(const T* g, const T* x, int64_t n, T k, T a, T mu, T c, T* dx
   template void sum_rows<T>(const T*, int64_t, int64_t, T*);                                               \
   template void normalize_row<T>(const T*, int64_t, T, T, const T*, const T*, T*);                         \
   template void scale_shift<T>(const T*, int64_t, T, T, bool, T*);                                         \
-  template void batch_norm_dx<T>(const T*, const T*, int64_t, T, T, T, T, T*);
+  template void batch_norm_dx<T>(const T*, const T*, int64_t, T, T, T, T, T*);                          \
+  template void max_pool2d_plane<T>(const T*, const PoolWindow&, T*, int64_t*);
 
 LOUPE_FAST_INSTANTIATE(float)
 LOUPE_FAST_INSTANTIATE(double)

@@ -77,4 +77,14 @@ void scale_shift(const T* x, int64_t n, T scale, T shift, bool relu, T* out);
 template <typename T>
 void batch_norm_dx(const T* g, const T* x, int64_t n, T k, T a, T mu, T c, T* dx);
 
+// Max pooling of one contiguous (H, W) plane with dilation 1 (padding and ceil mode are in the
+// given output size): the reference's scan order and rules (taps row by row; a larger value or
+// any NaN replaces the best; the first in-bounds tap is the fallback index), with the window
+// clipping hoisted out of the tap loops and 2x2 / 3x3 windows unrolled.
+struct PoolWindow {
+  int64_t in_h, in_w, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+};
+template <typename T>
+void max_pool2d_plane(const T* src, const PoolWindow& p, T* out, int64_t* indices);
+
 }  // namespace loupe::cpu::fast

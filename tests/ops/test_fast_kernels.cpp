@@ -342,6 +342,49 @@ TEST_CASE("fast kernels: differentiable batch_norm_relu records batch_norm then 
   }
 }
 
+// --- pooling ---
+
+TEST_CASE("fast kernels: max_pool2d values and indices equal the reference, NaN and ties included") {
+  struct PoolCase {
+    Shape x;
+    std::array<int64_t, 2> kernel, stride, padding;
+    bool ceil_mode;
+  };
+  const std::vector<PoolCase> cases = {
+      {{2, 3, 17, 33}, {2, 2}, {2, 2}, {0, 0}, false}, {{2, 3, 17, 33}, {3, 3}, {2, 2}, {1, 1}, false},
+      {{1, 2, 33, 40}, {3, 3}, {1, 1}, {1, 1}, false}, {{1, 2, 33, 40}, {3, 3}, {2, 2}, {1, 1}, true},
+      {{3, 1, 7}, {2, 3}, {1, 2}, {1, 1}, true},       {{1, 1, 9, 1007}, {5, 4}, {3, 3}, {2, 2}, false},
+      {{1, 1, 1, 1}, {1, 1}, {1, 1}, {0, 0}, false},
+  };
+  for (DType dtype : {DType::f32, DType::f64}) {
+    for (const PoolCase& c : cases) {
+      // Values from a small set (ties), with NaN and -inf sprinkled in.
+      std::vector<double> v(static_cast<size_t>(shape_numel(c.x)));
+      for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>((i * 37) % 11) - 5.0;
+      for (size_t i = 0; i < v.size(); i += 97) v[i] = kNaN;
+      for (size_t i = 13; i < v.size(); i += 71) v[i] = -kInf;
+      const Tensor x = from_values(v, c.x, dtype);
+      Pool2dParams p;
+      p.kernel = c.kernel;
+      p.stride = c.stride;
+      p.padding = c.padding;
+      p.ceil_mode = c.ceil_mode;
+      const std::string ctx = "max_pool2d " + shape_str(c.x) + " kernel " + std::to_string(c.kernel[0]) + "x" +
+                              std::to_string(c.kernel[1]) + " " + dtype_name(dtype);
+      const ops::ValuesIndices fast = ops::max_pool2d_with_indices(x, p);
+      const ops::ValuesIndices ref = [&] {
+        ReferenceKernels guard;
+        return ops::max_pool2d_with_indices(x, p);
+      }();
+      check_close(fast.values, ref.values, 0.0, 0.0, ctx + " values");
+      check_close(fast.indices, ref.indices, 0.0, 0.0, ctx + " indices");
+      // A strided input is made contiguous first: same answer.
+      const Tensor strided = noncontiguous_copy(x);
+      check_close(ops::max_pool2d_with_indices(strided, p).indices, ref.indices, 0.0, 0.0, ctx + " strided");
+    }
+  }
+}
+
 // --- convolution ---
 
 namespace {
