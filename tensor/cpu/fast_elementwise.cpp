@@ -13,7 +13,8 @@
 //   sigmoid  1 / (1 + e) or e / (1 + e) with e = exp(-|x|): <= 2 ulp.
 //   tanh     odd polynomial below 0.625 (Cephes), 1 - 2 / (exp(2|x|) + 1) above: <= 2 ulp.
 //   gelu     x * Phi(x); Phi from erfc(z) = t exp(-z^2 + P(t)) (Numerical Recipes, relative error
-//            < 1.2e-7), with exp(-z^2) split so the square's rounding does not spoil large |x|.
+//            < 1.2e-7), its exp argument carried in two floats so large |x| keep their accuracy:
+//            <= 5 ulp (the float32 rounding of x / sqrt(2), shared with the reference, aside).
 //   gelu_tanh = x * sigmoid(2u), the same function as 0.5 x (1 + tanh(u)) without its cancellation.
 //   silu     x * sigmoid(x).
 #include "tensor/cpu/fast_elementwise.hpp"
@@ -117,11 +118,16 @@ inline V vnormal_cdf(V x) {
   p = _mm256_fmadd_ps(p, t, splat(0.37409196f));
   p = _mm256_fmadd_ps(p, t, splat(1.00002368f));
   p = _mm256_fmadd_ps(p, t, splat(-1.26551223f));
-  // exp(-z^2) = exp(-hi) * exp(-lo) with z^2 = hi + lo exactly, exp(-lo) ~ 1 - lo.
+  // exp(p - z^2) with one exp: z^2 = hi + lo exactly (FMA), hi - p = s + err exactly (TwoSum), so
+  // exp(p - z^2) = exp(s) * exp(err - lo) ~ exp(s) * (1 + err - lo), |err - lo| tiny. Rounding the
+  // argument alone would cost |z^2| ulp of relative accuracy in the tail.
   const V hi = _mm256_mul_ps(z, z);
   const V lo = _mm256_fmsub_ps(z, z, hi);
-  V erfc = _mm256_mul_ps(_mm256_mul_ps(t, vexp(_mm256_sub_ps(_mm256_setzero_ps(), hi))),
-                         _mm256_mul_ps(_mm256_sub_ps(splat(1.0f), lo), vexp(p)));
+  const V a = _mm256_sub_ps(_mm256_setzero_ps(), hi);
+  const V sum = _mm256_add_ps(a, p);
+  const V b_virtual = _mm256_sub_ps(sum, a);
+  const V err = _mm256_add_ps(_mm256_sub_ps(a, _mm256_sub_ps(sum, b_virtual)), _mm256_sub_ps(p, b_virtual));
+  V erfc = _mm256_mul_ps(_mm256_mul_ps(t, vexp(sum)), _mm256_add_ps(splat(1.0f), _mm256_sub_ps(err, lo)));
   // erfc(z) < 2e-45 beyond z = 10: exactly 0 there (and no inf - inf from the split above).
   erfc = _mm256_andnot_ps(_mm256_cmp_ps(z, splat(10.0f), _CMP_GT_OQ), erfc);
   const V half = _mm256_mul_ps(splat(0.5f), erfc);
@@ -275,6 +281,67 @@ void sum_rows(const T* x, int64_t rows, int64_t k, T* out) {
   });
 }
 
+namespace {
+
+// Rows up to this many floats stay in the L2 cache, so three passes over them cost little more
+// than one and need one exp per element instead of three.
+constexpr int64_t kCachedSoftmaxRow = 1 << 16;
+
+// softmax / log_softmax of one cache-resident row: max; exp(x - max) summed (and stored);
+// scaled. NaN anywhere, or a row of -inf, gives NaN everywhere, as in the reference.
+void softmax_row_cached(const float* px, int64_t k, bool log, float* po) {
+  const float ninf = -std::numeric_limits<float>::infinity();
+  V mv = splat(ninf), nan = _mm256_setzero_ps();
+  int64_t j = 0;
+  for (; j + 8 <= k; j += 8) {
+    const V v = _mm256_loadu_ps(px + j);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+    mv = _mm256_max_ps(mv, v);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, mv);
+  float row_max = ninf;
+  for (float l : lanes) row_max = std::max(row_max, l);
+  bool has_nan = _mm256_movemask_ps(nan) != 0;
+  for (int64_t t = j; t < k; ++t) {
+    has_nan = has_nan || std::isnan(px[t]);
+    row_max = std::max(row_max, px[t]);
+  }
+  if (has_nan || row_max == ninf) {
+    std::fill(po, po + k, std::numeric_limits<float>::quiet_NaN());
+    return;
+  }
+  const V m = splat(row_max);
+  __m256d total_v = _mm256_setzero_pd();
+  for (j = 0; j + 8 <= k; j += 8) {
+    const V e = vexp(_mm256_sub_ps(_mm256_loadu_ps(px + j), m));
+    if (!log) _mm256_storeu_ps(po + j, e);
+    total_v = _mm256_add_pd(total_v, _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(e)),
+                                                   _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1))));
+  }
+  double total = hsum(total_v);
+  for (int64_t t = j; t < k; ++t) {
+    const double e = std::exp(static_cast<double>(px[t] - row_max));
+    if (!log) po[t] = static_cast<float>(e);
+    total += e;
+  }
+  if (log) {
+    const float log_total = static_cast<float>(std::log(total));
+    const V lt = splat(log_total);
+    for (j = 0; j + 8 <= k; j += 8) {
+      _mm256_storeu_ps(po + j, _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(px + j), m), lt));
+    }
+    for (; j < k; ++j) po[j] = (px[j] - row_max) - log_total;
+  } else {
+    const float inv = static_cast<float>(1.0 / total);
+    const V vinv = splat(inv);
+    for (j = 0; j + 8 <= k; j += 8) _mm256_storeu_ps(po + j, _mm256_mul_ps(_mm256_loadu_ps(po + j), vinv));
+    for (; j < k; ++j) po[j] *= inv;
+  }
+}
+
+}  // namespace
+
 void softmax_rows(const float* x, int64_t rows, int64_t k, bool log, float* out) {
   const float ninf = -std::numeric_limits<float>::infinity();
   const int64_t grain = std::max<int64_t>(1, kChunk / std::max<int64_t>(k, 1));
@@ -282,6 +349,11 @@ void softmax_rows(const float* x, int64_t rows, int64_t k, bool log, float* out)
     for (int64_t r = r0; r < r1; ++r) {
       const float* px = x + r * k;
       float* po = out + r * k;
+      if (k <= kCachedSoftmaxRow) {
+        softmax_row_cached(px, k, log, po);
+        continue;
+      }
+      // A long row: one streaming pass for the statistics, one for the output.
       // One pass: per lane a running max m and sum s of exp(x - m), rescaled when m grows.
       // A lane whose max is still -inf uses 0 as its shift, so -inf - -inf never appears.
       V m = splat(ninf), s = _mm256_setzero_ps();

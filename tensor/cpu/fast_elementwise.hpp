@@ -62,8 +62,10 @@ double sum(const T* x, int64_t n);
 template <typename T>
 void sum_rows(const T* x, int64_t rows, int64_t k, T* out);
 
-// softmax / log_softmax of each contiguous float32 row of k elements: one vectorised pass with an
-// online max for the statistics (the row's sum in float64), one pass writing the output.
+// softmax / log_softmax of each contiguous float32 row of k elements. A row that fits in the L2
+// cache: max, then exp(x - max) stored and summed (in float64), then scaled -- one exp per
+// element. A longer row: one streaming pass with an online max (per lane: a running max and a sum
+// rescaled when the max grows), then one pass writing the output -- fewer passes over memory.
 // (float64 rows keep the reference kernel, which already computes in float64.)
 void softmax_rows(const float* x, int64_t rows, int64_t k, bool log, float* out);
 

@@ -241,6 +241,21 @@ TEST_CASE("fast kernels: softmax and log_softmax over the last dim") {
       }
     }
   }
+  // Rows longer than the L2-resident size take the streaming (online max) kernel; the max grows
+  // along the row and the first lanes start at -inf.
+  {
+    const int64_t k = (1 << 16) + 9;
+    std::vector<double> v(static_cast<size_t>(2 * k));
+    for (int64_t i = 0; i < 2 * k; ++i) v[static_cast<size_t>(i)] = 0.001 * static_cast<double>(i % k) - 20.0;
+    for (size_t i = 0; i < 5; ++i) v[i] = -kInf;
+    v[static_cast<size_t>(k + 77)] = kNaN;  // second row: NaN everywhere
+    const Tensor x = from_values(v, {2, k}, DType::f32);
+    for (bool log : {false, true}) {
+      auto run = [&] { return log ? ops::log_softmax(x, -1) : ops::softmax(x, -1); };
+      const std::string ctx = log ? "log_softmax long rows" : "softmax long rows";
+      check_close(same_for_1_and_2_threads(run, ctx), with_reference(run), log ? 4e-6 : 1e-12, 1e-5, ctx);
+    }
+  }
   // Large values, -inf entries, a row of -inf, a NaN row, a +inf row: as the reference.
   const std::vector<double> v = {1e4,  1e4 - 1, -1e4, 0.0,  -kInf, 2.0,   -kInf, 1.0,  3.0,  -kInf, -kInf, -kInf,
                                  -kInf, -kInf,  -kInf, -kInf, -kInf, -kInf, 1.0,   kNaN, 2.0,  0.0,   kInf,  1.0};
