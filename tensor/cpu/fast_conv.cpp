@@ -1,9 +1,11 @@
 // Fast convolution kernels: im2col + GEMM over blocks of images. See fast_conv.hpp.
 //
-// Parallelism: one GEMM per block and group, parallel inside (over tiles of C); im2col, col2im
-// and the block gather / scatter are parallel over (image, row) or (image, channel) pairs, each
-// pair writing its own memory. Nothing depends on the thread count: the weight gradient sums the
-// blocks in order, and the GEMM's tiles are fixed by the shape.
+// Parallelism: whole image blocks go to threads when there are enough of them (each GEMM then
+// runs on one thread); otherwise the GEMM, im2col, col2im and the block gather / scatter split
+// their own work (over tiles of C, or (image, row) / (image, channel) pairs that each write their
+// own memory). Nothing depends on the thread count: forward and backward-data compute every
+// output as one GEMM dot product in a fixed order however the columns are split, and the weight
+// gradient sums its blocks into partial sums fixed by the shape.
 #include "tensor/cpu/fast_conv.hpp"
 
 #include <algorithm>
@@ -135,19 +137,73 @@ int64_t conv_images_per_block(const ConvGeometry& g, int64_t bytes) {
   return std::max<int64_t>(nb, 1);
 }
 
+namespace {
+
+// The image blocks of one pass: `count` blocks of `size` images (the last may be short).
+struct Blocks {
+  int64_t size, count;
+  bool parallel;  // blocks run on separate threads, each GEMM on one thread
+};
+
+// Forward and backward-data: every output element is one GEMM dot product whose summation order
+// does not depend on how the columns are split, so the block size may follow the thread count.
+// With at least as many blocks as threads, whole blocks go to threads (no synchronisation inside
+// a GEMM, and every thread packs its own panels); otherwise blocks run one after another with the
+// GEMM parallel inside. The block count is rounded up to a multiple of the thread count so that
+// the threads get equal shares.
+Blocks output_blocks(const ConvGeometry& g, int64_t bytes) {
+  const int64_t threads = num_threads();
+  const int64_t size = conv_images_per_block(g, bytes);
+  int64_t count = (g.batch + size - 1) / size;
+  count = std::min(g.batch, (count + threads - 1) / threads * threads);
+  const int64_t even = (g.batch + count - 1) / count;
+  count = (g.batch + even - 1) / even;
+  return {even, count, threads > 1 && count >= threads};
+}
+
+// Calls body(n0, nb, scratch_a, scratch_b) for every block, in parallel when blocks.parallel;
+// the scratch buffers belong to the calling thread.
+template <typename T, typename Body>
+void for_each_block(const ConvGeometry& g, const Blocks& blocks, Body&& body) {
+  auto run = [&](int64_t b0, int64_t b1) {
+    std::vector<T> scratch_a, scratch_b;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * blocks.size;
+      body(n0, std::min(blocks.size, g.batch - n0), scratch_a, scratch_b);
+    }
+  };
+  if (blocks.parallel) {
+    parallel_for(0, blocks.count, 1, run);
+  } else {
+    run(0, blocks.count);
+  }
+}
+
+template <typename T>
+T* sized(std::vector<T>& buffer, int64_t n) {
+  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
+  return buffer.data();
+}
+
+// Backward-weight sums over images, so its blocks must not follow the thread count: blocks of
+// conv_images_per_block images, dealt round-robin to a fixed number of partial sums (chosen from
+// the shape alone); each partial accumulates its blocks in order, the partials are added in order.
+constexpr int64_t kMaxWeightPartials = 8;
+constexpr int64_t kWeightPartialBytes = int64_t{64} << 20;
+
+}  // namespace
+
 template <typename T>
 void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T* bias, T* out) {
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
-  const int64_t block = conv_images_per_block(g, sizeof(T));
-  std::vector<T> cols(reads_x_in_place(g, block) ? 0 : static_cast<size_t>(rows * block * ncols));
-  std::vector<T> out_blk(block > 1 ? static_cast<size_t>(cout * block * ncols) : 0);
-  for (int64_t n0 = 0; n0 < g.batch; n0 += block) {
-    const int64_t nb = std::min(block, g.batch - n0), ld = nb * ncols;
+  for_each_block<T>(g, output_blocks(g, sizeof(T)),
+                    [&](int64_t n0, int64_t nb, std::vector<T>& cols, std::vector<T>& out_blk) {
+    const int64_t ld = nb * ncols;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* b = x + (n0 * g.in_channels + grp * cin) * plane;  // (rows, ld) when read in place
       if (!reads_x_in_place(g, nb)) {
-        im2col_block(g, x, n0, nb, grp, cols.data());
+        im2col_block(g, x, n0, nb, grp, sized(cols, rows * ld));
         b = cols.data();
       }
       const MatrixRef<const T> w{weight + grp * cout * rows, rows, 1};
@@ -159,26 +215,25 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T*
         }
         gemm<T>(cout, ncols, rows, T(1), w, {b, ncols, 1}, bias != nullptr ? T(1) : T(0), {c, ncols, 1});
       } else {
-        gemm<T>(cout, ld, rows, T(1), w, {b, ld, 1}, T(0), {out_blk.data(), ld, 1});
-        scatter_block(out_blk.data(), g.out_channels, ncols, n0, nb, grp * cout, cout, bias, out);
+        T* blk = sized(out_blk, cout * ld);
+        gemm<T>(cout, ld, rows, T(1), w, {b, ld, 1}, T(0), {blk, ld, 1});
+        scatter_block(blk, g.out_channels, ncols, n0, nb, grp * cout, cout, bias, out);
       }
     }
-  }
+  });
 }
 
 template <typename T>
 void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* weight, T* grad_x) {
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
-  const int64_t block = conv_images_per_block(g, sizeof(T));
-  std::vector<T> dcols(reads_x_in_place(g, block) ? 0 : static_cast<size_t>(rows * block * ncols));
-  std::vector<T> grad_blk(block > 1 ? static_cast<size_t>(cout * block * ncols) : 0);
-  for (int64_t n0 = 0; n0 < g.batch; n0 += block) {
-    const int64_t nb = std::min(block, g.batch - n0), ld = nb * ncols;
+  for_each_block<T>(g, output_blocks(g, sizeof(T)),
+                    [&](int64_t n0, int64_t nb, std::vector<T>& dcols, std::vector<T>& grad_blk) {
+    const int64_t ld = nb * ncols;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* go = grad_out + (n0 * g.out_channels + grp * cout) * ncols;  // (cout, ld) for one image
       if (nb > 1) {
-        gather_block(grad_out, g.out_channels, ncols, n0, nb, grp * cout, cout, grad_blk.data());
+        gather_block(grad_out, g.out_channels, ncols, n0, nb, grp * cout, cout, sized(grad_blk, cout * ld));
         go = grad_blk.data();
       }
       // weight_g^T (rows, cout): weight_g (cout, rows) with its strides swapped.
@@ -188,40 +243,61 @@ void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* we
         gemm<T>(rows, ncols, cout, T(1), wt, {go, ncols, 1}, T(0), {gx, ncols, 1});
         continue;
       }
-      gemm<T>(rows, ld, cout, T(1), wt, {go, ld, 1}, T(0), {dcols.data(), ld, 1});
-      col2im_block(g, dcols.data(), n0, nb, grp, grad_x);
+      T* d = sized(dcols, rows * ld);
+      gemm<T>(rows, ld, cout, T(1), wt, {go, ld, 1}, T(0), {d, ld, 1});
+      col2im_block(g, d, n0, nb, grp, grad_x);
     }
-  }
+  });
 }
 
 template <typename T>
 void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x, T* grad_weight) {
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
+  const int64_t weight_size = g.out_channels * rows;
   if (g.batch == 0) {  // a sum over no images
-    std::fill_n(grad_weight, g.out_channels * rows, T(0));
+    std::fill_n(grad_weight, weight_size, T(0));
     return;
   }
   const int64_t block = conv_images_per_block(g, sizeof(T));
-  std::vector<T> cols(reads_x_in_place(g, block) ? 0 : static_cast<size_t>(rows * block * ncols));
-  std::vector<T> grad_blk(block > 1 ? static_cast<size_t>(cout * block * ncols) : 0);
-  for (int64_t n0 = 0; n0 < g.batch; n0 += block) {
-    const int64_t nb = std::min(block, g.batch - n0), ld = nb * ncols;
-    for (int64_t grp = 0; grp < g.groups; ++grp) {
-      const T* b = x + (n0 * g.in_channels + grp * cin) * plane;
-      if (!reads_x_in_place(g, nb)) {
-        im2col_block(g, x, n0, nb, grp, cols.data());
-        b = cols.data();
+  const int64_t blocks = (g.batch + block - 1) / block;
+  const int64_t weight_bytes = weight_size * static_cast<int64_t>(sizeof(T));
+  const int64_t partials =
+      std::max<int64_t>(1, std::min({blocks, kMaxWeightPartials, kWeightPartialBytes / std::max<int64_t>(weight_bytes, 1)}));
+  // Partial 0 is grad_weight itself; the others are scratch.
+  std::vector<T> extra(static_cast<size_t>((partials - 1) * weight_size));
+  parallel_for(0, partials, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<T> cols, grad_blk;
+    for (int64_t part = p0; part < p1; ++part) {
+      T* dw = part == 0 ? grad_weight : extra.data() + (part - 1) * weight_size;
+      for (int64_t b = part; b < blocks; b += partials) {
+        const int64_t n0 = b * block, nb = std::min(block, g.batch - n0), ld = nb * ncols;
+        for (int64_t grp = 0; grp < g.groups; ++grp) {
+          const T* xb = x + (n0 * g.in_channels + grp * cin) * plane;
+          if (!reads_x_in_place(g, nb)) {
+            im2col_block(g, x, n0, nb, grp, sized(cols, rows * ld));
+            xb = cols.data();
+          }
+          const T* go = grad_out + (n0 * g.out_channels + grp * cout) * ncols;
+          if (nb > 1) {
+            gather_block(grad_out, g.out_channels, ncols, n0, nb, grp * cout, cout, sized(grad_blk, cout * ld));
+            go = grad_blk.data();
+          }
+          // dw_g (cout, rows) (+)= grad_blk (cout, ld) @ cols^T (ld, rows)
+          gemm<T>(cout, rows, ld, T(1), {go, ld, 1}, {xb, 1, ld}, b == part ? T(0) : T(1),
+                  {dw + grp * cout * rows, rows, 1});
+        }
       }
-      const T* go = grad_out + (n0 * g.out_channels + grp * cout) * ncols;
-      if (nb > 1) {
-        gather_block(grad_out, g.out_channels, ncols, n0, nb, grp * cout, cout, grad_blk.data());
-        go = grad_blk.data();
-      }
-      // grad_weight_g (cout, rows) (+)= grad_blk (cout, ld) @ cols^T (ld, rows), blocks in order.
-      gemm<T>(cout, rows, ld, T(1), {go, ld, 1}, {b, 1, ld}, n0 == 0 ? T(0) : T(1),
-              {grad_weight + grp * cout * rows, rows, 1});
     }
+  });
+  if (partials > 1) {
+    parallel_for(0, weight_size, kCopyGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        T total = grad_weight[i];
+        for (int64_t part = 1; part < partials; ++part) total += extra[static_cast<size_t>((part - 1) * weight_size + i)];
+        grad_weight[i] = total;
+      }
+    });
   }
 }
 

@@ -298,7 +298,7 @@ TEST_CASE("fast kernels: batch_norm forward, fused relu, and backward") {
       const Tensor x = random_tensor(shape, dtype, -2.0, 3.0, 51);
       const Tensor w = random_tensor({c}, dtype, 0.5, 1.5, 52);
       const Tensor b = random_tensor({c}, dtype, -1.0, 1.0, 53);
-      const std::string ctx = " " + shape_str(shape) + " " + dtype_name(dtype);
+      const std::string ctx = std::string(1, ' ') + shape_str(shape) + " " + dtype_name(dtype);  // not " " + ...: GCC 12 -Wrestrict false positive
       for (bool training : {true, false}) {
         // Fresh running statistics per run: training updates them in place.
         auto stats = [&] {
@@ -434,6 +434,8 @@ TEST_CASE("fast kernels: conv2d forward, backward-data and backward-weight match
       {{2, 4, 9, 9}, {8, 1, 3, 3}, params({2, 2}, {1, 1}, 4), false}, // depthwise, multiplier 2
       {{2, 3, 11, 11}, {2, 3, 3, 3}, params({1, 2}, {2, 1}, 1, {2, 2}), false},  // dilation
       {{3, 2, 32, 32}, {3, 2, 3, 3}, params({1, 1}, {1, 1}), true},   // blocks of 2 images + a remainder of 1
+      {{5, 2, 32, 32}, {3, 2, 3, 3}, params({1, 1}, {1, 1}), false},  // 3 weight-gradient partial sums
+      {{4, 2, 32, 33}, {2, 1, 3, 3}, params({1, 1}, {1, 1}, 2), false},  // grouped, in blocks
       {{0, 3, 5, 5}, {2, 3, 3, 3}, params({1, 1}, {1, 1}), false},    // empty batch
   };
   for (DType dtype : {DType::f32, DType::f64}) {
