@@ -169,10 +169,11 @@ inline double hsum(__m256d v) {
 inline __m256d load4(const float* x) { return _mm256_cvtps_pd(_mm_loadu_ps(x)); }
 inline __m256d load4(const double* x) { return _mm256_loadu_pd(x); }
 
-// Calls step(acc, lanes_of_4) over n elements, 16 at a time into 4 accumulators (the fixed order
-// every sum here uses), then returns the accumulators' total; tail(i) handles the rest.
-template <typename T, typename Step, typename Tail>
-double accumulate(const T* x, int64_t n, Step step, Tail tail) {
+// Calls acc = step(acc, i) for the 4 elements at i, 16 elements at a time into 4 accumulators
+// (the fixed order every sum here uses), then returns the accumulators' total plus tail(i) for
+// the last n % 4 elements.
+template <typename Step, typename Tail>
+double accumulate(int64_t n, Step step, Tail tail) {
   __m256d a0 = _mm256_setzero_pd(), a1 = a0, a2 = a0, a3 = a0;
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
@@ -184,7 +185,6 @@ double accumulate(const T* x, int64_t n, Step step, Tail tail) {
   for (; i + 4 <= n; i += 4) a0 = step(a0, i);
   double total = hsum(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
   for (; i < n; ++i) total += tail(i);
-  (void)x;
   return total;
 }
 
@@ -223,7 +223,7 @@ bool unary_f32(ops::UnaryOp op, const float* x, float* out, int64_t n) {
 template <typename T>
 double sum_serial(const T* x, int64_t n) {
   return accumulate(
-      x, n, [&](__m256d acc, int64_t i) { return _mm256_add_pd(acc, load4(x + i)); },
+      n, [&](__m256d acc, int64_t i) { return _mm256_add_pd(acc, load4(x + i)); },
       [&](int64_t i) { return static_cast<double>(x[i]); });
 }
 
@@ -231,7 +231,7 @@ template <typename T>
 double sum_squared_deviation(const T* x, int64_t n, double mu) {
   const __m256d m = _mm256_set1_pd(mu);
   return accumulate(
-      x, n,
+      n,
       [&](__m256d acc, int64_t i) {
         const __m256d d = _mm256_sub_pd(load4(x + i), m);
         return _mm256_fmadd_pd(d, d, acc);
@@ -247,7 +247,7 @@ void sum_and_dot_deviation(const T* g, const T* x, int64_t n, double mu, double&
   sum_g = sum_serial(g, n);
   const __m256d m = _mm256_set1_pd(mu);
   dot = accumulate(
-      x, n, [&](__m256d acc, int64_t i) { return _mm256_fmadd_pd(load4(g + i), _mm256_sub_pd(load4(x + i), m), acc); },
+      n, [&](__m256d acc, int64_t i) { return _mm256_fmadd_pd(load4(g + i), _mm256_sub_pd(load4(x + i), m), acc); },
       [&](int64_t i) { return static_cast<double>(g[i]) * (static_cast<double>(x[i]) - mu); });
 }
 

@@ -78,9 +78,9 @@ void for_each_plane(const ChannelLayout& l, int64_t c, Body&& body) {
 template <typename T>
 void channel_moments(const T* x, const ChannelLayout& l, std::vector<double>& mean, std::vector<double>& var) {
   const double m = static_cast<double>(l.per_channel());
+  const bool fast = cpu::fast::enabled();
   parallel_for(0, l.c, group_grain(l.per_channel()), [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
-      const bool fast = cpu::fast::enabled();
       double sum = 0.0;
       for_each_plane(l, c, [&](int64_t at) {
         if (fast) {
