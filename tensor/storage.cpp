@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "tensor/cuda/backend.hpp"
 #include "tensor/error.hpp"
 
 namespace loupe {
@@ -13,8 +14,10 @@ constexpr size_t kAlignment = 64;
 }
 
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
-  LOUPE_CHECK(device.is_cpu(), "allocate: device ", device.str(),
-              " is not available (this build has only the CPU backend)");
+  // Device memory comes from the CUDA backend's caching allocator (tensor/cuda/allocator.hpp).
+  if (device.is_cuda()) {
+    return std::shared_ptr<Storage>(new Storage(cuda::allocate_storage(nbytes, device.index), nbytes, device));
+  }
   // aligned_alloc needs a size that is a multiple of the alignment, and a zero-byte tensor still
   // needs a distinct non-null pointer.
   const size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
@@ -23,6 +26,12 @@ std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   return std::shared_ptr<Storage>(new Storage(data, nbytes, device));
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() {
+  if (device_.is_cuda()) {
+    cuda::free_storage(data_, device_.index);
+  } else {
+    std::free(data_);
+  }
+}
 
 }  // namespace loupe
