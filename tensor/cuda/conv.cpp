@@ -142,17 +142,16 @@ struct Descriptors {
   Descriptors& operator=(const Descriptors&) = delete;
 };
 
-// The math types allowed: full fp32 (FMA only) unless TF32/bf16 precision is opted into.
-bool math_allowed(cudnnMathType_t math, DType dtype) {
-  if (dtype == DType::f64 || matmul_precision() != MatmulPrecision::highest) return true;
-  return math == CUDNN_FMA_MATH || math == CUDNN_DEFAULT_MATH;
-}
+// float32 in "highest" precision runs with CUDNN_FMA_MATH whatever the heuristics suggest
+// (CUDNN_DEFAULT_MATH would let Ampere and later GPUs use TF32 tensor cores); an algorithm that
+// cannot run so answers CUDNN_STATUS_NOT_SUPPORTED and the fallback takes over.
+bool strict_fp32(DType dtype) { return dtype == DType::f32 && matmul_precision() == MatmulPrecision::highest; }
 
 template <typename Perf>
 Choice first_usable(const Perf* perf, int count, DType dtype) {
   for (int i = 0; i < count; ++i) {
-    if (perf[i].status == CUDNN_STATUS_SUCCESS && math_allowed(perf[i].mathType, dtype)) {
-      return {static_cast<int>(perf[i].algo), perf[i].mathType, perf[i].memory};
+    if (perf[i].status == CUDNN_STATUS_SUCCESS) {
+      return {static_cast<int>(perf[i].algo), strict_fp32(dtype) ? CUDNN_FMA_MATH : perf[i].mathType, perf[i].memory};
     }
   }
   return {};
@@ -166,8 +165,7 @@ Choice choose(Kind kind, int device, const ConvShape& s, DType dtype, const Desc
     if (it != algorithm_cache().end()) return it->second;
   }
   // In "highest" precision, ask for FMA math so the heuristics rank full-fp32 algorithms.
-  const bool strict = dtype == DType::f32 && matmul_precision() == MatmulPrecision::highest;
-  LOUPE_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, strict ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH));
+  LOUPE_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, strict_fp32(dtype) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH));
   cudnnHandle_t handle = cudnn_handle(device);
   constexpr int kMax = 16;
   int count = 0;
@@ -255,7 +253,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const Tensor xc = ops::contiguous(x), wc = ops::contiguous(weight);
 #ifdef LOUPE_WITH_CUDNN
   if (cudnn_wanted() && run_cudnn(Kind::forward, s, xc, wc, out)) {
-    if (bias.defined()) add_(out, ops::view(bias, {s.out_channels, 1, 1}), 1.0);
+    if (bias.defined()) add_(out, ops::reshape(bias, {s.out_channels, 1, 1}), 1.0);
     return out;
   }
 #endif

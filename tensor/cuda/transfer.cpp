@@ -115,6 +115,8 @@ Tensor to_device(const Tensor& x, Device device) {
     DeviceGuard guard(device.index);
     LOUPE_CUDA_CHECK(cudaMemcpyPeerAsync(out.raw_data(), device.index, src.raw_data(), from.index, nbytes,
                                          stream(device.index)));
+    // The source's block may be reused by its own stream as soon as src dies: finish reading first.
+    synchronize(device.index);
   }
   return out;
 }

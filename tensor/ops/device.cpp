@@ -27,6 +27,16 @@ void cpu_only(const char* op, const std::vector<Tensor>& tensors) {
   for (const Tensor& t : tensors) check_on_cpu(op, t);
 }
 
+void check_same_device(const char* op, const std::vector<Tensor>& tensors) {
+  const Tensor* first = nullptr;
+  for (const Tensor& t : tensors) {
+    if (!t.defined()) continue;
+    if (first == nullptr) first = &t;
+    LOUPE_CHECK(t.device() == first->device(), op, ": expected every tensor on one device, got ",
+                first->device().str(), " and ", t.device().str());
+  }
+}
+
 }  // namespace loupe::ops
 
 namespace loupe {

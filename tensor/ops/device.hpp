@@ -1,7 +1,7 @@
 // Moving tensors between devices (cpu, cuda:N), creating tensors directly on a device, and the
 // guard that keeps CPU kernels away from device memory.
 // Raw forward only; the differentiable to_device is in autograd/functions/device.hpp.
-// Tests: tests/tensor/test_device.cpp (CPU side), tests/cuda/test_cuda.cpp (with a GPU)
+// Tests: tests/cuda/test_cuda.cpp (the CPU side runs without a GPU too)
 #pragma once
 
 #include <vector>
@@ -20,6 +20,10 @@ Tensor to_device(const Tensor& x, Device device);
 void cpu_only(const char* op, const Tensor& a, const Tensor& b = Tensor(), const Tensor& c = Tensor(),
               const Tensor& d = Tensor());
 void cpu_only(const char* op, const std::vector<Tensor>& tensors);
+
+// Raises "<op>: expected every tensor on one device, got cpu and cuda:0" unless all defined
+// tensors share a device.
+void check_same_device(const char* op, const std::vector<Tensor>& tensors);
 
 }  // namespace loupe::ops
 

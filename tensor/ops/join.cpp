@@ -49,7 +49,7 @@ bool skipped_by_cat(const Tensor& t) { return t.dim() == 1 && t.shape()[0] == 0;
 }  // namespace
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
-  cpu_only("cat", tensors);
+  check_same_device("cat", tensors);  // cat is copies into views: it runs on any one device
   LOUPE_CHECK(!tensors.empty(), "cat: expected a non-empty list of tensors");
   DType dtype = tensors[0].defined() ? tensors[0].dtype() : DType::f32;
   const Tensor* first = nullptr;  // the first tensor that takes part in the shape checks

@@ -108,6 +108,19 @@ TEST_CASE("cuda: without a GPU, CUDA tensors raise a clear error" * doctest::ski
   CHECK_THROWS_AS(ops::to_device(ones({2}), kGpu), Error);
 }
 
+TEST_CASE("cuda: device helpers on the CPU need no GPU") {
+  const Tensor x = random_tensor({3, 2}, DType::f32, -1, 1, 4);
+  CHECK(ops::to_device(x, Device::cpu()).is_same(x));
+  CHECK(loupe::to_device(x, Device::cpu()).device() == Device::cpu());
+  CHECK_NOTHROW(ops::cpu_only("op", x, Tensor()));
+  CHECK_NOTHROW(ops::check_same_device("op", {x, Tensor(), ones({1})}));
+  check_close(zeros({2}, DType::f64, Device::cpu()), zeros({2}, DType::f64), 0, 0, "zeros on the CPU");
+  Generator a(9), b(9);
+  check_close(uniform({5}, 0, 1, DType::f32, &a, Device::cpu()), uniform({5}, 0, 1, DType::f32, &b), 0, 0,
+              "uniform with a CPU device");
+  CHECK(Device::parse("cuda:1") == Device::cuda(1));
+}
+
 // --- device moves ---
 
 TEST_CASE("cuda: to_device round trips every dtype, layout and size" * doctest::skip(kNoGpu)) {
@@ -171,6 +184,7 @@ TEST_CASE("cuda: errors name the op, the device and the call" * doctest::skip(kN
   CHECK_THROWS_WITH_AS(Tensor::empty({1}, DType::f32, Device::cuda(cuda::device_count())),
                        doctest::Contains("does not exist"), Error);
   CHECK_THROWS_WITH_AS(a.item(), doctest::Contains("cuda:0"), Error);
+  CHECK_THROWS_WITH_AS(ops::cat({a, ones({3})}), doctest::Contains("cat: expected every tensor on one device"), Error);
   // A failing runtime call becomes an Error with the call, the file and line, and CUDA's message.
   const auto failing = [] { LOUPE_CUDA_CHECK(cudaSetDevice(-1)); };
   CHECK_THROWS_WITH_AS(failing(), doctest::Contains("CUDA error at tests/cuda/test_cuda.cpp:"), Error);
