@@ -29,30 +29,15 @@ for tool in meson ninja python3; do command -v "$tool" >/dev/null || fail "$tool
 { nvidia-smi || true; nvcc --version; meson --version; ninja --version; c++ --version | head -1; } > "$out/machine.txt" 2>&1
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null | tee "$out/gpu.txt" || true
 
-# cuDNN: the CUDA toolkit's, or else the one PyTorch's wheels bring (headers and libraries).
-cudnn_note="toolkit"
-if ! ls "$(dirname "$(command -v nvcc)")"/../lib64/libcudnn.so* >/dev/null 2>&1 &&
-   ! ls /usr/lib/x86_64-linux-gnu/libcudnn.so* >/dev/null 2>&1; then
-  wheel=$(python3 -c 'import nvidia.cudnn, os; print(os.path.dirname(nvidia.cudnn.__file__))' 2>/dev/null || true)
-  if [[ -n "$wheel" && -f "$wheel/include/cudnn.h" ]]; then
-    mkdir -p "$out/cudnn_lib"
-    ln -sf "$(ls "$wheel"/lib/libcudnn.so.* | head -1)" "$out/cudnn_lib/libcudnn.so"
-    export CPATH="$wheel/include${CPATH:+:$CPATH}"
-    export LIBRARY_PATH="$out/cudnn_lib${LIBRARY_PATH:+:$LIBRARY_PATH}"
-    export LD_LIBRARY_PATH="$wheel/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-    cudnn_note="PyTorch wheel"
-  else
-    cudnn_note="none (our im2col convolution)"
-  fi
-fi
-
 # --- build ---
-step "configure (cuDNN: $cudnn_note)"
+step "configure"
 if [[ ! -f "$build/build.ninja" ]]; then
   meson setup "$build" -Dcuda=enabled --buildtype=release > "$out/configure.log" 2>&1 ||
     { tail -30 "$out/configure.log"; fail "meson setup failed (log: $out/configure.log)"; }
 fi
 grep -E "CUDA backend|cuDNN" "$out/configure.log" 2>/dev/null || true
+# cuDNN is optional: without it (not in the CUDA toolkit), convolutions use our im2col kernels.
+cudnn_note=$(grep -q LOUPE_WITH_CUDNN "$build/build.ninja" && echo "yes" || echo "no (im2col fallback)")
 step "build ($(nproc) cores)"
 ninja -C "$build" -j"$(nproc)" > "$out/build.log" 2>&1 ||
   { grep -E "error|FAILED" "$out/build.log" | head -40; fail "build failed (log: $out/build.log)"; }
