@@ -6,6 +6,7 @@
 #include "autograd/engine.hpp"
 #include "autograd/functions/binary.hpp"
 #include "autograd/functions/conv.hpp"
+#include "autograd/functions/device.hpp"
 #include "autograd/functions/dropout.hpp"
 #include "autograd/functions/index.hpp"
 #include "autograd/functions/join.hpp"

@@ -137,7 +137,7 @@ Tensor default_grad_output(const Tensor& output, const Tensor& given, const char
   }
   LOUPE_CHECK(output.numel() == 1, op, ": grad_output can be omitted only for a one-element output, ",
               "got shape ", shape_str(output.shape()));
-  return ones(output.shape(), output.dtype());
+  return ones_like(output);  // on the output's device
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "tensor/ops/conv.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
+#include "tensor/ops/device.hpp"
 #include "tensor/ops/index.hpp"
 #include "tensor/ops/join.hpp"
 #include "tensor/ops/linalg.hpp"

@@ -15,6 +15,7 @@
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/cuda/ops.hpp"
 
 namespace loupe::ops {
 
@@ -163,6 +164,7 @@ DType binary_compute_dtype(BinaryOp op, DType a, DType b) {
 }
 
 Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
+  if (a_in.device().is_cuda() || b_in.device().is_cuda()) return cuda::binary(op, a_in, b_in);
   const char* name = binary_name(op);
   check_devices(name, a_in, b_in);
   const Shape shape = broadcast_shapes(a_in.shape(), b_in.shape(), name);
@@ -205,6 +207,7 @@ Tensor logical_and(const Tensor& a, const Tensor& b) { return binary(BinaryOp::l
 Tensor logical_or(const Tensor& a, const Tensor& b) { return binary(BinaryOp::logical_or, a, b); }
 
 Tensor logical_not(const Tensor& a) {
+  if (a.device().is_cuda()) return cuda::logical_not(a);
   Tensor out = Tensor::empty(a.shape(), DType::b8, a.device());
   dispatch_all(a.dtype(), "logical_not", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -228,6 +231,7 @@ Tensor div(const Tensor& a, double b) { return div(a, scalar_like(b, a)); }
 Tensor pow(const Tensor& a, double b) { return pow(a, scalar_like(b, a)); }
 
 Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
+  if (a_in.device().is_cuda() || b_in.device().is_cuda()) return cuda::where(cond, a_in, b_in);
   LOUPE_CHECK(cond.dtype() == DType::b8, "where: condition must be bool, got ", cond.dtype());
   check_devices("where", a_in, b_in);
   const Shape shape =
@@ -244,6 +248,7 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
 }
 
 void add_(const Tensor& a, const Tensor& b_in, double alpha) {
+  if (a.device().is_cuda() || b_in.device().is_cuda()) return cuda::add_(a, b_in, alpha);
   const Shape shape = broadcast_shapes(a.shape(), b_in.shape(), "add_");
   LOUPE_CHECK(shape == a.shape(), "add_: shape ", shape_str(b_in.shape()), " does not broadcast to ",
               shape_str(a.shape()));

@@ -10,6 +10,7 @@
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/view.hpp"
+#include "tensor/cuda/ops.hpp"
 
 namespace loupe::ops {
 
@@ -77,6 +78,7 @@ void check_tensor(const Tensor& t, const char* what, DType dtype, const char* op
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
+  if (x.device().is_cuda()) return cuda::conv2d(x, weight, bias, params);
   LOUPE_CHECK(x.defined(), "conv2d: input is undefined");
   LOUPE_CHECK(is_floating(x.dtype()), "conv2d: expected a floating dtype (float32 or float64), got ", x.dtype());
   check_tensor(x, "input", x.dtype(), "conv2d");
@@ -105,6 +107,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
 
 Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const Shape& input_shape,
                              const Conv2dParams& params) {
+  if (grad_out.device().is_cuda()) return cuda::conv2d_backward_input(grad_out, weight, input_shape, params);
   const char* op = "conv2d_backward_input";
   LOUPE_CHECK(grad_out.defined() && is_floating(grad_out.dtype()), op, ": expected a floating grad_out");
   check_tensor(weight, "weight", grad_out.dtype(), op);
@@ -128,6 +131,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
 
 Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Shape& weight_shape,
                               const Conv2dParams& params) {
+  if (grad_out.device().is_cuda()) return cuda::conv2d_backward_weight(grad_out, x, weight_shape, params);
   const char* op = "conv2d_backward_weight";
   LOUPE_CHECK(grad_out.defined() && is_floating(grad_out.dtype()), op, ": expected a floating grad_out");
   check_tensor(x, "input", grad_out.dtype(), op);

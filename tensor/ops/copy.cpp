@@ -5,10 +5,12 @@
 
 #include "tensor/cpu/loops.hpp"
 #include "tensor/dispatch.hpp"
+#include "tensor/cuda/ops.hpp"
 
 namespace loupe::ops {
 
 void copy_(const Tensor& dst, const Tensor& src) {
+  if (dst.device().is_cuda() || src.device().is_cuda()) return cuda::copy_(dst, src);
   const Shape target = broadcast_shapes(dst.shape(), src.shape(), "copy_");
   LOUPE_CHECK(target == dst.shape(), "copy_: source shape ", shape_str(src.shape()),
               " does not broadcast to destination shape ", shape_str(dst.shape()));
@@ -36,6 +38,7 @@ void copy_(const Tensor& dst, const Tensor& src) {
 }
 
 void fill_(const Tensor& dst, double value) {
+  if (dst.device().is_cuda()) return cuda::fill_(dst, value);
   dispatch_all(dst.dtype(), "fill_", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* out = static_cast<T*>(dst.raw_data());

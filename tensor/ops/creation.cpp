@@ -18,9 +18,14 @@ Tensor zeros(const Shape& shape, DType dtype) { return full(shape, 0.0, dtype); 
 Tensor ones(const Shape& shape, DType dtype) { return full(shape, 1.0, dtype); }
 Tensor scalar_tensor(double value, DType dtype) { return full({}, value, dtype); }
 
-Tensor zeros_like(const Tensor& like) { return full(like.shape(), 0.0, like.dtype()); }
-Tensor ones_like(const Tensor& like) { return full(like.shape(), 1.0, like.dtype()); }
-Tensor full_like(const Tensor& like, double value) { return full(like.shape(), value, like.dtype()); }
+// The *_like family keeps like's device (a gradient of a CUDA tensor is made on the GPU).
+Tensor zeros_like(const Tensor& like) { return full_like(like, 0.0); }
+Tensor ones_like(const Tensor& like) { return full_like(like, 1.0); }
+Tensor full_like(const Tensor& like, double value) {
+  Tensor out = Tensor::empty(like.shape(), like.dtype(), like.device());
+  ops::fill_(out, value);
+  return out;
+}
 Tensor empty_like(const Tensor& like) { return Tensor::empty(like.shape(), like.dtype(), like.device()); }
 
 Tensor arange(double start, double end, double step, DType dtype) {

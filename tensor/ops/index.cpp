@@ -15,6 +15,7 @@
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/view.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/ops/device.hpp"
 
 namespace loupe::ops {
 
@@ -88,6 +89,7 @@ void check_index_fits(const Tensor& index, const Tensor& other, int64_t dim, boo
 }  // namespace
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  cpu_only("gather", x, index);
   check_index_dtype(index, "gather");
   const Tensor xs = at_least_1d(x);
   dim = wrap_dim(dim, xs.dim(), "gather");
@@ -112,6 +114,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  cpu_only("scatter_add", x, index, src);
   check_index_dtype(index, "scatter_add");
   LOUPE_CHECK(src.dtype() == x.dtype(), "scatter_add: src dtype ", src.dtype(), " must equal x dtype ", x.dtype());
   const Tensor xs = at_least_1d(x);
@@ -155,6 +158,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  cpu_only("index_select", x, index);
   check_index_dtype(index, "index_select");
   LOUPE_CHECK(index.dim() <= 1, "index_select: index must be 1-d (or 0-d), got shape ", shape_str(index.shape()));
   const Tensor idx = contiguous(index);
@@ -193,6 +197,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, double alpha) {
+  cpu_only("index_add", x, index, src);
   check_index_dtype(index, "index_add");
   LOUPE_CHECK(index.dim() <= 1, "index_add: index must be 1-d (or 0-d), got shape ", shape_str(index.shape()));
   LOUPE_CHECK(src.dtype() == x.dtype(), "index_add: src dtype ", src.dtype(), " must equal x dtype ", x.dtype());
@@ -244,6 +249,7 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
+  cpu_only("masked_fill", x, mask);
   LOUPE_CHECK(mask.dtype() == DType::b8, "masked_fill: expected a bool mask, got ", mask.dtype());
   LOUPE_CHECK(is_floating(x.dtype()) || (std::isfinite(value) && std::abs(value) < 9.2e18),
               "masked_fill: value ", value, " does not fit x's dtype ", x.dtype());
@@ -258,6 +264,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
 }
 
 Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx) {
+  cpu_only("embedding", weight, indices);
   LOUPE_CHECK(weight.dim() == 2, "embedding: weight must be 2-d (num_embeddings, dim), got shape ",
               shape_str(weight.shape()));
   check_index_dtype(indices, "embedding");
@@ -272,6 +279,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_id
 }
 
 Tensor embedding_backward(const Tensor& grad, const Tensor& indices, int64_t num_weights, int64_t padding_idx) {
+  cpu_only("embedding_backward", grad, indices);
   check_index_dtype(indices, "embedding_backward");
   LOUPE_CHECK(grad.dim() == indices.dim() + 1, "embedding_backward: grad ", shape_str(grad.shape()),
               " does not match indices ", shape_str(indices.shape()));
@@ -285,6 +293,7 @@ Tensor embedding_backward(const Tensor& grad, const Tensor& indices, int64_t num
 }
 
 Tensor one_hot(const Tensor& indices, int64_t num_classes) {
+  cpu_only("one_hot", indices);
   check_index_dtype(indices, "one_hot");
   LOUPE_CHECK(num_classes >= -1, "one_hot: num_classes must be -1 (infer) or non-negative, got ", num_classes);
   const Tensor idx = contiguous(indices);

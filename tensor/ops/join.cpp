@@ -14,6 +14,7 @@
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/view.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/ops/device.hpp"
 
 namespace loupe {
 
@@ -48,6 +49,7 @@ bool skipped_by_cat(const Tensor& t) { return t.dim() == 1 && t.shape()[0] == 0;
 }  // namespace
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  check_same_device("cat", tensors);  // cat is copies into views: it runs on any one device
   LOUPE_CHECK(!tensors.empty(), "cat: expected a non-empty list of tensors");
   DType dtype = tensors[0].defined() ? tensors[0].dtype() : DType::f32;
   const Tensor* first = nullptr;  // the first tensor that takes part in the shape checks
@@ -219,6 +221,7 @@ PadPlan plan_pad(const Shape& in, const std::vector<int64_t>& pads, PadMode mode
 }  // namespace
 
 Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, double value) {
+  cpu_only("pad", x);
   const PadPlan plan = plan_pad(x.shape(), pads, mode);
   LOUPE_CHECK(is_floating(x.dtype()) || (std::isfinite(value) && std::abs(value) < 9.2e18), "pad: value ", value,
               " does not fit the input dtype ", x.dtype());
@@ -264,6 +267,7 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
 }
 
 Tensor pad_backward(const Tensor& grad, const Shape& input_shape, const std::vector<int64_t>& pads, PadMode mode) {
+  cpu_only("pad_backward", grad);
   const PadPlan plan = plan_pad(input_shape, pads, mode);
   LOUPE_CHECK(grad.shape() == plan.out_shape, "pad_backward: grad ", shape_str(grad.shape()),
               " does not match the padded shape ", shape_str(plan.out_shape));

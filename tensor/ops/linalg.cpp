@@ -12,6 +12,7 @@
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/view.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/cuda/ops.hpp"
 
 namespace loupe::ops {
 
@@ -93,6 +94,7 @@ Tensor batched_matmul(const Tensor& a, const Tensor& b, const Shape& batch) {
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (a.device().is_cuda() || b.device().is_cuda()) return cuda::matmul(a, b);
   check_operands(a, b, "matmul");
   LOUPE_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least 1 dimension, got shapes ",
               shape_str(a.shape()), " and ", shape_str(b.shape()));
@@ -124,6 +126,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 }
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  if (x.device().is_cuda() || weight.device().is_cuda()) return cuda::linear(x, weight, bias);
   check_operands(x, weight, "linear");
   LOUPE_CHECK(is_floating(x.dtype()), "linear: expected a floating dtype (float32 or float64), got ", x.dtype());
   LOUPE_CHECK(weight.dim() == 2, "linear: weight must be 2-d (out_features, in_features), got shape ",

@@ -24,6 +24,7 @@
 #include "tensor/ops/unary.hpp"
 #include "tensor/ops/view.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/ops/device.hpp"
 
 namespace loupe::ops {
 
@@ -270,10 +271,12 @@ Tensor reduce_loss(const Tensor& loss, Reduction reduction) {
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options) {
+  cpu_only("cross_entropy", logits, target, options.weight);
   return class_loss("cross_entropy", logits, target, options, /*from_logits=*/true);
 }
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntropyOptions& options) {
+  cpu_only("nll_loss", log_probs, target, options.weight);
   LOUPE_CHECK(options.label_smoothing == 0.0, "nll_loss: label_smoothing is a cross_entropy option, got ",
               options.label_smoothing);
   return class_loss("nll_loss", log_probs, target, options, /*from_logits=*/false);
@@ -281,11 +284,13 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntrop
 
 Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target,
                               const CrossEntropyOptions& options) {
+  cpu_only("cross_entropy_backward", grad, logits, target, options.weight);
   return class_loss_backward("cross_entropy_backward", grad, logits, target, options, /*from_logits=*/true);
 }
 
 Tensor nll_loss_backward(const Tensor& grad, const Tensor& log_probs, const Tensor& target,
                          const CrossEntropyOptions& options) {
+  cpu_only("nll_loss_backward", grad, log_probs, target, options.weight);
   return class_loss_backward("nll_loss_backward", grad, log_probs, target, options, /*from_logits=*/false);
 }
 
@@ -293,6 +298,7 @@ Tensor nll_loss_backward(const Tensor& grad, const Tensor& log_probs, const Tens
 // -pos_weight * y * log(sigmoid(x)) - (1 - y) * log(1 - sigmoid(x)), without overflow.
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, const Tensor& pos_weight,
                                         Reduction reduction) {
+  cpu_only("binary_cross_entropy_with_logits", logits, target, pos_weight);
   const BceInputs in = bce_inputs(logits, target, pos_weight);
   Tensor loss = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
   dispatch_floating(logits.dtype(), kBce, [&](auto tag) {
@@ -309,6 +315,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 BceGrads binary_cross_entropy_with_logits_backward(const Tensor& grad, const Tensor& logits, const Tensor& target,
                                                    const Tensor& pos_weight, Reduction reduction, bool need_logits,
                                                    bool need_target) {
+  cpu_only("binary_cross_entropy_with_logits_backward", grad, logits, target, pos_weight);
   const BceInputs in = bce_inputs(logits, target, pos_weight);
   // The per-element gradient g: grad itself, or the 0-d grad spread (and divided for mean).
   Tensor g = reduction == Reduction::mean ? div(grad, static_cast<double>(logits.numel())) : grad;

@@ -21,6 +21,7 @@
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/ops/device.hpp"
 
 namespace loupe::ops {
 
@@ -230,6 +231,7 @@ NormForward row_norm_forward(const char* op, const Tensor& x, const Shape& norma
 NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                                const Tensor& weight, const Tensor& bias, bool training, double momentum,
                                double eps, bool fuse_relu) {
+  cpu_only("batch_norm", x, running_mean, weight, bias);
   LOUPE_CHECK(x.dim() >= 2, "batch_norm: expected an input of shape (N, C, *), got ", shape_str(x.shape()));
   check_floating(x, "batch_norm");
   const ChannelLayout l = channel_layout(x);
@@ -296,6 +298,7 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor
 
 NormForward layer_norm_forward(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                                const Tensor& bias, double eps) {
+  cpu_only("layer_norm", x, weight, bias);
   return row_norm_forward("layer_norm", x, normalized_shape, weight, bias, eps, /*center=*/true);
 }
 
@@ -305,6 +308,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 }
 
 NormForward rms_norm_forward(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
+  cpu_only("rms_norm", x, weight);
   return row_norm_forward("rms_norm", x, normalized_shape, weight, Tensor(), eps, /*center=*/false);
 }
 
@@ -316,6 +320,7 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
 
 NormGrads batch_norm_backward(const Tensor& g_in, const Tensor& x, const Tensor& mean_t, const Tensor& rstd_t,
                               const Tensor& weight, bool training, NormNeeds needs) {
+  cpu_only("batch_norm_backward", g_in, x, weight);
   const ChannelLayout l = channel_layout(x);
   const double m = static_cast<double>(l.per_channel());
   const std::vector<double> mean = to_vector<double>(mean_t);
@@ -388,6 +393,7 @@ NormGrads batch_norm_backward(const Tensor& g_in, const Tensor& x, const Tensor&
 
 NormGrads layer_norm_backward(const Tensor& g_in, const Tensor& x, const Shape& normalized_shape,
                               const Tensor& mean_t, const Tensor& rstd_t, const Tensor& weight, NormNeeds needs) {
+  cpu_only("layer_norm_backward", g_in, x, weight);
   const bool center = mean_t.defined();
   const RowLayout l = row_layout(x, normalized_shape, center ? "layer_norm_backward" : "rms_norm_backward");
   const double k = static_cast<double>(l.k);

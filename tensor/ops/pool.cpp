@@ -17,6 +17,7 @@
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/ops/device.hpp"
 
 namespace loupe::ops {
 
@@ -138,6 +139,7 @@ int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in 
 }  // namespace
 
 ValuesIndices max_pool2d_with_indices(const Tensor& x_in, const Pool2dParams& params) {
+  cpu_only("max_pool2d", x_in);
   const char* op = "max_pool2d";
   const Pool2dParams p = resolve_params(x_in.shape(), params, op);
   const PoolGeometry geo = pool_geometry(x_in.shape(), p, op);
@@ -203,6 +205,7 @@ ValuesIndices max_pool2d_with_indices(const Tensor& x_in, const Pool2dParams& pa
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) { return max_pool2d_with_indices(x, params).values; }
 
 Tensor max_pool2d_backward(const Tensor& grad_in, const Tensor& indices_in, const Shape& input_shape) {
+  cpu_only("max_pool2d_backward", grad_in, indices_in);
   const char* op = "max_pool2d_backward";
   check_pool_input(input_shape, op);
   LOUPE_CHECK(indices_in.dtype() == DType::i64, op, ": indices must be int64, got ", indices_in.dtype());
@@ -241,6 +244,7 @@ Tensor max_pool2d_backward(const Tensor& grad_in, const Tensor& indices_in, cons
 }
 
 Tensor avg_pool2d(const Tensor& x_in, const Pool2dParams& params) {
+  cpu_only("avg_pool2d", x_in);
   const char* op = "avg_pool2d";
   check_no_dilation(params, op);
   const Pool2dParams p = resolve_params(x_in.shape(), params, op);
@@ -283,6 +287,7 @@ Tensor avg_pool2d(const Tensor& x_in, const Pool2dParams& params) {
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad_in, const Shape& input_shape, const Pool2dParams& params) {
+  cpu_only("avg_pool2d_backward", grad_in);
   const char* op = "avg_pool2d_backward";
   check_no_dilation(params, op);
   const Pool2dParams p = resolve_params(input_shape, params, op);
@@ -320,6 +325,7 @@ Tensor avg_pool2d_backward(const Tensor& grad_in, const Shape& input_shape, cons
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> output_size) {
+  cpu_only("adaptive_avg_pool2d", x_in);
   const char* op = "adaptive_avg_pool2d";
   check_pool_input(x_in.shape(), op);
   LOUPE_CHECK(output_size[0] >= 0 && output_size[1] >= 0, op, ": output size must be non-negative, got (",
@@ -354,6 +360,7 @@ Tensor adaptive_avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> output_siz
 }
 
 Tensor adaptive_avg_pool2d_backward(const Tensor& grad_in, const Shape& input_shape) {
+  cpu_only("adaptive_avg_pool2d_backward", grad_in);
   const char* op = "adaptive_avg_pool2d_backward";
   check_pool_input(input_shape, op);
   const size_t nd = input_shape.size();

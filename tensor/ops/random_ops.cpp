@@ -31,6 +31,7 @@
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/cuda/ops.hpp"
 
 namespace loupe {
 
@@ -155,6 +156,7 @@ Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator* generator
 }
 
 Tensor bernoulli(const Tensor& p, Generator* generator) {
+  if (p.device().is_cuda()) return cuda::bernoulli(p, resolve(generator));
   LOUPE_CHECK(p.device().is_cpu(), "bernoulli: p is on ", p.device().str(), "; only CPU tensors are supported");
   return dispatch_floating(p.dtype(), "bernoulli", [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -21,6 +21,7 @@
 #include "tensor/ops/creation.hpp"
 #include "tensor/ops/view.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/cuda/ops.hpp"
 
 namespace loupe::ops {
 
@@ -78,6 +79,7 @@ bool sum_fast(const Tensor& x, const Dims& dims, const Tensor& out) {
 }  // namespace
 
 Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::sum(x, dims_in, keepdim);
   const Dims dims = normalize_dims(dims_in, x.dim(), "sum");
   const DType out_dtype = is_floating(x.dtype()) ? x.dtype() : DType::i64;
   Tensor out = Tensor::empty(reduced_shape(x.shape(), dims, keepdim), out_dtype, x.device());
@@ -195,14 +197,28 @@ Tensor extreme_over(const Tensor& x, const Dims& dims_in, bool keepdim, const ch
 
 }  // namespace
 
-ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) { return extreme_along<true>(x, dim, keepdim, "max"); }
-ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) { return extreme_along<false>(x, dim, keepdim, "min"); }
-Tensor amax(const Tensor& x, const Dims& dims, bool keepdim) { return extreme_over<true>(x, dims, keepdim, "amax"); }
-Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) { return extreme_over<false>(x, dims, keepdim, "amin"); }
+ValuesIndices max(const Tensor& x, int64_t dim, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::max(x, dim, keepdim);
+  return extreme_along<true>(x, dim, keepdim, "max");
+}
+ValuesIndices min(const Tensor& x, int64_t dim, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::min(x, dim, keepdim);
+  return extreme_along<false>(x, dim, keepdim, "min");
+}
+Tensor amax(const Tensor& x, const Dims& dims, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::amax(x, dims, keepdim);
+  return extreme_over<true>(x, dims, keepdim, "amax");
+}
+Tensor amin(const Tensor& x, const Dims& dims, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::amin(x, dims, keepdim);
+  return extreme_over<false>(x, dims, keepdim, "amin");
+}
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::max(x, dim, keepdim).indices;
   return extreme_along<true>(x, dim, keepdim, "argmax").indices;
 }
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::min(x, dim, keepdim).indices;
   return extreme_along<false>(x, dim, keepdim, "argmin").indices;
 }
 
@@ -248,10 +264,12 @@ Tensor variance(const Tensor& x, const Dims& dims_in, int64_t correction, bool k
 }  // namespace
 
 Tensor var(const Tensor& x, const Dims& dims, int64_t correction, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::var(x, dims, correction, keepdim, /*take_sqrt=*/false);
   return variance(x, dims, correction, keepdim, /*take_sqrt=*/false, "var");
 }
 
 Tensor std(const Tensor& x, const Dims& dims, int64_t correction, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::var(x, dims, correction, keepdim, /*take_sqrt=*/true);
   return variance(x, dims, correction, keepdim, /*take_sqrt=*/true, "std");
 }
 
@@ -260,6 +278,7 @@ Tensor std(const Tensor& x, const Dims& dims, int64_t correction, bool keepdim) 
 // The vector p-norm over dims (torch.linalg.vector_norm): (sum |x|^p)^(1/p), with the special
 // cases p = inf (max |x|), -inf (min |x|), 0 (count of non-zeros), 1 and 2 computed directly.
 Tensor norm(const Tensor& x, double p, const Dims& dims_in, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::norm(x, p, dims_in, keepdim);
   const Dims dims = normalize_dims(dims_in, x.dim(), "norm");
   LOUPE_CHECK(!std::isnan(p), "norm: p must be a number, got NaN");
   Tensor out = Tensor::empty(reduced_shape(x.shape(), dims, keepdim), x.dtype(), x.device());
@@ -308,6 +327,7 @@ Tensor norm(const Tensor& x, double p, const Dims& dims_in, bool keepdim) {
 // is replaced by 0 (PyTorch's rule): all -inf gives -inf, any +inf gives +inf, without inf - inf.
 // Integer inputs are computed in float32, as in PyTorch.
 Tensor logsumexp(const Tensor& x_in, const Dims& dims_in, bool keepdim) {
+  if (x_in.device().is_cuda()) return cuda::logsumexp(x_in, dims_in, keepdim);
   const Tensor x = is_floating(x_in.dtype()) ? x_in : to_dtype(x_in, DType::f32);
   const Dims dims = normalize_dims(dims_in, x.dim(), "logsumexp");
   Tensor out = Tensor::empty(reduced_shape(x.shape(), dims, keepdim), x.dtype(), x.device());
@@ -362,10 +382,12 @@ Tensor logical_reduction(const Tensor& x, const Dims& dims_in, bool keepdim, con
 }  // namespace
 
 Tensor all(const Tensor& x, const Dims& dims, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::all(x, dims, keepdim);
   return logical_reduction</*All=*/true>(x, dims, keepdim, "all");
 }
 
 Tensor any(const Tensor& x, const Dims& dims, bool keepdim) {
+  if (x.device().is_cuda()) return cuda::any(x, dims, keepdim);
   return logical_reduction</*All=*/false>(x, dims, keepdim, "any");
 }
 
@@ -404,8 +426,12 @@ Tensor scan_sum(const Tensor& x_in, int64_t dim_in, bool reverse, const char* op
 
 }  // namespace
 
-Tensor cumsum(const Tensor& x, int64_t dim) { return scan_sum(x, dim, /*reverse=*/false, "cumsum"); }
+Tensor cumsum(const Tensor& x, int64_t dim) {
+  if (x.device().is_cuda()) return cuda::cumsum(x, dim, /*reverse=*/false);
+  return scan_sum(x, dim, /*reverse=*/false, "cumsum");
+}
 Tensor reverse_cumsum(const Tensor& x, int64_t dim) {
+  if (x.device().is_cuda()) return cuda::cumsum(x, dim, /*reverse=*/true);
   return scan_sum(x, dim, /*reverse=*/true, "reverse_cumsum");
 }
 

@@ -13,6 +13,7 @@
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/ops/device.hpp"
 
 namespace loupe::ops {
 
@@ -150,10 +151,12 @@ Tensor interpolate_impl(const Tensor& x_in, std::array<int64_t, 2> size, Interpo
 }  // namespace
 
 Tensor interpolate(const Tensor& x, std::array<int64_t, 2> size, InterpolateMode mode, bool align_corners) {
+  cpu_only("interpolate", x);
   return interpolate_impl(x, size, mode, align_corners, {0.0, 0.0});
 }
 
 Tensor interpolate(const Tensor& x, double scale_h, double scale_w, InterpolateMode mode, bool align_corners) {
+  cpu_only("interpolate", x);
   LOUPE_CHECK(std::isfinite(scale_h) && std::isfinite(scale_w) && scale_h > 0 && scale_w > 0,
               "interpolate: scale factors must be positive and finite, got (", scale_h, ", ", scale_w, ")");
   LOUPE_CHECK(x.dim() == 4, "interpolate: expected a 4-d (N, C, H, W) input, got shape ", shape_str(x.shape()));
@@ -165,6 +168,7 @@ Tensor interpolate(const Tensor& x, double scale_h, double scale_w, InterpolateM
 
 Tensor interpolate_backward(const Tensor& grad_in, const Shape& input_shape, InterpolateMode mode, bool align_corners,
                             std::array<double, 2> scales) {
+  cpu_only("interpolate_backward", grad_in);
   const char* op = "interpolate_backward";
   LOUPE_CHECK(grad_in.dim() == 4, op, ": expected a 4-d grad, got shape ", shape_str(grad_in.shape()));
   const std::array<int64_t, 2> size{grad_in.shape()[2], grad_in.shape()[3]};

@@ -16,6 +16,7 @@
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/cuda/ops.hpp"
 
 namespace loupe::ops {
 
@@ -100,14 +101,22 @@ Tensor softmax_backward_kernel(const Tensor& y_in, const Tensor& g_in, int64_t d
 
 }  // namespace
 
-Tensor softmax(const Tensor& x, int64_t dim) { return softmax_forward<false>(x, dim, "softmax"); }
-Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_forward<true>(x, dim, "log_softmax"); }
+Tensor softmax(const Tensor& x, int64_t dim) {
+  if (x.device().is_cuda()) return cuda::softmax(x, dim, /*log=*/false);
+  return softmax_forward<false>(x, dim, "softmax");
+}
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  if (x.device().is_cuda()) return cuda::softmax(x, dim, /*log=*/true);
+  return softmax_forward<true>(x, dim, "log_softmax");
+}
 
 Tensor softmax_backward(const Tensor& y, const Tensor& g, int64_t dim) {
+  if (y.device().is_cuda()) return cuda::softmax_backward(y, g, dim, /*log=*/false);
   return softmax_backward_kernel<false>(y, g, dim, "softmax_backward");
 }
 
 Tensor log_softmax_backward(const Tensor& y, const Tensor& g, int64_t dim) {
+  if (y.device().is_cuda()) return cuda::softmax_backward(y, g, dim, /*log=*/true);
   return softmax_backward_kernel<true>(y, g, dim, "log_softmax_backward");
 }
 

@@ -17,6 +17,7 @@
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
 #include "tensor/parallel.hpp"
+#include "tensor/ops/device.hpp"
 
 namespace loupe::ops {
 
@@ -73,11 +74,13 @@ ValuesIndices sorted_lines(const Tensor& x_in, int64_t dim, int64_t k, bool desc
 }  // namespace
 
 ValuesIndices sort(const Tensor& x, int64_t dim, bool descending, bool /*stable*/) {
+  cpu_only("sort", x);
   const int64_t d = wrap_dim(dim, x.dim(), "sort");
   return sorted_lines(x, d, x.dim() == 0 ? 1 : x.shape()[static_cast<size_t>(d)], descending, "sort");
 }
 
 ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool /*sorted*/) {
+  cpu_only("topk", x);
   const int64_t d = wrap_dim(dim, x.dim(), "topk");
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[static_cast<size_t>(d)];
   LOUPE_CHECK(k >= 0 && k <= size, "topk: k = ", k, " out of range for dim ", d, " of size ", size,
@@ -87,6 +90,7 @@ ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool /
 }
 
 Tensor sort_backward(const Tensor& g_in, const Tensor& indices_in, int64_t dim_in, const Shape& input_shape) {
+  cpu_only("sort_backward", g_in, indices_in);
   const int64_t ndim = static_cast<int64_t>(input_shape.size());
   const int64_t dim = wrap_dim(dim_in, ndim, "sort_backward");
   LOUPE_CHECK(g_in.shape() == indices_in.shape(), "sort_backward: gradient shape ", shape_str(g_in.shape()),

@@ -14,6 +14,7 @@
 #include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
+#include "tensor/cuda/ops.hpp"
 
 namespace loupe::ops {
 
@@ -179,6 +180,7 @@ const char* unary_name(UnaryOp op) {
 }
 
 Tensor unary(UnaryOp op, const Tensor& x_in, UnaryParams params) {
+  if (x_in.device().is_cuda()) return cuda::unary(op, x_in, params);
   const char* name = unary_name(op);
   LOUPE_CHECK(x_in.dtype() != DType::b8, name, ": bool input of shape ", shape_str(x_in.shape()),
               " is not supported");
@@ -199,6 +201,7 @@ Tensor unary(UnaryOp op, const Tensor& x_in, UnaryParams params) {
 }
 
 Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor& g, UnaryParams params) {
+  if (g.device().is_cuda()) return cuda::unary_backward(op, x, y, g, params);
   const char* name = unary_name(op);
   LOUPE_CHECK(x.shape() == g.shape() && y.shape() == g.shape(), name, "_backward: shapes ",
               shape_str(x.shape()), ", ", shape_str(y.shape()), ", ", shape_str(g.shape()), " differ");

@@ -1,0 +1,75 @@
+// Stand-ins for the CUDA backend in a build without it (-Dcuda=disabled, or no nvcc). No tensor
+// can live on a CUDA device here (allocating one raises), so the op stand-ins are never reached
+// through the dispatch lines in tensor/ops/*.cpp; they exist so that those lines link.
+#include "tensor/cuda/backend.hpp"
+#include "tensor/cuda/ops.hpp"
+#include "tensor/error.hpp"
+
+namespace loupe::cuda {
+
+namespace {
+[[noreturn]] void unavailable(const char* what) {
+  throw Error(detail::make_message(what, ": this build of loupe has no CUDA backend (configure with -Dcuda=enabled ",
+                                   "on a machine with nvcc)"));
+}
+}  // namespace
+
+bool is_built() { return false; }
+int device_count() { return 0; }
+std::string device_name(int) { unavailable("device_name"); }
+void synchronize(int) { unavailable("synchronize"); }
+void set_matmul_precision(MatmulPrecision) {}
+MatmulPrecision matmul_precision() { return MatmulPrecision::highest; }
+void set_use_cudnn(bool) {}
+bool use_cudnn() { return false; }
+MemoryStats memory_stats(int) { return {}; }
+void reset_peak_memory_stats(int) {}
+void empty_cache(int) {}
+void* allocate_storage(size_t, int device) { unavailable(Device::cuda(device).str().c_str()); }
+void free_storage(void*, int) noexcept {}
+
+void copy_(const Tensor&, const Tensor&) { unavailable("copy_"); }
+void fill_(const Tensor&, double) { unavailable("fill_"); }
+Tensor to_device(const Tensor&, Device device) { unavailable(device.str().c_str()); }
+
+Tensor unary(ops::UnaryOp op, const Tensor&, ops::UnaryParams) { unavailable(ops::unary_name(op)); }
+Tensor unary_backward(ops::UnaryOp op, const Tensor&, const Tensor&, const Tensor&, ops::UnaryParams) {
+  unavailable(ops::unary_name(op));
+}
+Tensor binary(ops::BinaryOp op, const Tensor&, const Tensor&) { unavailable(ops::binary_name(op)); }
+Tensor logical_not(const Tensor&) { unavailable("logical_not"); }
+Tensor where(const Tensor&, const Tensor&, const Tensor&) { unavailable("where"); }
+void add_(const Tensor&, const Tensor&, double) { unavailable("add_"); }
+
+Tensor sum(const Tensor&, const std::vector<int64_t>&, bool) { unavailable("sum"); }
+ops::ValuesIndices max(const Tensor&, int64_t, bool) { unavailable("max"); }
+ops::ValuesIndices min(const Tensor&, int64_t, bool) { unavailable("min"); }
+Tensor amax(const Tensor&, const std::vector<int64_t>&, bool) { unavailable("amax"); }
+Tensor amin(const Tensor&, const std::vector<int64_t>&, bool) { unavailable("amin"); }
+Tensor var(const Tensor&, const std::vector<int64_t>&, int64_t, bool, bool) { unavailable("var"); }
+Tensor norm(const Tensor&, double, const std::vector<int64_t>&, bool) { unavailable("norm"); }
+Tensor logsumexp(const Tensor&, const std::vector<int64_t>&, bool) { unavailable("logsumexp"); }
+Tensor all(const Tensor&, const std::vector<int64_t>&, bool) { unavailable("all"); }
+Tensor any(const Tensor&, const std::vector<int64_t>&, bool) { unavailable("any"); }
+Tensor cumsum(const Tensor&, int64_t, bool) { unavailable("cumsum"); }
+
+Tensor softmax(const Tensor&, int64_t, bool) { unavailable("softmax"); }
+Tensor softmax_backward(const Tensor&, const Tensor&, int64_t, bool) { unavailable("softmax_backward"); }
+
+Tensor matmul(const Tensor&, const Tensor&) { unavailable("matmul"); }
+Tensor linear(const Tensor&, const Tensor&, const Tensor&) { unavailable("linear"); }
+
+Tensor conv2d(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&) { unavailable("conv2d"); }
+Tensor conv2d_backward_input(const Tensor&, const Tensor&, const Shape&, const Conv2dParams&) {
+  unavailable("conv2d_backward_input");
+}
+Tensor conv2d_backward_weight(const Tensor&, const Tensor&, const Shape&, const Conv2dParams&) {
+  unavailable("conv2d_backward_weight");
+}
+
+Tensor uniform(const Shape&, double, double, DType, Generator&, Device) { unavailable("uniform"); }
+Tensor normal(const Shape&, double, double, DType, Generator&, Device) { unavailable("normal"); }
+Tensor bernoulli(const Shape&, double, DType, Generator&, Device) { unavailable("bernoulli"); }
+Tensor bernoulli(const Tensor&, Generator&) { unavailable("bernoulli"); }
+
+}  // namespace loupe::cuda
