@@ -80,8 +80,8 @@ void* Tensor::raw_data() const {
 }
 
 double Tensor::item() const {
+  LOUPE_CHECK(device().is_cpu(), "item: tensor is on ", device().str(), "; copy it to the CPU first");
   LOUPE_CHECK(numel() == 1, "item: expected a tensor with one element, got shape ", shape_str(shape()));
-  LOUPE_CHECK(device().is_cpu(), "item: tensor is on ", device().str());
   const void* p = raw_data();
   switch (dtype()) {
     case DType::f32: return *static_cast<const float*>(p);

@@ -8,6 +8,7 @@
 #include "tensor/ops/binary.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
+#include "tensor/ops/device.hpp"
 #include "tensor/ops/view.hpp"
 
 namespace loupe {
@@ -26,7 +27,7 @@ double wrapped(int64_t dim, const Tensor& x, const char* op) {
 // `shape`: the gradient of scatter_add's src when index covers only part of src.
 Tensor into_zeros(const Tensor& t, const Shape& shape) {
   if (t.shape() == shape) return t;
-  Tensor out = zeros(shape, t.dtype());
+  Tensor out = zeros(shape, t.dtype(), t.device());
   if (t.numel() == 0) return out;
   const Tensor src = t.dim() == 0 ? ops::reshape(t, {1}) : t;
   Tensor window = shape.empty() ? ops::reshape(out, {1}) : out;
@@ -43,7 +44,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
       out, OpKind::gather, "gather", {x, index},
       [](const Node& n, const Tensor& g) -> Grads {
         const auto d = static_cast<int64_t>(n.attrs[0]);
-        return {ops::scatter_add(zeros(n.inputs()[0].shape, g.dtype()), d, n.saved[0], g), Tensor()};
+        return {ops::scatter_add(zeros(n.inputs()[0].shape, g.dtype(), g.device()), d, n.saved[0], g), Tensor()};
       },
       {index}, {wrapped(dim, x, "gather")});
 }
@@ -60,7 +61,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
         if (n.needs_input_grad(2)) {
           const Shape& src_shape = n.inputs()[2].shape;
           // Only the part of src that index covers was read; the rest gets zero.
-          g_src = index.numel() == 0 ? zeros(src_shape, g.dtype()) : into_zeros(ops::gather(g, d, index), src_shape);
+          g_src = index.numel() == 0 ? zeros(src_shape, g.dtype(), g.device()) : into_zeros(ops::gather(g, d, index), src_shape);
         }
         return {n.needs_input_grad(0) ? g : Tensor(), Tensor(), g_src};
       },
@@ -74,7 +75,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
       out, OpKind::index_select, "index_select", {x, index},
       [](const Node& n, const Tensor& g) -> Grads {
         const auto d = static_cast<int64_t>(n.attrs[0]);
-        const Tensor zero = zeros(n.inputs()[0].shape, g.dtype());
+        const Tensor zero = zeros(n.inputs()[0].shape, g.dtype(), g.device());
         return {ops::index_add(zero, d, n.saved[0], g), Tensor()};
       },
       {index}, {wrapped(dim, x, "index_select")});

@@ -5,6 +5,7 @@
 #include "autograd/record.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
+#include "tensor/ops/device.hpp"
 #include "tensor/ops/view.hpp"
 
 namespace loupe {
@@ -30,7 +31,7 @@ Grads split_gradient(const Node& n, const Tensor& g, Take take) {
     if (!n.needs_input_grad(i)) {
       grads.emplace_back();
     } else if (size < 0) {
-      grads.push_back(zeros(edge.shape, edge.dtype));
+      grads.push_back(zeros(edge.shape, edge.dtype, g.device()));
     } else {
       grads.push_back(ops::to_dtype(take(g, d, offset, size), edge.dtype));
     }

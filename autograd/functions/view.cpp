@@ -7,6 +7,7 @@
 #include "autograd/record.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
+#include "tensor/ops/device.hpp"
 #include "tensor/ops/reduce.hpp"
 #include "tensor/ops/view.hpp"
 
@@ -74,7 +75,7 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   return autograd::record(
       out, OpKind::slice, "slice", {x},
       [](const Node& n, const Tensor& g) -> Grads {
-        Tensor grad = zeros(n.inputs()[0].shape, g.dtype());
+        Tensor grad = zeros(n.inputs()[0].shape, g.dtype(), g.device());
         const auto d = static_cast<int64_t>(n.attrs[0]);
         const auto b = static_cast<int64_t>(n.attrs[1]);
         const auto s = static_cast<int64_t>(n.attrs[2]);

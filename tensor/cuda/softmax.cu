@@ -10,6 +10,7 @@
 // Tests: tests/cuda/test_cuda.cpp (op table: softmax entries)
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "tensor/cuda/common.cuh"
 #include "tensor/cuda/ops.hpp"
@@ -57,16 +58,21 @@ __global__ void softmax_rows(const T* a, const T* b, T* out, int64_t rows, int64
     const T* rb = b + (active ? row : 0) * size;
     T* ro = out + (active ? row : 0) * size;
     if constexpr (!Backward) {
+      // Exponentials in the element type (float exp for float32, as PyTorch does: double exp
+      // made this kernel compute-bound); the row sums still accumulate in double.
+      using Acc = std::conditional_t<std::is_same_v<T, float>, float, double>;
       double m = -inf;
       for (int64_t k = threadIdx.x; active && k < size; k += blockDim.x) m = Max{}(m, static_cast<double>(ra[k]));
       m = row_reduce(m, Max{}, -inf, shared);
+      const Acc m_acc = static_cast<Acc>(m);
       double total = 0.0;
-      for (int64_t k = threadIdx.x; active && k < size; k += blockDim.x) total += exp(static_cast<double>(ra[k]) - m);
+      for (int64_t k = threadIdx.x; active && k < size; k += blockDim.x) total += exp(static_cast<Acc>(ra[k]) - m_acc);
       total = row_reduce(total, Add{}, 0.0, shared);
-      const double log_total = log(total);
+      const Acc log_total = static_cast<Acc>(log(total));
+      const Acc inv_total = static_cast<Acc>(1.0 / total);
       for (int64_t k = threadIdx.x; active && k < size; k += blockDim.x) {
-        const double shifted = static_cast<double>(ra[k]) - m;
-        ro[k] = static_cast<T>(Log ? shifted - log_total : exp(shifted) / total);
+        const Acc shifted = static_cast<Acc>(ra[k]) - m_acc;
+        ro[k] = static_cast<T>(Log ? shifted - log_total : exp(shifted) * inv_total);
       }
     } else {
       // a = y, b = g. softmax: dx = y (g - sum(g y)); log_softmax: dx = g - exp(y) sum(g).
