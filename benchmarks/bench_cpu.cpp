@@ -35,6 +35,9 @@
 #include <immintrin.h>
 #endif
 
+#include "autograd/autograd.hpp"
+#include "nn/models/zoo.hpp"
+#include "nn/optim/optimizer.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/parallel.hpp"
 
@@ -423,12 +426,71 @@ void conv_cases(Bench& bench) {
 }
 
 // --- Models ----------------------------------------------------------------------------------------
-// TODO(models): filled in once nn/models exists (the same two cases go into bench_torch.py, with
-// the same names, group "model", and flops = 0 unless counted on both sides):
+// Whole models (the same two cases are in bench_torch.py with torchvision's definitions):
 //   "resnet18 train step"  batch 16, 3x224x224, 1000 classes: forward, cross-entropy loss,
 //                          backward, one SGD step (momentum 0.9), in training mode.
 //   "densenet121 forward"  batch 8, 3x224x224, eval mode, no gradient recording.
-void model_cases(Bench& bench) { (void)bench; }
+// FLOPs use the usual per-image counts (ResNet18 1.814 GMACs, DenseNet-121 2.865 GMACs at
+// 224x224, 2 FLOPs per MAC) and "training = 3 x forward", so GFLOP/s is comparable across sides.
+void model_cases(Bench& bench) {
+  const int64_t train_batch = bench.options().quick ? 2 : 16;
+  const int64_t eval_batch = bench.options().quick ? 1 : 8;
+  std::shared_ptr<loupe::nn::Module> model;
+  std::unique_ptr<loupe::nn::SGD> sgd;
+  Tensor x, labels;
+  {
+    Case c;
+    c.row.name = "resnet18 train step";
+    c.row.group = "model";
+    c.row.shape = shape_text({{train_batch, 3, 224, 224}});
+    c.row.flops = 3.0 * 2.0 * 1.814e9 * static_cast<double>(train_batch);
+    c.setup = [&] {
+      loupe::Generator generator(7);
+      model = loupe::nn::make_model("resnet18", 1000, 3, &generator);
+      model->train();
+      loupe::nn::SgdOptions options;
+      options.lr = 0.01;
+      options.momentum = 0.9;
+      sgd = std::make_unique<loupe::nn::SGD>(model->parameters(), options);
+      x = randn({train_batch, 3, 224, 224}, 8);
+      labels = loupe::randint(0, 1000, {train_batch}, &generator);
+    };
+    c.run = [&] {
+      sgd->zero_grad();
+      const Tensor loss = loupe::cross_entropy((*model)(x), labels);
+      loupe::backward(loss);
+      sgd->step();
+    };
+    c.teardown = [&] {
+      sgd.reset();
+      model.reset();
+      x = labels = Tensor();
+    };
+    bench.run(std::move(c));
+  }
+  {
+    Case c;
+    c.row.name = "densenet121 forward";
+    c.row.group = "model";
+    c.row.shape = shape_text({{eval_batch, 3, 224, 224}});
+    c.row.flops = 2.0 * 2.865e9 * static_cast<double>(eval_batch);
+    c.setup = [&] {
+      loupe::Generator generator(9);
+      model = loupe::nn::make_model("densenet121", 1000, 3, &generator);
+      model->eval();
+      x = randn({eval_batch, 3, 224, 224}, 10);
+    };
+    c.run = [&] {
+      loupe::NoGradGuard no_grad;
+      const Tensor logits = (*model)(x);
+    };
+    c.teardown = [&] {
+      model.reset();
+      x = Tensor();
+    };
+    bench.run(std::move(c));
+  }
+}
 
 // ---------------------------------------------------------------------------------------------
 // Output

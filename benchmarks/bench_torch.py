@@ -171,13 +171,42 @@ def conv_cases(bench):
 
 
 # --- Models -------------------------------------------------------------------------------------
-# TODO(models): filled in together with bench_cpu.cpp's model_cases (same names, group "model"):
+# Whole models, the same cases as bench_cpu.cpp's model_cases (torchvision's definitions, which
+# loupe's nn/models reproduce layer for layer; FLOPs counted the same way on both sides):
 #   "resnet18 train step"  batch 16, 3x224x224, 1000 classes: forward, cross-entropy loss,
 #                          backward, one SGD step (momentum 0.9), in training mode.
 #   "densenet121 forward"  batch 8, 3x224x224, eval mode, under torch.no_grad().
-# Build the models in plain torch.nn (torchvision is not installed) with the same layer shapes.
 def model_cases(bench):
-    pass
+    import torchvision
+
+    train_batch = 2 if bench.args.quick else 16
+    eval_batch = 1 if bench.args.quick else 8
+
+    def train_setup():
+        model = torchvision.models.resnet18(num_classes=1000).train()
+        sgd = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+        return model, sgd, randn(train_batch, 3, 224, 224), torch.randint(0, 1000, (train_batch,))
+
+    def train_step(state):
+        model, sgd, x, labels = state
+        with torch.enable_grad():  # the rest of this script runs without autograd
+            sgd.zero_grad()
+            F.cross_entropy(model(x), labels).backward()
+            sgd.step()
+
+    bench.run("resnet18 train step", "model", shape_text((train_batch, 3, 224, 224)), train_step,
+              flops=3.0 * 2.0 * 1.814e9 * train_batch, setup=train_setup)
+
+    def eval_setup():
+        return torchvision.models.densenet121(num_classes=1000).eval(), randn(eval_batch, 3, 224, 224)
+
+    def forward(state):
+        model, x = state
+        with torch.no_grad():
+            model(x)
+
+    bench.run("densenet121 forward", "model", shape_text((eval_batch, 3, 224, 224)), forward,
+              flops=2.0 * 2.865e9 * eval_batch, setup=eval_setup)
 
 
 def main():
