@@ -27,7 +27,7 @@ namespace loupe::cli {
 namespace {
 
 const std::vector<OptionSpec> kTrainOptions = {
-    {"preset", "NAME", "", "cxr: the chest X-ray study's settings (see below); given options override it"},
+    {"preset", "NAME", "", "cxr: the chest X-ray study's settings (see above); later options override it"},
     {"model", "NAME", "resnet18", "resnet18, resnet34, densenet121, densenet161, inception_v3, inception_resnet_v2"},
     {"small-input", "", "", "ResNet: 3x3 stride-1 stem for small images (e.g. 28x28)"},
     {"width", "N", "64", "ResNet: channels of the first stage"},
