@@ -79,7 +79,8 @@ std::map<std::string, std::string> ModelInfo::to_metadata() const {
           {"loupe.std", join_numbers(std)}};
   // The variant keys only when they differ from torchvision's model, so plain checkpoints keep
   // exactly the documented key set.
-  if (small_input) metadata.insert_or_assign("loupe.small_input", std::string(1, '1'));  // not = "1": GCC 12 -Wrestrict false positive
+  // (Not = "1": GCC 12 gives a -Wrestrict false positive for it.)
+  if (small_input) metadata.insert_or_assign("loupe.small_input", std::string(1, '1'));
   if (width != 64) metadata["loupe.width"] = std::to_string(width);
   return metadata;
 }
