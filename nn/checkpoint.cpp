@@ -68,7 +68,7 @@ std::vector<double> parse_numbers(const std::string& text, const std::string& ke
 }  // namespace
 
 std::map<std::string, std::string> ModelInfo::to_metadata() const {
-  return {{"loupe.format", "checkpoint-1"},
+  std::map<std::string, std::string> metadata{{"loupe.format", "checkpoint-1"},
           {"loupe.model", model},
           {"loupe.num_classes", std::to_string(num_classes)},
           {"loupe.in_channels", std::to_string(in_channels)},
@@ -77,6 +77,12 @@ std::map<std::string, std::string> ModelInfo::to_metadata() const {
           {"loupe.multilabel", multilabel ? "1" : "0"},
           {"loupe.mean", join_numbers(mean)},
           {"loupe.std", join_numbers(std)}};
+  // The variant keys only when they differ from torchvision's model, so plain checkpoints keep
+  // exactly the documented key set.
+  // (Not = "1": GCC 12 gives a -Wrestrict false positive for it.)
+  if (small_input) metadata.insert_or_assign("loupe.small_input", std::string(1, '1'));
+  if (width != 64) metadata["loupe.width"] = std::to_string(width);
+  return metadata;
 }
 
 ModelInfo ModelInfo::from_metadata(const std::map<std::string, std::string>& metadata, const std::string& path) {
@@ -91,6 +97,10 @@ ModelInfo ModelInfo::from_metadata(const std::map<std::string, std::string>& met
   info.multilabel = required(metadata, "loupe.multilabel", path) == "1";
   info.mean = parse_numbers(required(metadata, "loupe.mean", path), "loupe.mean", path);
   info.std = parse_numbers(required(metadata, "loupe.std", path), "loupe.std", path);
+  if (auto it = metadata.find("loupe.small_input"); it != metadata.end()) info.small_input = it->second == "1";
+  if (auto it = metadata.find("loupe.width"); it != metadata.end()) {
+    info.width = parse_int(it->second, "loupe.width", path);
+  }
   return info;
 }
 
@@ -112,10 +122,22 @@ Checkpoint read_checkpoint(const std::string& path) {
   return checkpoint;
 }
 
+std::shared_ptr<Module> build_model(const ModelInfo& info, Generator* generator) {
+  const bool variant = info.small_input || info.width != 64;
+  if (variant && (info.model == "resnet18" || info.model == "resnet34")) {
+    const ModelOptions options{info.num_classes, info.in_channels, generator};
+    const ResNetVariant resnet_variant{info.small_input, info.width};
+    return info.model == "resnet18" ? std::shared_ptr<Module>(resnet18(options, resnet_variant))
+                                    : std::shared_ptr<Module>(resnet34(options, resnet_variant));
+  }
+  LOUPE_CHECK(!variant, "build_model: small_input and width apply only to resnet18 and resnet34, not '", info.model, "'");
+  return make_model(info.model, info.num_classes, info.in_channels, generator);
+}
+
 std::shared_ptr<Module> load_model(const std::string& path, ModelInfo* info_out) {
   const Checkpoint checkpoint = read_checkpoint(path);
   const ModelInfo& info = checkpoint.info;
-  std::shared_ptr<Module> model = make_model(info.model, info.num_classes, info.in_channels);
+  std::shared_ptr<Module> model = build_model(info);
   StateDict state;
   const std::string prefix = kModelPrefix;
   for (const auto& [name, tensor] : checkpoint.tensors) {

@@ -10,7 +10,10 @@
 //             "loupe.labels"        class / label names, comma-separated
 //             "loupe.multilabel"    "1" for sigmoid outputs (BCE), "0" for softmax (cross-entropy)
 //             "loupe.mean", "loupe.std"   per-channel normalisation, comma-separated
-//             plus any "train.*" keys the training code adds (epoch, step, data order, ...)
+//             "loupe.small_input", "loupe.width"   ResNet variant (nn/models/resnet.hpp); optional,
+//                                   absent = torchvision's model ("0", "64")
+//             plus any "train.*" keys the training code adds (nn/training.hpp lists them: global
+//             step, data-loader epoch and batch, generator state, best metric, ...)
 // Tests: tests/nn/test_checkpoint.cpp
 #pragma once
 
@@ -33,6 +36,8 @@ struct ModelInfo {
   bool multilabel = false;
   std::vector<double> mean{0.0};
   std::vector<double> std{1.0};
+  bool small_input = false;  // ResNet only: 3x3 stride-1 stem
+  int64_t width = 64;        // ResNet only: channels of layer1
 
   std::map<std::string, std::string> to_metadata() const;
   static ModelInfo from_metadata(const std::map<std::string, std::string>& metadata, const std::string& path);
@@ -49,6 +54,8 @@ void save_checkpoint(const std::string& path, const Module& model, const ModelIn
                      const std::map<std::string, Tensor>& extra_tensors = {},
                      const std::map<std::string, std::string>& extra_metadata = {});
 Checkpoint read_checkpoint(const std::string& path);
+// The zoo model `info` describes (with its ResNet variant), freshly initialised from `generator`.
+std::shared_ptr<Module> build_model(const ModelInfo& info, Generator* generator = nullptr);
 // Builds the zoo model the checkpoint names and loads its weights (strict). Eval mode.
 std::shared_ptr<Module> load_model(const std::string& path, ModelInfo* info = nullptr);
 

@@ -37,17 +37,20 @@ Tensor BasicBlock::forward(const Tensor& x) {
   return (*relu_)(out + identity);
 }
 
-ResNet::ResNet(const std::vector<int64_t>& blocks_per_layer, const ModelOptions& options) {
+ResNet::ResNet(const std::vector<int64_t>& blocks_per_layer, const ModelOptions& options, const ResNetVariant& variant) {
   check_model_options(options, "ResNet");
   LOUPE_CHECK(blocks_per_layer.size() == 4, "ResNet: expected 4 stages, got ", blocks_per_layer.size());
+  LOUPE_CHECK(variant.width > 0, "ResNet: width must be positive, got ", variant.width);
   Generator* gen = options.generator;
-  conv1_ = register_module("conv1", conv(options.in_channels, 64, 7, 2, 3, gen));
-  bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(64));
+  const int64_t width = variant.width;
+  conv1_ = register_module("conv1", variant.small_input ? conv(options.in_channels, width, 3, 1, 1, gen)
+                                                        : conv(options.in_channels, width, 7, 2, 3, gen));
+  bn1_ = register_module("bn1", std::make_shared<BatchNorm2d>(width));
   relu_ = register_module("relu", std::make_shared<ReLU>());
   maxpool_ = register_module("maxpool", std::make_shared<MaxPool2d>(3, 2, 1));
-  int64_t in_planes = 64;
+  int64_t in_planes = width;
   for (size_t stage = 0; stage < 4; ++stage) {
-    const int64_t planes = int64_t{64} << stage;
+    const int64_t planes = width << stage;
     auto layer = std::make_shared<Sequential>();
     for (int64_t b = 0; b < blocks_per_layer[stage]; ++b) {
       const int64_t stride = (stage > 0 && b == 0) ? 2 : 1;
@@ -57,7 +60,7 @@ ResNet::ResNet(const std::vector<int64_t>& blocks_per_layer, const ModelOptions&
     layers_.push_back(register_module("layer" + std::to_string(stage + 1), layer));
   }
   avgpool_ = register_module("avgpool", std::make_shared<AdaptiveAvgPool2d>(1));
-  fc_ = register_module("fc", std::make_shared<Linear>(512, options.num_classes, true, gen));
+  fc_ = register_module("fc", std::make_shared<Linear>(width * 8, options.num_classes, true, gen));
 
   // torchvision's ResNet.__init__ initialisation.
   for (auto& [name, m] : named_modules()) {
@@ -77,7 +80,11 @@ Tensor ResNet::forward(const Tensor& x) {
   return (*fc_)(h);                                        // (N, num_classes)
 }
 
-std::shared_ptr<ResNet> resnet18(const ModelOptions& options) { return std::make_shared<ResNet>(std::vector<int64_t>{2, 2, 2, 2}, options); }
-std::shared_ptr<ResNet> resnet34(const ModelOptions& options) { return std::make_shared<ResNet>(std::vector<int64_t>{3, 4, 6, 3}, options); }
+std::shared_ptr<ResNet> resnet18(const ModelOptions& options, const ResNetVariant& variant) {
+  return std::make_shared<ResNet>(std::vector<int64_t>{2, 2, 2, 2}, options, variant);
+}
+std::shared_ptr<ResNet> resnet34(const ModelOptions& options, const ResNetVariant& variant) {
+  return std::make_shared<ResNet>(std::vector<int64_t>{3, 4, 6, 3}, options, variant);
+}
 
 }  // namespace loupe::nn

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "tensor/dispatch.hpp"
+#include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
 #include "tensor/parallel.hpp"
 
@@ -18,6 +19,47 @@ Optimizer::Optimizer(std::vector<Tensor> parameters) : parameters_(std::move(par
 
 void Optimizer::zero_grad() {
   for (Tensor p : parameters_) p.set_grad(Tensor());
+}
+
+std::map<std::string, Tensor> Optimizer::state_dict() const {
+  return {{"lr", scalar_tensor(lr_, DType::f64)}};
+}
+
+namespace {
+
+const Tensor& required_entry(const std::map<std::string, Tensor>& state, const std::string& name) {
+  auto it = state.find(name);
+  LOUPE_CHECK(it != state.end() && it->second.defined(), "Optimizer::load_state_dict: no entry '", name, "'");
+  return it->second;
+}
+
+// Every key must be one the optimiser wrote: a state from another optimiser or model is an error.
+void check_known_keys(const std::map<std::string, Tensor>& state, const std::map<std::string, Tensor>& known,
+                      const std::vector<std::string>& known_prefixes) {
+  for (const auto& [name, tensor] : state) {
+    bool ok = known.count(name) > 0;
+    for (const std::string& prefix : known_prefixes) ok = ok || name.rfind(prefix, 0) == 0;
+    LOUPE_CHECK(ok, "Optimizer::load_state_dict: unexpected entry '", name, "'");
+  }
+}
+
+}  // namespace
+
+void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
+  const Tensor& lr = required_entry(state, "lr");
+  LOUPE_CHECK(lr.numel() == 1, "Optimizer::load_state_dict: 'lr' must hold one number, got shape ", shape_str(lr.shape()));
+  lr_ = lr.item();
+}
+
+Tensor Optimizer::state_for(const std::map<std::string, Tensor>& state, const std::string& name, size_t i) const {
+  const Tensor& src = required_entry(state, name);
+  LOUPE_CHECK(i < parameters_.size(), "Optimizer::load_state_dict: '", name, "' names parameter ", i, " but there are ",
+              parameters_.size());
+  const Tensor& p = parameters_[i];
+  LOUPE_CHECK(src.shape() == p.shape() && src.dtype() == p.dtype(), "Optimizer::load_state_dict: '", name, "' has shape ",
+              shape_str(src.shape()), " ", dtype_name(src.dtype()), " but parameter ", i, " has ", shape_str(p.shape()), " ",
+              dtype_name(p.dtype()));
+  return ops::clone(src);
 }
 
 SGD::SGD(std::vector<Tensor> parameters, SgdOptions options) : Optimizer(std::move(parameters)), options_(options) {
@@ -55,6 +97,33 @@ void SGD::step() {
       });
     });
   }
+}
+
+std::map<std::string, Tensor> SGD::state_dict() const {
+  std::map<std::string, Tensor> state = Optimizer::state_dict();
+  for (size_t i = 0; i < momentum_.size(); ++i) {
+    if (momentum_[i].defined()) state["momentum." + std::to_string(i)] = ops::clone(momentum_[i]);
+  }
+  return state;
+}
+
+void SGD::load_state_dict(const std::map<std::string, Tensor>& state) {
+  check_known_keys(state, {{"lr", Tensor()}}, {"momentum."});
+  std::vector<Tensor> momentum(parameters_.size());
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    const std::string name = "momentum." + std::to_string(i);
+    if (state.count(name)) momentum[i] = state_for(state, name, i);
+  }
+  for (const auto& [name, tensor] : state) {
+    if (name.rfind("momentum.", 0) == 0) {
+      const std::string index = name.substr(9);
+      bool known = false;
+      for (size_t i = 0; i < parameters_.size(); ++i) known = known || index == std::to_string(i);
+      LOUPE_CHECK(known, "Optimizer::load_state_dict: '", name, "' names no parameter (there are ", parameters_.size(), ")");
+    }
+  }
+  Optimizer::load_state_dict(state);
+  momentum_ = std::move(momentum);
 }
 
 Adam::Adam(std::vector<Tensor> parameters, AdamOptions options) : Optimizer(std::move(parameters)), options_(options) {
@@ -104,6 +173,37 @@ void Adam::step() {
       });
     });
   }
+}
+
+}  // namespace loupe::nn
+
+namespace loupe::nn {
+
+std::map<std::string, Tensor> Adam::state_dict() const {
+  std::map<std::string, Tensor> state = Optimizer::state_dict();
+  state["step"] = scalar_tensor(static_cast<double>(step_), DType::i64);
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    state["exp_avg." + std::to_string(i)] = ops::clone(exp_avg_[i]);
+    state["exp_avg_sq." + std::to_string(i)] = ops::clone(exp_avg_sq_[i]);
+  }
+  return state;
+}
+
+void Adam::load_state_dict(const std::map<std::string, Tensor>& state) {
+  const size_t expected = 2 + 2 * parameters_.size();
+  LOUPE_CHECK(state.size() == expected, "Optimizer::load_state_dict: Adam expects ", expected, " entries (lr, step and two ",
+              "moments for each of ", parameters_.size(), " parameters), got ", state.size());
+  const Tensor& step = required_entry(state, "step");
+  LOUPE_CHECK(step.numel() == 1 && step.item() >= 0, "Optimizer::load_state_dict: 'step' must be one count >= 0");
+  std::vector<Tensor> exp_avg, exp_avg_sq;
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    exp_avg.push_back(state_for(state, "exp_avg." + std::to_string(i), i));
+    exp_avg_sq.push_back(state_for(state, "exp_avg_sq." + std::to_string(i), i));
+  }
+  Optimizer::load_state_dict(state);
+  step_ = static_cast<int64_t>(step.item());
+  exp_avg_ = std::move(exp_avg);
+  exp_avg_sq_ = std::move(exp_avg_sq);
 }
 
 }  // namespace loupe::nn

@@ -1,9 +1,18 @@
 // Optimisers: SGD (momentum, dampening, nesterov, weight decay), Adam and AdamW, with PyTorch's
 // update rules so that the same hyper-parameters give the same trajectories.
 // Each step is one fused loop per parameter tensor (read grad, update state, write weight).
+//
+// state_dict() names everything a resumed run needs (copies, so the caller may keep them):
+//   "lr"                      0-d float64, the current learning rate
+//   SGD   "momentum.<i>"      the momentum buffer of parameter i (absent until its first step)
+//   Adam  "step"              0-d int64, steps taken;  "exp_avg.<i>", "exp_avg_sq.<i>" per parameter
+// load_state_dict() copies them back into an optimiser built over parameters of the same shapes
+// and dtypes (i = position in parameters()); a missing, extra or mis-shaped entry is an error.
 // Tests: tests/nn/test_optim.cpp
 #pragma once
 
+#include <map>
+#include <string>
 #include <vector>
 
 #include "tensor/tensor.hpp"
@@ -21,7 +30,13 @@ class Optimizer {
   void set_learning_rate(double lr) { lr_ = lr; }
   const std::vector<Tensor>& parameters() const { return parameters_; }
 
+  virtual std::map<std::string, Tensor> state_dict() const;
+  virtual void load_state_dict(const std::map<std::string, Tensor>& state);
+
  protected:
+  // For load_state_dict: a copy of `state[name]` checked against parameter i's shape and dtype.
+  Tensor state_for(const std::map<std::string, Tensor>& state, const std::string& name, size_t i) const;
+
   std::vector<Tensor> parameters_;
   double lr_ = 1e-3;
 };
@@ -38,6 +53,8 @@ class SGD : public Optimizer {
  public:
   SGD(std::vector<Tensor> parameters, SgdOptions options);
   void step() override;
+  std::map<std::string, Tensor> state_dict() const override;
+  void load_state_dict(const std::map<std::string, Tensor>& state) override;
 
  private:
   SgdOptions options_;
@@ -58,6 +75,8 @@ class Adam : public Optimizer {
   Adam(std::vector<Tensor> parameters, AdamOptions options);
   void step() override;
   int64_t steps() const { return step_; }
+  std::map<std::string, Tensor> state_dict() const override;
+  void load_state_dict(const std::map<std::string, Tensor>& state) override;
 
  private:
   AdamOptions options_;
