@@ -14,7 +14,7 @@ namespace loupe::cli {
 
 namespace {
 
-constexpr int64_t kMaxImages = 8;
+constexpr int64_t kMaxImages = 6;
 
 std::string run(const std::string& checkpoint, const Tensor& images, const std::vector<int64_t>& targets,
                 const std::string& out_dir) {
@@ -43,8 +43,8 @@ std::string run(const std::string& checkpoint, const Tensor& images, const std::
 
   explain::ReportOptions options;
   options.methods = explain::parse_methods("all");
-  options.steps = 16;
-  options.samples = 8;
+  options.steps = 10;
+  options.samples = 6;
   options.internal_batch = 64;
   options.title = "loupe demo: explanations of test images";
   options.checkpoint = checkpoint;

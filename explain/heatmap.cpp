@@ -109,7 +109,7 @@ Tensor colourise(const Tensor& map, const ColourMap& colours) {
   std::vector<float> out(static_cast<size_t>(3 * plane));
   for (int64_t p = 0; p < plane; ++p) {
     const auto c = colours(v[static_cast<size_t>(p)]);
-    for (int64_t k = 0; k < 3; ++k) out[static_cast<size_t>(k * plane + p)] = static_cast<float>(c[static_cast<size_t>(k)]);
+    for (size_t k = 0; k < 3; ++k) out[k * static_cast<size_t>(plane) + static_cast<size_t>(p)] = static_cast<float>(c[k]);
   }
   return from_values(out, {3, h, w});
 }

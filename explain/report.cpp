@@ -259,8 +259,8 @@ void check_options(const ReportOptions& o) {
   LOUPE_CHECK(std::isfinite(o.noise) && o.noise >= 0.0, "explain: noise must be a non-negative number, got ", o.noise);
   LOUPE_CHECK(o.internal_batch >= 0, "explain: internal batch must be 0 (all at once) or more, got ",
               o.internal_batch);
-  LOUPE_CHECK(o.clip_percentile > 0.0 && o.clip_percentile <= 100.0, "explain: clip percentile must lie in (0, 100], got ",
-              o.clip_percentile);
+  LOUPE_CHECK(o.clip_percentile > 0.0 && o.clip_percentile <= 100.0,
+              "explain: clip percentile must lie in (0, 100], got ", o.clip_percentile);
   LOUPE_CHECK(o.alpha >= 0.0 && o.alpha <= 1.0, "explain: alpha must lie in [0, 1], got ", o.alpha);
 }
 
@@ -317,8 +317,9 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
     ReportImage image;
     image.source = in.source;
     // A safe, unique file-name stem.
-    std::string name = safe_name(in.name.empty() ? "image" : in.name);
-    for (int n = 2; used_names.count(name); ++n) name = safe_name(in.name.empty() ? "image" : in.name) + "-" + std::to_string(n);
+    const std::string stem = safe_name(in.name.empty() ? "image" : in.name);
+    std::string name = stem;
+    for (int n = 2; used_names.count(name); ++n) name = stem + "-" + std::to_string(n);
     used_names.insert(name);
     image.name = name;
 
@@ -342,8 +343,8 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
     image.probabilities = to_vector<double>(probs);
     image.predicted = static_cast<int64_t>(std::max_element(image.probabilities.begin(), image.probabilities.end()) -
                                            image.probabilities.begin());
-    for (int64_t t : resolve_targets(in.target.empty() ? options.target : in.target, info.multilabel, image.probabilities, image.predicted,
-                                     report.labels)) {
+    const std::string& spec = in.target.empty() ? options.target : in.target;
+    for (int64_t t : resolve_targets(spec, info.multilabel, image.probabilities, image.predicted, report.labels)) {
       ReportTarget target;
       target.index = t;
       target.label = report.labels[static_cast<size_t>(t)];
@@ -539,8 +540,8 @@ std::string report_html(const Report& r) {
           if (m.name == a.method) title = m.title;
         std::string caption = html_escape(title);
         if (std::isfinite(a.delta)) caption += "<br>delta " + number(a.delta, "%.2e");
-        h << "<figure><a href=\"" << url(a.npy) << "\"><img src=\"" << url(a.map_png) << "\" alt=\"" << html_escape(a.method)
-          << " map\"></a><figcaption>" << caption << "</figcaption></figure>";
+        h << "<figure><a href=\"" << url(a.npy) << "\"><img src=\"" << url(a.map_png) << "\" alt=\""
+          << html_escape(a.method) << " map\"></a><figcaption>" << caption << "</figcaption></figure>";
         h << "<figure><img src=\"" << url(a.overlay_png) << "\" alt=\"" << html_escape(a.method)
           << " overlay\"><figcaption>" << html_escape(title) << " over the input</figcaption></figure>\n";
       }
@@ -566,8 +567,8 @@ std::string report_json(const Report& r) {
   j << "],\n  \"images\": [";
   for (size_t i = 0; i < r.images.size(); ++i) {
     const ReportImage& image = r.images[i];
-    j << (i ? "," : "") << "\n    {\"name\": " << json_escape(image.name) << ", \"source\": " << json_escape(image.source)
-      << ", \"input_png\": " << json_escape(image.input_png) << ", \"predicted\": " << image.predicted
+    j << (i ? "," : "") << "\n    {\"name\": " << json_escape(image.name)
+      << ", \"source\": " << json_escape(image.source) << ", \"input_png\": " << json_escape(image.input_png) << ", \"predicted\": " << image.predicted
       << ", \"probabilities\": [";
     for (size_t c = 0; c < image.probabilities.size(); ++c) j << (c ? ", " : "") << number(image.probabilities[c]);
     j << "],\n     \"targets\": [";

@@ -36,7 +36,8 @@ TEST_CASE("heatmap: reduce_channels sums signed values or magnitudes over channe
   CHECK(values(reduce_channels(m, MapReduction::sum)) == std::vector<double>{-1, 2});
   CHECK(values(reduce_channels(m, MapReduction::abs_sum)) == std::vector<double>{1, 2});
   // Non-contiguous input gives the same answer.
-  const Tensor t = ops::transpose(from_values(std::vector<double>{1, -2, 3, -4, 0.5, 1}, {3, 1, 2}), 0, 2);  // (2, 1, 3)
+  const Tensor stored = from_values(std::vector<double>{1, -2, 3, -4, 0.5, 1}, {3, 1, 2});
+  const Tensor t = ops::transpose(stored, 0, 2);  // (2, 1, 3), not contiguous
   CHECK(values(reduce_channels(t, MapReduction::sum)) == std::vector<double>{1 + -2, 3 + -4, 0.5 + 1});
   CHECK_THROWS_AS(reduce_channels(zeros({1, 2, 3, 4}), MapReduction::sum), Error);
   CHECK_THROWS_AS(reduce_channels(zeros({2, 3}, DType::i64), MapReduction::sum), Error);

@@ -87,7 +87,8 @@ bool contains(const std::string& text, const std::string& part) { return text.fi
 }  // namespace
 
 TEST_CASE("report: parse_methods takes short and long names, all, and rejects unknown or repeated ones") {
-  CHECK(parse_methods("saliency,ig") == std::vector<MethodKind>{MethodKind::saliency, MethodKind::integrated_gradients});
+  CHECK(parse_methods("saliency,ig") ==
+        std::vector<MethodKind>{MethodKind::saliency, MethodKind::integrated_gradients});
   CHECK(parse_methods("integrated_gradients,guided_backprop,deconvolution,input_x_gradient") ==
         std::vector<MethodKind>{MethodKind::integrated_gradients, MethodKind::guided_backprop,
                                 MethodKind::deconvolution, MethodKind::input_x_gradient});
