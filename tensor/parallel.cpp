@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
@@ -45,6 +46,7 @@ class ThreadPool {
       done_chunks_ = 0;
       error_ = nullptr;
       ++generation_;
+      published_.store(generation_, std::memory_order_release);
     }
     wake_.notify_all();
     work_on_chunks(chunk_body, chunks);
@@ -76,11 +78,26 @@ class ThreadPool {
     inside_parallel_region = false;
   }
 
+  // After a job, a worker watches for the next one for a few microseconds before it sleeps:
+  // kernels often run many short parallel loops back to back, and a sleeping worker wakes too
+  // late to take its share of a short loop (the caller then runs every chunk itself).
+  void spin_for_next_job(uint64_t seen) const {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+    for (int i = 0;; ++i) {
+      if (published_.load(std::memory_order_acquire) != seen) return;
+      if ((i & 63) == 63 && std::chrono::steady_clock::now() > until) return;
+#if defined(__x86_64__)
+      __builtin_ia32_pause();
+#endif
+    }
+  }
+
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
       const std::function<void(int64_t)>* body = nullptr;
       int64_t total = 0;
+      spin_for_next_job(seen);
       {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return stopping_ || (generation_ != seen && body_ != nullptr); });
@@ -121,6 +138,7 @@ class ThreadPool {
   std::atomic<int64_t> done_chunks_{0};
   std::exception_ptr error_;
   uint64_t generation_ = 0;
+  std::atomic<uint64_t> published_{0};  // generation_, readable without the lock
   int active_workers_ = 0;
   bool stopping_ = false;
 };

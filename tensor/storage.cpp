@@ -1,28 +1,18 @@
 // Storage allocation. See storage.hpp.
 #include "tensor/storage.hpp"
 
-#include <cstdlib>
-#include <new>
-
+#include "tensor/cpu/host_allocator.hpp"
 #include "tensor/error.hpp"
 
 namespace loupe {
 
-namespace {
-constexpr size_t kAlignment = 64;
-}
-
 std::shared_ptr<Storage> Storage::allocate(size_t nbytes, Device device) {
   LOUPE_CHECK(device.is_cpu(), "allocate: device ", device.str(),
               " is not available (this build has only the CPU backend)");
-  // aligned_alloc needs a size that is a multiple of the alignment, and a zero-byte tensor still
-  // needs a distinct non-null pointer.
-  const size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-  void* data = std::aligned_alloc(kAlignment, rounded == 0 ? kAlignment : rounded);
-  LOUPE_CHECK(data != nullptr, "allocate: out of memory for ", nbytes, " bytes on ", device.str());
-  return std::shared_ptr<Storage>(new Storage(data, nbytes, device));
+  const cpu::HostBlock block = cpu::host_allocate(nbytes);
+  return std::shared_ptr<Storage>(new Storage(block.data, nbytes, block.capacity, device));
 }
 
-Storage::~Storage() { std::free(data_); }
+Storage::~Storage() { cpu::host_release({data_, capacity_}); }
 
 }  // namespace loupe

@@ -1,5 +1,6 @@
 // Storage: one reference-counted block of memory that one or more tensors view.
-// CPU blocks are 64-byte aligned (a cache line, and the widest AVX-512 load).
+// CPU blocks are 64-byte aligned (a cache line, and the widest AVX-512 load); large ones come from
+// a reuse cache (tensor/cpu/host_allocator.hpp).
 // Tests: tests/tensor/test_tensor.cpp
 #pragma once
 
@@ -24,10 +25,12 @@ class Storage {
   Device device() const { return device_; }
 
  private:
-  Storage(void* data, size_t nbytes, Device device) : data_(data), nbytes_(nbytes), device_(device) {}
+  Storage(void* data, size_t nbytes, size_t capacity, Device device)
+      : data_(data), nbytes_(nbytes), capacity_(capacity), device_(device) {}
 
   void* data_;
   size_t nbytes_;
+  size_t capacity_;  // bytes reserved by the allocator (>= nbytes_)
   Device device_;
 };
 

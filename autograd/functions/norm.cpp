@@ -1,6 +1,7 @@
 // Differentiable normalisation layers. See norm.hpp.
 #include "autograd/functions/norm.hpp"
 
+#include "autograd/functions/unary.hpp"
 #include "autograd/record.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/norm.hpp"
@@ -38,6 +39,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
                                                            needs_of(n)));
       },
       {x, f.mean, f.rstd, weight}, {training ? 1.0 : 0.0, momentum, eps});
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum, double eps) {
+  if (!autograd::should_record({x, weight, bias})) {
+    return ops::batch_norm_relu(x, running_mean, running_var, weight, bias, training, momentum, eps);
+  }
+  return loupe::relu(loupe::batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps));
 }
 
 namespace {

@@ -14,6 +14,11 @@ namespace loupe {
 // statistics are required when training is false).
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm(...)). Without a graph to record (no_grad, inference) it runs the fused kernel;
+// when recording it records the two nodes (batch_norm, then relu) exactly as the unfused calls
+// would, so backward rule sets (guided backprop, DeepLIFT) still see every ReLU.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 // x (..., *normalized_shape); weight and bias have normalized_shape.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);

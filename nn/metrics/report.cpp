@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "nn/metrics/auroc.hpp"
+#include "tensor/io/json.hpp"
 #include "tensor/ops/creation.hpp"
 
 namespace loupe::nn {
@@ -52,27 +53,6 @@ std::string json_number(double v) {
   return buffer;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char ch : s) {
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(ch) < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(ch)));
-          out += buffer;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out + "\"";
-}
 
 std::string pad_right(const std::string& s, size_t width) { return s.size() >= width ? s : s + std::string(width - s.size(), ' '); }
 std::string pad_left(const std::string& s, size_t width) { return s.size() >= width ? s : std::string(width - s.size(), ' ') + s; }
@@ -148,7 +128,7 @@ std::string MetricsReport::table() const {
 
 std::string MetricsReport::json() const {
   std::ostringstream out;
-  out << "{\"task\": " << json_string(multilabel ? "multilabel" : "single-label");
+  out << "{\"task\": " << json::quote(multilabel ? "multilabel" : "single-label");
   if (multilabel) out << ", \"threshold\": " << json_number(threshold);
   out << ", \"examples\": " << examples;
   out << ", \"accuracy\": " << json_number(accuracy);
@@ -159,7 +139,7 @@ std::string MetricsReport::json() const {
   out << ", \"classes\": [";
   for (size_t j = 0; j < classes.size(); ++j) {
     const auto& c = classes[j];
-    out << (j ? ", " : "") << "{\"name\": " << json_string(c.name) << ", \"precision\": " << json_number(c.precision)
+    out << (j ? ", " : "") << "{\"name\": " << json::quote(c.name) << ", \"precision\": " << json_number(c.precision)
         << ", \"recall\": " << json_number(c.recall) << ", \"f1\": " << json_number(c.f1)
         << ", \"auroc\": " << json_number(c.auroc) << ", \"support\": " << c.counts.support() << ", \"tp\": " << c.counts.tp
         << ", \"fp\": " << c.counts.fp << ", \"fn\": " << c.counts.fn << ", \"tn\": " << c.counts.tn << "}";

@@ -1,4 +1,5 @@
-// Convolution CPU kernels: im2col + GEMM. See conv.hpp for the layouts.
+// Convolution CPU reference kernels: im2col + GEMM, one image at a time. See conv.hpp for the
+// layouts; the fast kernels that batch images per GEMM are in fast_conv.cpp.
 //
 // Parallelism: the forward and the input gradient split the batch over the thread pool (each
 // sample writes its own output), and a single sample lets GEMM and im2col split instead (a nested
@@ -18,17 +19,6 @@ namespace {
 
 // Rows of cols per parallel chunk in im2col / channels per chunk in col2im.
 constexpr int64_t kIm2colGrain = 8;
-
-// The output positions o in [0, out) whose input position o * stride + offset lies in [0, size):
-// [first, last). Lets the inner loops run without bounds checks.
-void valid_range(int64_t out, int64_t stride, int64_t offset, int64_t size, int64_t& first, int64_t& last) {
-  // o * stride + offset >= 0  <=>  o >= ceil(-offset / stride)
-  first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  // o * stride + offset <= size - 1  <=>  o <= floor((size - 1 - offset) / stride)
-  last = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1;
-  first = std::min(first, out);
-  last = std::clamp(last, first, out);
-}
 
 }  // namespace
 

@@ -9,6 +9,7 @@
 // Tests: tests/ops/op_table_conv.cpp
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace loupe::cpu {
@@ -28,6 +29,17 @@ struct ConvGeometry {
     return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 && pad_w == 0;
   }
 };
+
+// The output positions o in [0, out) whose input position o * stride + offset lies in [0, size):
+// [first, last). Lets the im2col / col2im inner loops run without bounds checks.
+inline void valid_range(int64_t out, int64_t stride, int64_t offset, int64_t size, int64_t& first, int64_t& last) {
+  // o * stride + offset >= 0  <=>  o >= ceil(-offset / stride)
+  first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
+  // o * stride + offset <= size - 1  <=>  o <= floor((size - 1 - offset) / stride)
+  last = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1;
+  first = std::min(first, out);
+  last = std::clamp(last, first, out);
+}
 
 // x_group (C / groups, H, W) -> cols (col_rows, col_cols).
 template <typename T>

@@ -1,1 +1,313 @@
-// Fast convolution paths (placeholder until written).
+// Fast convolution kernels: im2col + GEMM over blocks of images. See fast_conv.hpp.
+//
+// Parallelism: whole image blocks go to threads when there are enough of them (each GEMM then
+// runs on one thread); otherwise the GEMM, im2col, col2im and the block gather / scatter split
+// their own work (over tiles of C, or (image, row) / (image, channel) pairs that each write their
+// own memory). Nothing depends on the thread count: forward and backward-data compute every
+// output as one GEMM dot product in a fixed order however the columns are split, and the weight
+// gradient sums its blocks into partial sums fixed by the shape.
+#include "tensor/cpu/fast_conv.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "tensor/cpu/gemm.hpp"
+#include "tensor/parallel.hpp"
+
+namespace loupe::cpu::fast {
+
+namespace {
+
+// A block aims for this many GEMM columns (a thin GEMM wastes its packing)...
+constexpr int64_t kTargetColumns = 2048;
+// ...with a cols buffer small enough to stay in the last-level cache between im2col and GEMM.
+constexpr int64_t kColsBudgetBytes = int64_t{16} << 20;
+
+// Elements copied per parallel task, roughly.
+constexpr int64_t kCopyGrain = 16384;
+
+int64_t task_grain(int64_t elements_per_task) {
+  return std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(elements_per_task, 1));
+}
+
+// cols (rows, nb * ncols) from images [n0, n0 + nb) of group grp (row stride nb * ncols).
+template <typename T>
+void im2col_block(const ConvGeometry& g, const T* x, int64_t n0, int64_t nb, int64_t grp, T* cols) {
+  const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), ld = nb * ncols;
+  const int64_t plane = g.height * g.width;
+  parallel_for(0, g.col_rows() * nb, task_grain(ncols), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t r = t / nb, i = t % nb;
+      const int64_t c = r / kernel, ki = (r % kernel) / g.kernel_w, kj = r % g.kernel_w;
+      const T* src_plane = x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane;
+      T* row = cols + r * ld + i * ncols;
+      const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
+      int64_t ow0, ow1;
+      valid_range(g.out_w, g.stride_w, off_w, g.width, ow0, ow1);
+      for (int64_t oh = 0; oh < g.out_h; ++oh) {
+        T* dst = row + oh * g.out_w;
+        const int64_t ih = oh * g.stride_h + off_h;
+        if (ih < 0 || ih >= g.height) {
+          std::fill(dst, dst + g.out_w, T(0));
+          continue;
+        }
+        const T* src = src_plane + ih * g.width;
+        std::fill(dst, dst + ow0, T(0));
+        if (g.stride_w == 1) {
+          std::copy(src + ow0 + off_w, src + ow1 + off_w, dst + ow0);
+        } else {
+          for (int64_t ow = ow0; ow < ow1; ++ow) dst[ow] = src[ow * g.stride_w + off_w];
+        }
+        std::fill(dst + ow1, dst + g.out_w, T(0));
+      }
+    }
+  });
+}
+
+// grad_x planes of images [n0, n0 + nb), group grp = col2im of dcols (rows, nb * ncols); each
+// (image, channel) plane is zeroed and accumulated by one task.
+template <typename T>
+void col2im_block(const ConvGeometry& g, const T* dcols, int64_t n0, int64_t nb, int64_t grp, T* grad_x) {
+  const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), ld = nb * ncols;
+  const int64_t plane = g.height * g.width, cin = g.group_in();
+  parallel_for(0, nb * cin, task_grain(kernel * ncols), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t i = t / cin, c = t % cin;
+      T* dst_plane = grad_x + ((n0 + i) * g.in_channels + grp * cin + c) * plane;
+      std::fill_n(dst_plane, plane, T(0));
+      for (int64_t k = 0; k < kernel; ++k) {
+        const int64_t ki = k / g.kernel_w, kj = k % g.kernel_w;
+        const T* row = dcols + (c * kernel + k) * ld + i * ncols;
+        const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
+        int64_t ow0, ow1;
+        valid_range(g.out_w, g.stride_w, off_w, g.width, ow0, ow1);
+        for (int64_t oh = 0; oh < g.out_h; ++oh) {
+          const int64_t ih = oh * g.stride_h + off_h;
+          if (ih < 0 || ih >= g.height) continue;
+          T* dst = dst_plane + ih * g.width;
+          const T* src = row + oh * g.out_w;
+          if (g.stride_w == 1) {
+            for (int64_t ow = ow0; ow < ow1; ++ow) dst[ow + off_w] += src[ow];
+          } else {
+            for (int64_t ow = ow0; ow < ow1; ++ow) dst[ow * g.stride_w + off_w] += src[ow];
+          }
+        }
+      }
+    }
+  });
+}
+
+// blk (count, nb * ncols) <- channels [c0, c0 + count) of images [n0, n0 + nb) of t (N, channels, ncols).
+template <typename T>
+void gather_block(const T* t, int64_t channels, int64_t ncols, int64_t n0, int64_t nb, int64_t c0, int64_t count,
+                  T* blk) {
+  parallel_for(0, count * nb, task_grain(ncols), [&](int64_t t0, int64_t t1) {
+    for (int64_t k = t0; k < t1; ++k) {
+      const int64_t o = k / nb, i = k % nb;
+      std::copy_n(t + ((n0 + i) * channels + c0 + o) * ncols, ncols, blk + (o * nb + i) * ncols);
+    }
+  });
+}
+
+// The inverse of gather_block, adding bias[c0 + o] (when given) on the way.
+template <typename T>
+void scatter_block(const T* blk, int64_t channels, int64_t ncols, int64_t n0, int64_t nb, int64_t c0, int64_t count,
+                   const T* bias, T* t) {
+  parallel_for(0, count * nb, task_grain(ncols), [&](int64_t t0, int64_t t1) {
+    for (int64_t k = t0; k < t1; ++k) {
+      const int64_t o = k / nb, i = k % nb;
+      const T* src = blk + (o * nb + i) * ncols;
+      T* dst = t + ((n0 + i) * channels + c0 + o) * ncols;
+      const T b = bias != nullptr ? bias[c0 + o] : T(0);
+      for (int64_t q = 0; q < ncols; ++q) dst[q] = src[q] + b;
+    }
+  });
+}
+
+// A 1x1 stride-1 convolution of one image at a time needs no copy of x at all.
+bool reads_x_in_place(const ConvGeometry& g, int64_t nb) { return nb == 1 && g.is_pointwise(); }
+
+}  // namespace
+
+int64_t conv_images_per_block(const ConvGeometry& g, int64_t bytes) {
+  const int64_t ncols = std::max<int64_t>(g.col_cols(), 1);
+  int64_t nb = std::min(g.batch, (kTargetColumns + ncols - 1) / ncols);
+  const int64_t per_image = g.col_rows() * ncols * bytes;
+  while (nb > 1 && nb * per_image > kColsBudgetBytes) --nb;
+  return std::max<int64_t>(nb, 1);
+}
+
+namespace {
+
+// The image blocks of one pass: `count` blocks of `size` images (the last may be short).
+struct Blocks {
+  int64_t size, count;
+  bool parallel;  // blocks run on separate threads, each GEMM on one thread
+};
+
+// Forward and backward-data: every output element is one GEMM dot product whose summation order
+// does not depend on how the columns are split, so the block size may follow the thread count.
+// With at least as many blocks as threads, whole blocks go to threads (no synchronisation inside
+// a GEMM, and every thread packs its own panels); otherwise blocks run one after another with the
+// GEMM parallel inside. The block count is rounded up to a multiple of the thread count so that
+// the threads get equal shares.
+Blocks output_blocks(const ConvGeometry& g, int64_t bytes) {
+  const int64_t threads = num_threads();
+  const int64_t size = conv_images_per_block(g, bytes);
+  int64_t count = (g.batch + size - 1) / size;
+  count = std::min(g.batch, (count + threads - 1) / threads * threads);
+  const int64_t even = (g.batch + count - 1) / count;
+  count = (g.batch + even - 1) / even;
+  return {even, count, threads > 1 && count >= threads};
+}
+
+// Calls body(n0, nb, scratch_a, scratch_b) for every block, in parallel when blocks.parallel;
+// the scratch buffers belong to the calling thread.
+template <typename T, typename Body>
+void for_each_block(const ConvGeometry& g, const Blocks& blocks, Body&& body) {
+  auto run = [&](int64_t b0, int64_t b1) {
+    std::vector<T> scratch_a, scratch_b;
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t n0 = b * blocks.size;
+      body(n0, std::min(blocks.size, g.batch - n0), scratch_a, scratch_b);
+    }
+  };
+  if (blocks.parallel) {
+    parallel_for(0, blocks.count, 1, run);
+  } else {
+    run(0, blocks.count);
+  }
+}
+
+template <typename T>
+T* sized(std::vector<T>& buffer, int64_t n) {
+  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
+  return buffer.data();
+}
+
+// Backward-weight sums over images, so its blocks must not follow the thread count: blocks of
+// conv_images_per_block images, dealt round-robin to a fixed number of partial sums (chosen from
+// the shape alone); each partial accumulates its blocks in order, the partials are added in order.
+constexpr int64_t kMaxWeightPartials = 8;
+constexpr int64_t kWeightPartialBytes = int64_t{64} << 20;
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T* bias, T* out) {
+  const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
+  const int64_t plane = g.height * g.width;
+  for_each_block<T>(g, output_blocks(g, sizeof(T)),
+                    [&](int64_t n0, int64_t nb, std::vector<T>& cols, std::vector<T>& out_blk) {
+    const int64_t ld = nb * ncols;
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const T* b = x + (n0 * g.in_channels + grp * cin) * plane;  // (rows, ld) when read in place
+      if (!reads_x_in_place(g, nb)) {
+        im2col_block(g, x, n0, nb, grp, sized(cols, rows * ld));
+        b = cols.data();
+      }
+      const MatrixRef<const T> w{weight + grp * cout * rows, rows, 1};
+      if (nb == 1) {
+        // One image: the GEMM writes the output in place, on top of the bias.
+        T* c = out + (n0 * g.out_channels + grp * cout) * ncols;
+        if (bias != nullptr) {
+          for (int64_t o = 0; o < cout; ++o) std::fill_n(c + o * ncols, ncols, bias[grp * cout + o]);
+        }
+        gemm<T>(cout, ncols, rows, T(1), w, {b, ncols, 1}, bias != nullptr ? T(1) : T(0), {c, ncols, 1});
+      } else {
+        T* blk = sized(out_blk, cout * ld);
+        gemm<T>(cout, ld, rows, T(1), w, {b, ld, 1}, T(0), {blk, ld, 1});
+        scatter_block(blk, g.out_channels, ncols, n0, nb, grp * cout, cout, bias, out);
+      }
+    }
+  });
+}
+
+template <typename T>
+void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* weight, T* grad_x) {
+  const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
+  const int64_t plane = g.height * g.width;
+  for_each_block<T>(g, output_blocks(g, sizeof(T)),
+                    [&](int64_t n0, int64_t nb, std::vector<T>& dcols, std::vector<T>& grad_blk) {
+    const int64_t ld = nb * ncols;
+    for (int64_t grp = 0; grp < g.groups; ++grp) {
+      const T* go = grad_out + (n0 * g.out_channels + grp * cout) * ncols;  // (cout, ld) for one image
+      if (nb > 1) {
+        gather_block(grad_out, g.out_channels, ncols, n0, nb, grp * cout, cout, sized(grad_blk, cout * ld));
+        go = grad_blk.data();
+      }
+      // weight_g^T (rows, cout): weight_g (cout, rows) with its strides swapped.
+      const MatrixRef<const T> wt{weight + grp * cout * rows, 1, rows};
+      if (reads_x_in_place(g, nb)) {
+        T* gx = grad_x + (n0 * g.in_channels + grp * cin) * plane;
+        gemm<T>(rows, ncols, cout, T(1), wt, {go, ncols, 1}, T(0), {gx, ncols, 1});
+        continue;
+      }
+      T* d = sized(dcols, rows * ld);
+      gemm<T>(rows, ld, cout, T(1), wt, {go, ld, 1}, T(0), {d, ld, 1});
+      col2im_block(g, d, n0, nb, grp, grad_x);
+    }
+  });
+}
+
+template <typename T>
+void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x, T* grad_weight) {
+  const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
+  const int64_t plane = g.height * g.width;
+  const int64_t weight_size = g.out_channels * rows;
+  if (g.batch == 0) {  // a sum over no images
+    std::fill_n(grad_weight, weight_size, T(0));
+    return;
+  }
+  const int64_t block = conv_images_per_block(g, sizeof(T));
+  const int64_t blocks = (g.batch + block - 1) / block;
+  const int64_t weight_bytes = weight_size * static_cast<int64_t>(sizeof(T));
+  const int64_t partials =
+      std::max<int64_t>(1, std::min({blocks, kMaxWeightPartials, kWeightPartialBytes / std::max<int64_t>(weight_bytes, 1)}));
+  // Partial 0 is grad_weight itself; the others are scratch.
+  std::vector<T> extra(static_cast<size_t>((partials - 1) * weight_size));
+  parallel_for(0, partials, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<T> cols, grad_blk;
+    for (int64_t part = p0; part < p1; ++part) {
+      T* dw = part == 0 ? grad_weight : extra.data() + (part - 1) * weight_size;
+      for (int64_t b = part; b < blocks; b += partials) {
+        const int64_t n0 = b * block, nb = std::min(block, g.batch - n0), ld = nb * ncols;
+        for (int64_t grp = 0; grp < g.groups; ++grp) {
+          const T* xb = x + (n0 * g.in_channels + grp * cin) * plane;
+          if (!reads_x_in_place(g, nb)) {
+            im2col_block(g, x, n0, nb, grp, sized(cols, rows * ld));
+            xb = cols.data();
+          }
+          const T* go = grad_out + (n0 * g.out_channels + grp * cout) * ncols;
+          if (nb > 1) {
+            gather_block(grad_out, g.out_channels, ncols, n0, nb, grp * cout, cout, sized(grad_blk, cout * ld));
+            go = grad_blk.data();
+          }
+          // dw_g (cout, rows) (+)= grad_blk (cout, ld) @ cols^T (ld, rows)
+          gemm<T>(cout, rows, ld, T(1), {go, ld, 1}, {xb, 1, ld}, b == part ? T(0) : T(1),
+                  {dw + grp * cout * rows, rows, 1});
+        }
+      }
+    }
+  });
+  if (partials > 1) {
+    parallel_for(0, weight_size, kCopyGrain, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        T total = grad_weight[i];
+        for (int64_t part = 1; part < partials; ++part) total += extra[static_cast<size_t>((part - 1) * weight_size + i)];
+        grad_weight[i] = total;
+      }
+    });
+  }
+}
+
+#define LOUPE_FAST_CONV_INSTANTIATE(T)                                                         \
+  template void conv2d_forward<T>(const ConvGeometry&, const T*, const T*, const T*, T*);      \
+  template void conv2d_backward_input<T>(const ConvGeometry&, const T*, const T*, T*);         \
+  template void conv2d_backward_weight<T>(const ConvGeometry&, const T*, const T*, T*);
+
+LOUPE_FAST_CONV_INSTANTIATE(float)
+LOUPE_FAST_CONV_INSTANTIATE(double)
+#undef LOUPE_FAST_CONV_INSTANTIATE
+
+}  // namespace loupe::cpu::fast

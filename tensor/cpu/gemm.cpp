@@ -1,29 +1,41 @@
-// GEMM kernels. See gemm.hpp for the operand layout.
+// GEMM kernels. See gemm.hpp for the operand layout and docs/gemm.md for a walk-through.
 //
-// The fast kernel follows the classic GotoBLAS / BLIS structure:
+// The fast path follows the GotoBLAS / BLIS structure. Each thread owns a slab of C (a range of
+// columns, or of rows when C is tall), and within it:
 //
-//   C is cut into tiles of kMc x kNc (the unit of parallel work), and for each tile
+//   for each column block jc of kNc:                 (B block kc x nc: L2 / L3)
 //     for each depth block pc of kKc:
-//       pack A[tile rows, pc]  (kMc x kKc) into slivers of kMr rows   -> stays in L2
-//       pack B[pc, tile cols]  (kKc x kNc) into slivers of kNr columns -> one sliver in L1
-//       for each B sliver, for each A sliver:
-//         micro-kernel: a kMr x kNr block of C, accumulated in registers over kKc steps
+//       pack B[pc, jc] into slivers of nr columns
+//       for each row block ic of kMc:                 (A block mc x kc: L2)
+//         pack A[ic, pc] into slivers of mr rows
+//         for each B sliver (kc x nr, stays in L1):
+//           for each A sliver (mr x kc, streams from L2):
+//             micro-kernel: an mr x nr block of C, accumulated in registers over kc steps
 //
 // Packing turns any strides (transposed views included) into the unit-stride, zero-padded layout
-// the micro-kernel streams through, so the micro-kernel has one job and no edge cases. It is
-// plain C++ whose fixed trip counts let g++ -O3 -march=x86-64-v3 keep the kMr x kNr accumulators
-// in vector registers and emit broadcast + FMA (checked in the generated assembly).
-// Hand-written micro-kernels for wider vector units can replace micro_kernel() alone.
+// the micro-kernel streams through, so the micro-kernel has one job. The micro-kernels and their
+// tile shapes live in gemm_kernels.hpp (contract), gemm_avx2.cpp, gemm_avx512.cpp, and here
+// (the portable one). Edge blocks of C (fewer than mr rows or nr columns, or C not unit-stride
+// along rows) are computed into a scratch tile and stored by scalar code that rounds exactly
+// like the kernels.
 //
-// Determinism: each tile is computed by one thread in a fixed order, so results do not depend on
-// the thread count.
+// Determinism: the depth blocks depend only on k, every C element is accumulated in the same
+// order whichever tile and thread computes it, and kernels and edge stores round identically,
+// so results do not depend on the thread count.
 #include "tensor/cpu/gemm.hpp"
+
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
+#include <string>
+#include <type_traits>
 #include <vector>
 
+#include "tensor/cpu/gemm_kernels.hpp"
+#include "tensor/error.hpp"
 #include "tensor/parallel.hpp"
 
 namespace loupe::cpu {
@@ -57,127 +69,282 @@ template void gemm_reference<int64_t>(int64_t, int64_t, int64_t, int64_t, Matrix
                                       MatrixRef<const int64_t>, int64_t, MatrixRef<int64_t>);
 
 // ---------------------------------------------------------------------------------------------
-// Fast kernel
+// Kernel selection
 // ---------------------------------------------------------------------------------------------
+
+const char* gemm_kernel_name(GemmKernel kernel) {
+  switch (kernel) {
+    case GemmKernel::reference: return "reference";
+    case GemmKernel::portable: return "portable";
+    case GemmKernel::avx2: return "avx2";
+    case GemmKernel::avx512: return "avx512";
+  }
+  return "unknown";
+}
+
+std::optional<GemmKernel> gemm_kernel_from_name(std::string_view name) {
+  for (GemmKernel k : {GemmKernel::reference, GemmKernel::portable, GemmKernel::avx2, GemmKernel::avx512}) {
+    if (name == gemm_kernel_name(k)) return k;
+  }
+  return std::nullopt;
+}
+
+bool gemm_kernel_available(GemmKernel kernel) {
+  __builtin_cpu_init();  // idempotent; needed if called before static constructors have run
+  switch (kernel) {
+    case GemmKernel::reference:
+    case GemmKernel::portable: return true;
+    case GemmKernel::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case GemmKernel::avx512:
+      // gemm_avx512.cpp is compiled for x86-64-v4, which may use any of these.
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+  }
+  return false;
+}
 
 namespace {
 
-// Blocking constants per element type.
-//   kMr x kNr: the register block of C. With 16 ymm registers (AVX2), 6 rows x 2 vectors = 12
-//              accumulators + 2 B vectors + 1 broadcast A value.
-//   kKc:       depth of one packed block; a kKc x kNr B sliver (16 KiB for float) stays in L1.
-//   kMc:       rows of a packed A block (kMc x kKc, ~96 KiB for float) kept in L2.
-//   kNc:       columns of a packed B block; kMc x kNc is also the unit of parallel work.
+GemmKernel best_available_kernel() {
+  for (GemmKernel k : {GemmKernel::avx512, GemmKernel::avx2}) {
+    if (gemm_kernel_available(k)) return k;
+  }
+  return GemmKernel::portable;
+}
+
+GemmKernel kernel_from_environment() {
+  const char* env = std::getenv("LOUPE_GEMM_KERNEL");
+  if (env == nullptr || *env == '\0') return best_available_kernel();
+  const std::optional<GemmKernel> named = gemm_kernel_from_name(env);
+  LOUPE_CHECK(named.has_value(), "gemm: LOUPE_GEMM_KERNEL='", env,
+              "' is not one of reference, portable, avx2, avx512");
+  return gemm_kernel_available(*named) ? *named : best_available_kernel();
+}
+
+}  // namespace
+
+GemmKernel gemm_selected_kernel() {
+  static const GemmKernel selected = kernel_from_environment();
+  return selected;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocked, packed driver
+// ---------------------------------------------------------------------------------------------
+
+namespace gemm_detail {
+
+namespace {
+
+// The portable micro-kernel: plain C++ whose fixed trip counts let g++ -O3 keep the MR x NR
+// accumulators in vector registers and emit broadcast + FMA. Same contract as the intrinsics
+// kernels (gemm_kernels.hpp).
+template <typename T, int MR, int NR>
+void portable_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict c, int64_t ldc, T alpha,
+                     T beta) {
+  T acc[MR][NR] = {};
+  for (int64_t p = 0; p < kc; ++p, a += MR, b += NR) {
+#pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[i];
+#pragma GCC unroll 32
+      for (int j = 0; j < NR; ++j) acc[i][j] = std::fma(ai, b[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MR; ++i) {
+    for (int j = 0; j < NR; ++j) {
+      T& dst = c[i * ldc + j];
+      dst = beta == T(0) ? alpha * acc[i][j] : std::fma(beta, dst, alpha * acc[i][j]);
+    }
+  }
+}
+
+KernelSpec<float> portable_spec(float) { return {6, 16, 96, 256, 1024, &portable_kernel<float, 6, 16>}; }
+KernelSpec<double> portable_spec(double) { return {6, 8, 96, 256, 512, &portable_kernel<double, 6, 8>}; }
+
 template <typename T>
-struct Blocking;
+KernelSpec<T> kernel_spec(GemmKernel kernel) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (kernel == GemmKernel::avx512) return avx512_spec_f32();
+    if (kernel == GemmKernel::avx2) return avx2_spec_f32();
+  } else {
+    if (kernel == GemmKernel::avx512) return avx512_spec_f64();
+    if (kernel == GemmKernel::avx2) return avx2_spec_f64();
+  }
+  return portable_spec(T(0));
+}
 
-template <>
-struct Blocking<float> {
-  static constexpr int kMr = 6;
-  static constexpr int kNr = 16;
-  static constexpr int64_t kKc = 256;
-  static constexpr int64_t kMc = 96;
-  static constexpr int64_t kNc = 256;
-};
-
-template <>
-struct Blocking<double> {
-  static constexpr int kMr = 6;
-  static constexpr int kNr = 8;
-  static constexpr int64_t kKc = 256;
-  static constexpr int64_t kMc = 96;
-  static constexpr int64_t kNc = 128;
-};
+// The largest register tile any kernel uses (elements), for the edge-tile scratch.
+constexpr int kMaxTile = 16 * 64;
 
 // Below this many multiply-adds the whole product runs on the calling thread.
 constexpr int64_t kParallelMinWork = 64 * 64 * 64;
 
-// A scratch buffer aligned to a cache line, so packed slivers start on vector boundaries.
+// A per-thread packing buffer, 64-byte aligned, grown on demand and kept for the next call.
 template <typename T>
-class AlignedBuffer {
- public:
-  explicit AlignedBuffer(int64_t size) : storage_(static_cast<size_t>(size) + kAlign / sizeof(T)) {
-    void* p = storage_.data();
-    size_t space = storage_.size() * sizeof(T);
-    data_ = static_cast<T*>(std::align(kAlign, static_cast<size_t>(size) * sizeof(T), p, space));
+T* scratch(int slot, int64_t count) {
+  struct Buffer {
+    std::unique_ptr<T[]> storage;
+    int64_t capacity = 0;
+  };
+  thread_local Buffer buffers[2];
+  Buffer& buf = buffers[slot];
+  constexpr int64_t kPad = 64 / sizeof(T);
+  if (buf.capacity < count) {
+    buf.storage = std::make_unique<T[]>(static_cast<size_t>(count + kPad));
+    buf.capacity = count;
   }
-  T* data() { return data_; }
+  void* p = buf.storage.get();
+  size_t space = static_cast<size_t>(count + kPad) * sizeof(T);
+  return static_cast<T*>(std::align(64, static_cast<size_t>(count) * sizeof(T), p, space));
+}
 
- private:
-  static constexpr size_t kAlign = 64;
-  std::vector<T> storage_;
-  T* data_ = nullptr;
+// 8 x 8 float transpose in registers: r[q] becomes column q of the input.
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+  r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+  r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+  r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+  r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+  r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+  r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+  r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// 4 x 4 double transpose in registers.
+inline void transpose4(__m256d r[4]) {
+  const __m256d t0 = _mm256_unpacklo_pd(r[0], r[1]), t1 = _mm256_unpackhi_pd(r[0], r[1]);
+  const __m256d t2 = _mm256_unpacklo_pd(r[2], r[3]), t3 = _mm256_unpackhi_pd(r[2], r[3]);
+  r[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+  r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+  r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+  r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+template <typename T>
+struct Ymm;
+template <>
+struct Ymm<float> {
+  using V = __m256;
+};
+template <>
+struct Ymm<double> {
+  using V = __m256d;
 };
 
-// Packs the mc x kc block of A starting at `a` into slivers of kMr rows:
-//   packed[s * kMr * kc + p * kMr + i] = A(s * kMr + i, p), zero past the last row.
+// Packing that is a transpose: packed[p * mr + i] = src[i * rs + p] for i < rows (rows <= mr)
+// and p < kc / W * W, done W x W at a time in registers (W = 8 floats or 4 doubles) instead of
+// one scalar per element. This is pack_a for a row-major A, and pack_b for a column-major B (a
+// transposed view, as in linear's x W^T) with rows and columns swapped. Returns the p done.
 template <typename T>
-void pack_a(int64_t mc, int64_t kc, MatrixRef<const T> a, T* packed) {
-  constexpr int kMr = Blocking<T>::kMr;
-  for (int64_t s = 0; s < mc; s += kMr) {
-    const int64_t rows = std::min<int64_t>(kMr, mc - s);
-    const T* src = a.data + s * a.row_stride;
-    for (int64_t p = 0; p < kc; ++p) {
-      for (int64_t i = 0; i < rows; ++i) packed[p * kMr + i] = src[i * a.row_stride + p * a.col_stride];
-      for (int64_t i = rows; i < kMr; ++i) packed[p * kMr + i] = T(0);
-    }
-    packed += kMr * kc;
-  }
-}
-
-// Packs the kc x nc block of B starting at `b` into slivers of kNr columns:
-//   packed[s * kNr * kc + p * kNr + j] = B(p, s * kNr + j), zero past the last column.
-template <typename T>
-void pack_b(int64_t kc, int64_t nc, MatrixRef<const T> b, T* packed) {
-  constexpr int kNr = Blocking<T>::kNr;
-  for (int64_t s = 0; s < nc; s += kNr) {
-    const int64_t cols = std::min<int64_t>(kNr, nc - s);
-    const T* src = b.data + s * b.col_stride;
-    for (int64_t p = 0; p < kc; ++p) {
-      const T* row = src + p * b.row_stride;
-      T* dst = packed + p * kNr;
-      if (b.col_stride == 1) {
-        for (int64_t j = 0; j < cols; ++j) dst[j] = row[j];
-      } else {
-        for (int64_t j = 0; j < cols; ++j) dst[j] = row[j * b.col_stride];
-      }
-      for (int64_t j = cols; j < kNr; ++j) dst[j] = T(0);
-    }
-    packed += kNr * kc;
-  }
-}
-
-// acc (kMr x kNr, row-major) = sum over p < kc of a_sliver[p] (kMr) outer b_sliver[p] (kNr).
-template <typename T>
-void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* __restrict acc_out) {
-  constexpr int kMr = Blocking<T>::kMr;
-  constexpr int kNr = Blocking<T>::kNr;
-  T acc[kMr][kNr] = {};
-  for (int64_t p = 0; p < kc; ++p, a += kMr, b += kNr) {
-    // Unrolled so that every acc[i][j] lives in a register and each row is kNr / width FMAs.
-#pragma GCC unroll 16
-    for (int i = 0; i < kMr; ++i) {
-      const T ai = a[i];
-#pragma GCC unroll 32
-      for (int j = 0; j < kNr; ++j) acc[i][j] = std::fma(ai, b[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < kMr; ++i) {
-    for (int j = 0; j < kNr; ++j) acc_out[i * kNr + j] = acc[i][j];
-  }
-}
-
-// C block (rows x cols, at most kMr x kNr) = alpha * acc + beta * C; C is not read when beta == 0.
-template <typename T>
-void store_block(const T* acc, int64_t rows, int64_t cols, T alpha, T beta, MatrixRef<T> c) {
-  constexpr int kNr = Blocking<T>::kNr;
-  for (int64_t i = 0; i < rows; ++i) {
-    T* dst = c.data + i * c.row_stride;
-    const T* src = acc + i * kNr;
-    if (beta == T(0)) {
-      for (int64_t j = 0; j < cols; ++j) dst[j * c.col_stride] = alpha * src[j];
+int64_t transpose_into_sliver(int mr, int64_t rows, int64_t kc, const T* src, int64_t rs, T* packed) {
+  constexpr int W = 32 / sizeof(T);
+  using V = typename Ymm<T>::V;
+  const int64_t kc_simd = kc / W * W;
+  for (int64_t i0 = 0; i0 < rows; i0 += W) {
+    const int64_t group = std::min<int64_t>(W, rows - i0);
+    alignas(32) int64_t mask_bits[4];
+    __m256i mask;
+    if constexpr (W == 8) {
+      alignas(32) int32_t m32[8];
+      for (int q = 0; q < 8; ++q) m32[q] = q < group ? -1 : 0;
+      mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(m32));
     } else {
-      for (int64_t j = 0; j < cols; ++j) dst[j * c.col_stride] = alpha * src[j] + beta * dst[j * c.col_stride];
+      for (int q = 0; q < 4; ++q) mask_bits[q] = q < group ? -1 : 0;
+      mask = _mm256_load_si256(reinterpret_cast<const __m256i*>(mask_bits));
+    }
+    for (int64_t p = 0; p < kc_simd; p += W) {
+      V r[W];
+      for (int q = 0; q < W; ++q) {
+        if constexpr (W == 8) {
+          r[q] = q < group ? _mm256_loadu_ps(src + (i0 + q) * rs + p) : _mm256_setzero_ps();
+        } else {
+          r[q] = q < group ? _mm256_loadu_pd(src + (i0 + q) * rs + p) : _mm256_setzero_pd();
+        }
+      }
+      if constexpr (W == 8) {
+        transpose8(r);
+        for (int q = 0; q < W; ++q) _mm256_maskstore_ps(packed + (p + q) * mr + i0, mask, r[q]);
+      } else {
+        transpose4(r);
+        for (int q = 0; q < W; ++q) _mm256_maskstore_pd(packed + (p + q) * mr + i0, mask, r[q]);
+      }
+    }
+  }
+  return kc_simd;
+}
+
+// Packs the mc x kc block of A at `a` into slivers of mr rows:
+//   packed[s * mr * kc + p * mr + i] = A(s * mr + i, p), zero past the last row.
+template <typename T>
+void pack_a(int mr, int64_t mc, int64_t kc, MatrixRef<const T> a, T* packed) {
+  for (int64_t s = 0; s < mc; s += mr) {
+    const int64_t rows = std::min<int64_t>(mr, mc - s);
+    const T* src = a.data + s * a.row_stride;
+    if (a.row_stride == 1) {
+      // A stored by columns (a transposed view): each packed column is a contiguous copy.
+      for (int64_t p = 0; p < kc; ++p) {
+        std::copy(src + p * a.col_stride, src + p * a.col_stride + rows, packed + p * mr);
+        std::fill(packed + p * mr + rows, packed + (p + 1) * mr, T(0));
+      }
+      packed += mr * kc;
+      continue;
+    }
+    const int64_t p0 = a.col_stride == 1 ? transpose_into_sliver<T>(mr, rows, kc, src, a.row_stride, packed) : 0;
+    for (int64_t i = 0; i < rows; ++i) {
+      for (int64_t p = p0; p < kc; ++p) packed[p * mr + i] = src[i * a.row_stride + p * a.col_stride];
+    }
+    for (int64_t i = rows; i < mr; ++i) {
+      for (int64_t p = 0; p < kc; ++p) packed[p * mr + i] = T(0);
+    }
+    packed += mr * kc;
+  }
+}
+
+// Packs the kc x nc block of B at `b` into slivers of nr columns:
+//   packed[s * nr * kc + p * nr + j] = B(p, s * nr + j), zero past the last column.
+template <typename T>
+void pack_b(int nr, int64_t kc, int64_t nc, MatrixRef<const T> b, T* packed) {
+  for (int64_t s = 0; s < nc; s += nr) {
+    const int64_t cols = std::min<int64_t>(nr, nc - s);
+    const T* src = b.data + s * b.col_stride;
+    if (b.col_stride == 1 && cols == nr) {
+      for (int64_t p = 0; p < kc; ++p) std::copy(src + p * b.row_stride, src + p * b.row_stride + nr, packed + p * nr);
+    } else if (b.row_stride == 1) {
+      // B stored by columns (a transposed view): a transpose, like pack_a of a row-major A.
+      const int64_t p0 = transpose_into_sliver<T>(nr, cols, kc, src, b.col_stride, packed);
+      for (int64_t j = 0; j < cols; ++j) {
+        for (int64_t p = p0; p < kc; ++p) packed[p * nr + j] = src[j * b.col_stride + p];
+      }
+      for (int64_t p = 0; p < kc; ++p) std::fill(packed + p * nr + cols, packed + (p + 1) * nr, T(0));
+    } else {
+      for (int64_t p = 0; p < kc; ++p) {
+        const T* row = src + p * b.row_stride;
+        T* dst = packed + p * nr;
+        for (int64_t j = 0; j < cols; ++j) dst[j] = row[j * b.col_stride];
+        std::fill(dst + cols, dst + nr, T(0));
+      }
+    }
+    packed += nr * kc;
+  }
+}
+
+// C(rows x cols) = alpha * tile + beta * C, rounded like the kernels (gemm_kernels.hpp).
+template <typename T>
+void store_edge(const T* tile, int nr, int64_t rows, int64_t cols, T alpha, T beta, MatrixRef<T> c) {
+  for (int64_t i = 0; i < rows; ++i) {
+    for (int64_t j = 0; j < cols; ++j) {
+      T& dst = c.data[i * c.row_stride + j * c.col_stride];
+      const T scaled = alpha * tile[i * nr + j];
+      dst = beta == T(0) ? scaled : std::fma(beta, dst, scaled);
     }
   }
 }
@@ -193,66 +360,125 @@ void scale_c(int64_t m, int64_t n, T beta, MatrixRef<T> c) {
   }
 }
 
-// One mc x nc tile of C, over the whole depth k.
+// The depth blocks: ceil(k / kKc) blocks of near-equal size (multiples of 8 where possible), so
+// a k just over kKc does not leave a sliver-thin last block. Depends only on k and the spec.
+int64_t depth_block(int64_t k, int64_t kc_max) {
+  const int64_t blocks = (k + kc_max - 1) / kc_max;
+  const int64_t kc = (k + blocks - 1) / blocks;
+  return std::min(kc_max, (kc + 7) / 8 * 8);
+}
+
+// Rows [m0, m1) x columns [n0, n1) of C, over the whole depth, on the calling thread.
 template <typename T>
-void gemm_tile(int64_t mc, int64_t nc, int64_t k, T alpha, MatrixRef<const T> a, MatrixRef<const T> b, T beta,
-               MatrixRef<T> c, T* packed_a, T* packed_b) {
-  using B = Blocking<T>;
-  alignas(64) T acc[B::kMr * B::kNr];
-  for (int64_t pc = 0; pc < k; pc += B::kKc) {
-    const int64_t kc = std::min(B::kKc, k - pc);
-    pack_a<T>(mc, kc, {a.data + pc * a.col_stride, a.row_stride, a.col_stride}, packed_a);
-    pack_b<T>(kc, nc, {b.data + pc * b.row_stride, b.row_stride, b.col_stride}, packed_b);
-    // Later depth blocks add onto what the first one stored.
-    const T block_beta = pc == 0 ? beta : T(1);
-    for (int64_t jr = 0; jr < nc; jr += B::kNr) {
-      const int64_t cols = std::min<int64_t>(B::kNr, nc - jr);
-      for (int64_t ir = 0; ir < mc; ir += B::kMr) {
-        const int64_t rows = std::min<int64_t>(B::kMr, mc - ir);
-        micro_kernel<T>(kc, packed_a + ir * kc, packed_b + jr * kc, acc);
-        store_block<T>(acc, rows, cols, alpha, block_beta,
-                       {c.data + ir * c.row_stride + jr * c.col_stride, c.row_stride, c.col_stride});
+void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, T alpha,
+               MatrixRef<const T> a, MatrixRef<const T> b, T beta, MatrixRef<T> c) {
+  const int mr = ks.mr, nr = ks.nr;
+  const int64_t kc_block = depth_block(k, ks.kc);
+  // Whole slivers per block, so every packed sliver fits its buffer.
+  const int64_t mc_step = std::max<int64_t>(mr, ks.mc / mr * mr);
+  const int64_t nc_step = std::max<int64_t>(nr, ks.nc / nr * nr);
+  const int64_t mc_max = std::min(mc_step, (m1 - m0 + mr - 1) / mr * mr);
+  const int64_t nc_max = std::min(nc_step, (n1 - n0 + nr - 1) / nr * nr);
+  T* packed_a = scratch<T>(0, mc_max * kc_block);
+  T* packed_b = scratch<T>(1, nc_max * kc_block);
+  alignas(64) T tile[kMaxTile];
+  const bool c_rows_contiguous = c.col_stride == 1;
+
+  for (int64_t jc = n0; jc < n1; jc += nc_step) {
+    const int64_t nc = std::min(nc_step, n1 - jc);
+    for (int64_t pc = 0; pc < k; pc += kc_block) {
+      const int64_t kc = std::min(kc_block, k - pc);
+      pack_b<T>(nr, kc, nc, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, packed_b);
+      // Later depth blocks add onto what the first one stored.
+      const T block_beta = pc == 0 ? beta : T(1);
+      for (int64_t ic = m0; ic < m1; ic += mc_step) {
+        const int64_t mc = std::min(mc_step, m1 - ic);
+        pack_a<T>(mr, mc, kc, {a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, packed_a);
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+          const int64_t cols = std::min<int64_t>(nr, nc - jr);
+          const T* b_sliver = packed_b + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += mr) {
+            const int64_t rows = std::min<int64_t>(mr, mc - ir);
+            const T* a_sliver = packed_a + ir * kc;
+            T* c_block = c.data + (ic + ir) * c.row_stride + (jc + jr) * c.col_stride;
+            if (c_rows_contiguous && rows == mr && cols == nr) {
+              ks.kernel(kc, a_sliver, b_sliver, c_block, c.row_stride, alpha, block_beta);
+            } else {
+              ks.kernel(kc, a_sliver, b_sliver, tile, nr, T(1), T(0));
+              store_edge<T>(tile, nr, rows, cols, alpha, block_beta, {c_block, c.row_stride, c.col_stride});
+            }
+          }
+        }
       }
     }
   }
 }
 
+template <typename T>
+void gemm_packed(const KernelSpec<T>& ks, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
+                 MatrixRef<const T> b, T beta, MatrixRef<T> c) {
+  // Cut C into `parts` slabs along its longer side (in whole register tiles), one per thread.
+  // Each thread packs its own A and B blocks, so the threads never wait on each other.
+  const int64_t tiles_m = (m + ks.mr - 1) / ks.mr;
+  const int64_t tiles_n = (n + ks.nr - 1) / ks.nr;
+  const bool split_n = tiles_n * ks.nr >= tiles_m * ks.mr;
+  const int64_t tiles = split_n ? tiles_n : tiles_m;
+  const int64_t parts = m * n * k < kParallelMinWork ? 1 : std::min<int64_t>(num_threads(), tiles);
+  parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
+    for (int64_t part = p0; part < p1; ++part) {
+      const int64_t t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
+      if (split_n) {
+        gemm_slab<T>(ks, 0, m, t0 * ks.nr, std::min(n, t1 * ks.nr), k, alpha, a, b, beta, c);
+      } else {
+        gemm_slab<T>(ks, t0 * ks.mr, std::min(m, t1 * ks.mr), 0, n, k, alpha, a, b, beta, c);
+      }
+    }
+  });
+}
+
 }  // namespace
+
+}  // namespace gemm_detail
+
+template <typename T>
+void gemm_with(GemmKernel kernel, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
+               MatrixRef<const T> b, T beta, MatrixRef<T> c) {
+  if (m == 0 || n == 0) return;
+  // Never run instructions this CPU lacks: an unavailable kernel falls back to the best one.
+  if (!gemm_kernel_available(kernel)) kernel = best_available_kernel();
+  if (kernel == GemmKernel::reference) {
+    gemm_reference<T>(m, n, k, alpha, a, b, beta, c);
+    return;
+  }
+  if (k == 0) {
+    gemm_detail::scale_c(m, n, beta, c);
+    return;
+  }
+  // The micro-kernels store rows of C with unit stride. A column-major C (say, the transpose of
+  // a row-major result) is computed as C^T = B^T A^T instead, which is row-major.
+  if (c.col_stride != 1 && c.row_stride == 1) {
+    std::swap(m, n);
+    std::swap(a, b);
+    std::swap(a.row_stride, a.col_stride);
+    std::swap(b.row_stride, b.col_stride);
+    std::swap(c.row_stride, c.col_stride);
+  }
+  gemm_detail::gemm_packed<T>(gemm_detail::kernel_spec<T>(kernel), m, n, k, alpha, a, b, beta, c);
+}
 
 template <typename T>
 void gemm(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, MatrixRef<const T> b, T beta,
           MatrixRef<T> c) {
-  using B = Blocking<T>;
-  if (m == 0 || n == 0) return;
-  if (k == 0) {
-    scale_c(m, n, beta, c);
-    return;
-  }
-  const int64_t tiles_m = (m + B::kMc - 1) / B::kMc;
-  const int64_t tiles_n = (n + B::kNc - 1) / B::kNc;
-  const int64_t tiles = tiles_m * tiles_n;
-  const int64_t grain = m * n * k < kParallelMinWork ? tiles : 1;
-  parallel_for(0, tiles, grain, [&](int64_t t0, int64_t t1) {
-    // Panels sized for a full tile, rounded up to whole slivers; reused by every tile of the chunk.
-    const int64_t kc_max = std::min(B::kKc, k);
-    AlignedBuffer<T> packed_a(((B::kMc + B::kMr - 1) / B::kMr) * B::kMr * kc_max);
-    AlignedBuffer<T> packed_b(((B::kNc + B::kNr - 1) / B::kNr) * B::kNr * kc_max);
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t ic = (t / tiles_n) * B::kMc;
-      const int64_t jc = (t % tiles_n) * B::kNc;
-      const int64_t mc = std::min(B::kMc, m - ic);
-      const int64_t nc = std::min(B::kNc, n - jc);
-      gemm_tile<T>(mc, nc, k, alpha, {a.data + ic * a.row_stride, a.row_stride, a.col_stride},
-                   {b.data + jc * b.col_stride, b.row_stride, b.col_stride}, beta,
-                   {c.data + ic * c.row_stride + jc * c.col_stride, c.row_stride, c.col_stride},
-                   packed_a.data(), packed_b.data());
-    }
-  });
+  gemm_with<T>(gemm_selected_kernel(), m, n, k, alpha, a, b, beta, c);
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, float, MatrixRef<const float>, MatrixRef<const float>, float,
                           MatrixRef<float>);
 template void gemm<double>(int64_t, int64_t, int64_t, double, MatrixRef<const double>, MatrixRef<const double>,
                            double, MatrixRef<double>);
+template void gemm_with<float>(GemmKernel, int64_t, int64_t, int64_t, float, MatrixRef<const float>,
+                               MatrixRef<const float>, float, MatrixRef<float>);
+template void gemm_with<double>(GemmKernel, int64_t, int64_t, int64_t, double, MatrixRef<const double>,
+                                MatrixRef<const double>, double, MatrixRef<double>);
 
 }  // namespace loupe::cpu

@@ -8,12 +8,18 @@
 // When beta == 0, C is only written, never read (so garbage or NaN in C does not leak through),
 // as in BLAS. C must not overlap A or B.
 //
-// Two kernels: gemm_reference is the plain triple loop every fast kernel is tested against;
-// gemm is the cache-blocked, packed, register-blocked and multi-threaded one (float and double).
-// Tests: tests/ops/op_table_linalg.cpp ("gemm: fast kernel matches the reference ...").
+// gemm_reference is the plain triple loop every fast path is tested against; gemm is the
+// cache-blocked, packed, register-blocked and multi-threaded one (float and double). gemm picks
+// its micro-kernel once per process: the environment variable LOUPE_GEMM_KERNEL
+// (reference | portable | avx2 | avx512) when set, else the best the CPU supports (avx512, then
+// avx2, then portable). gemm_with runs one named path, for tests and benchmarks.
+// A walk-through of the whole design, with measurements: docs/gemm.md.
+// Tests: tests/ops/op_table_linalg.cpp ("gemm: every kernel matches the reference ...").
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 
 namespace loupe::cpu {
 
@@ -30,9 +36,31 @@ template <typename T>
 void gemm_reference(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, MatrixRef<const T> b, T beta,
                     MatrixRef<T> c);
 
-// The fast kernel (float, double). Results do not depend on the thread count.
+// The implementations gemm can run, slowest first.
+//   reference: gemm_reference (the triple loop)
+//   portable:  packed and blocked, with a plain C++ std::fma micro-kernel
+//   avx2:      packed and blocked, AVX2 + FMA intrinsics micro-kernel (6 x 16 floats / 6 x 8 doubles)
+//   avx512:    packed and blocked, AVX-512 intrinsics micro-kernel (8 x 32 floats / 6 x 32 doubles)
+enum class GemmKernel { reference, portable, avx2, avx512 };
+
+const char* gemm_kernel_name(GemmKernel kernel);
+// "reference", "portable", "avx2" or "avx512"; nullopt for anything else.
+std::optional<GemmKernel> gemm_kernel_from_name(std::string_view name);
+// Whether this CPU can run the kernel (reference and portable always can).
+bool gemm_kernel_available(GemmKernel kernel);
+// The kernel gemm uses: LOUPE_GEMM_KERNEL if set (an unknown name raises loupe::Error; a kernel
+// this CPU cannot run falls back to the best available one), else the best available one.
+GemmKernel gemm_selected_kernel();
+
+// The fast kernel (float, double) with the selected micro-kernel. Results do not depend on the
+// thread count.
 template <typename T>
 void gemm(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, MatrixRef<const T> b, T beta,
           MatrixRef<T> c);
+
+// gemm with a given kernel; one this CPU cannot run falls back to the best available one.
+template <typename T>
+void gemm_with(GemmKernel kernel, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
+               MatrixRef<const T> b, T beta, MatrixRef<T> c);
 
 }  // namespace loupe::cpu

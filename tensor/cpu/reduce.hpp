@@ -63,4 +63,22 @@ struct ReductionPlan {
   int64_t reduced_count = 0;
 };
 
+// A contiguous tensor seen as (outer, size, inner) around one dim: line (o, i) starts at
+// o * size * inner + i and steps by inner (used by softmax, cumsum, sort).
+struct Lines {
+  int64_t outer = 1, size = 1, inner = 1;
+};
+
+inline Lines lines_around(const Shape& shape, int64_t dim) {
+  Lines l;
+  if (shape.empty()) return l;  // a 0-d tensor is one line of one element
+  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
+    const int64_t s = shape[static_cast<size_t>(d)];
+    if (d < dim) l.outer *= s;
+    if (d == dim) l.size = s;
+    if (d > dim) l.inner *= s;
+  }
+  return l;
+}
+
 }  // namespace loupe::cpu

@@ -1,12 +1,20 @@
 // Binary elementwise ops. See binary.hpp.
+//
+// The reference kernel walks any strides and broadcast (cpu::map_binary). Contiguous float32 /
+// float64 arithmetic in the three common layouts -- same shape, a scalar on either side, a row
+// broadcast over leading dims (x + bias) -- takes a fast path of plain loops over fixed chunks,
+// which the compiler vectorises (LOUPE_REFERENCE_KERNELS=1 turns it off).
 #include "tensor/ops/binary.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <type_traits>
 
 #include "tensor/cpu/elementwise.hpp"
+#include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
+#include "tensor/parallel.hpp"
 
 namespace loupe::ops {
 
@@ -65,6 +73,65 @@ void check_devices(const char* name, const Tensor& a, const Tensor& b) {
               " and ", b.device().str(), ")");
 }
 
+bool has_fast_path(BinaryOp op) {
+  return op == BinaryOp::add || op == BinaryOp::sub || op == BinaryOp::mul || op == BinaryOp::div ||
+         op == BinaryOp::maximum || op == BinaryOp::minimum;
+}
+
+// True when `small`, without its leading size-1 dims, is the trailing part of `shape`.
+bool is_trailing_row(const Shape& small, const Shape& shape) {
+  size_t first = 0;
+  while (first < small.size() && small[first] == 1) ++first;
+  const size_t nd = small.size() - first;
+  if (nd > shape.size()) return false;
+  return std::equal(small.begin() + static_cast<std::ptrdiff_t>(first), small.end(),
+                    shape.end() - static_cast<std::ptrdiff_t>(nd));
+}
+
+// The fast path of binary(): returns false, writing nothing, unless both operands are contiguous
+// and in one of the layouts it handles.
+template <typename T, typename F>
+bool binary_fast(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
+  if (!a.is_contiguous() || !b.is_contiguous()) return false;
+  const int64_t n = out.numel();
+  const T* pa = a.data<T>();
+  const T* pb = b.data<T>();
+  T* po = out.data<T>();
+  // Broadcasting only stretches size-1 dims, so an operand with n elements has out's layout.
+  if (a.numel() == n && b.numel() == n) {
+    cpu::fast::for_chunks(n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) po[i] = f(pa[i], pb[i]);
+    });
+  } else if (a.numel() == n && b.numel() == 1) {
+    const T v = *pb;
+    cpu::fast::for_chunks(n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) po[i] = f(pa[i], v);
+    });
+  } else if (a.numel() == 1 && b.numel() == n) {
+    const T v = *pa;
+    cpu::fast::for_chunks(n, [&](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) po[i] = f(v, pb[i]);
+    });
+  } else if (a.numel() == n && b.numel() > 0 && is_trailing_row(b.shape(), out.shape())) {
+    const int64_t k = b.numel();  // out (n / k, k) = a (n / k, k) op b (k)
+    parallel_for(0, n / k, std::max<int64_t>(1, cpu::fast::kChunk / k), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t j = 0; j < k; ++j) po[r * k + j] = f(pa[r * k + j], pb[j]);
+      }
+    });
+  } else if (b.numel() == n && a.numel() > 0 && is_trailing_row(a.shape(), out.shape())) {
+    const int64_t k = a.numel();
+    parallel_for(0, n / k, std::max<int64_t>(1, cpu::fast::kChunk / k), [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        for (int64_t j = 0; j < k; ++j) po[r * k + j] = f(pa[j], pb[r * k + j]);
+      }
+    });
+  } else {
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 const char* binary_name(BinaryOp op) {
@@ -110,7 +177,11 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
       if (returns_bool) {
         cpu::map_binary<bool, T, T>(out, a, b, [&](T x, T y) { return static_cast<bool>(f(x, y)); });
       } else if constexpr (!std::is_same_v<T, bool>) {
-        cpu::map_binary<T, T, T>(out, a, b, [&](T x, T y) { return static_cast<T>(f(x, y)); });
+        auto ft = [&](T x, T y) { return static_cast<T>(f(x, y)); };
+        if constexpr (std::is_floating_point_v<T>) {
+          if (cpu::fast::enabled() && has_fast_path(op) && binary_fast<T>(out, a, b, ft)) return;
+        }
+        cpu::map_binary<T, T, T>(out, a, b, ft);
       }
     });
   });

@@ -1,8 +1,12 @@
 // conv2d and its raw backward kernels: argument checks and shapes here, the arithmetic in
-// tensor/cpu/conv.cpp (im2col + GEMM). See conv.hpp.
+// tensor/cpu/fast_conv.cpp (im2col + GEMM over blocks of images) or, with
+// LOUPE_REFERENCE_KERNELS=1, the reference kernels of tensor/cpu/conv.cpp (one image per GEMM).
+// See conv.hpp.
 #include "tensor/ops/conv.hpp"
 
 #include "tensor/cpu/conv.hpp"
+#include "tensor/cpu/fast_conv.hpp"
+#include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/view.hpp"
@@ -89,7 +93,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   const Tensor xc = contiguous(x), wc = contiguous(weight), bc = bias.defined() ? contiguous(bias) : Tensor();
   dispatch_floating(x.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    cpu::conv2d_forward<T>(g, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr, out.data<T>());
+    const T* b = bc.defined() ? bc.data<T>() : nullptr;
+    if (cpu::fast::enabled()) {
+      cpu::fast::conv2d_forward<T>(g, xc.data<T>(), wc.data<T>(), b, out.data<T>());
+    } else {
+      cpu::conv2d_forward<T>(g, xc.data<T>(), wc.data<T>(), b, out.data<T>());
+    }
   });
   return out;
 }
@@ -108,7 +117,11 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
   const Tensor go = contiguous(grad_out), wc = contiguous(weight);
   dispatch_floating(grad_out.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    cpu::conv2d_backward_input<T>(g, go.data<T>(), wc.data<T>(), grad_x.data<T>());
+    if (cpu::fast::enabled()) {
+      cpu::fast::conv2d_backward_input<T>(g, go.data<T>(), wc.data<T>(), grad_x.data<T>());
+    } else {
+      cpu::conv2d_backward_input<T>(g, go.data<T>(), wc.data<T>(), grad_x.data<T>());
+    }
   });
   return grad_x;
 }
@@ -127,7 +140,11 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
   const Tensor go = contiguous(grad_out), xc = contiguous(x);
   dispatch_floating(grad_out.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    cpu::conv2d_backward_weight<T>(g, go.data<T>(), xc.data<T>(), grad_w.data<T>());
+    if (cpu::fast::enabled()) {
+      cpu::fast::conv2d_backward_weight<T>(g, go.data<T>(), xc.data<T>(), grad_w.data<T>());
+    } else {
+      cpu::conv2d_backward_weight<T>(g, go.data<T>(), xc.data<T>(), grad_w.data<T>());
+    }
   });
   return grad_w;
 }

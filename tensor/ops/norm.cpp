@@ -4,7 +4,10 @@
 //   batch norm  (N, C, S): channel c is the N planes x[n, c, 0:S]
 //   layer norm  (R, K):    row r is x[r, 0:K]
 // Groups are independent and run in parallel; inside a group the sums run in a fixed order in
-// float64, so results do not depend on the thread count.
+// float64, so results do not depend on the thread count. With the fast kernels on (the default;
+// LOUPE_REFERENCE_KERNELS=1 turns them off) the inner loops are the vectorised ones of
+// tensor/cpu/fast_elementwise.hpp: the same float64 statistics summed in a fixed vector order, and
+// the elementwise passes computed in x's dtype.
 #include "tensor/ops/norm.hpp"
 
 #include <algorithm>
@@ -12,6 +15,7 @@
 #include <limits>
 #include <vector>
 
+#include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/cpu/loops.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
@@ -74,15 +78,24 @@ void for_each_plane(const ChannelLayout& l, int64_t c, Body&& body) {
 template <typename T>
 void channel_moments(const T* x, const ChannelLayout& l, std::vector<double>& mean, std::vector<double>& var) {
   const double m = static_cast<double>(l.per_channel());
+  const bool fast = cpu::fast::enabled();
   parallel_for(0, l.c, group_grain(l.per_channel()), [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
       double sum = 0.0;
       for_each_plane(l, c, [&](int64_t at) {
+        if (fast) {
+          sum += cpu::fast::sum_serial(x + at, l.s);
+          return;
+        }
         for (int64_t j = 0; j < l.s; ++j) sum += static_cast<double>(x[at + j]);
       });
       const double mu = sum / m;
       double squares = 0.0;
       for_each_plane(l, c, [&](int64_t at) {
+        if (fast) {
+          squares += cpu::fast::sum_squared_deviation(x + at, l.s, mu);
+          return;
+        }
         for (int64_t j = 0; j < l.s; ++j) {
           const double d = static_cast<double>(x[at + j]) - mu;
           squares += d * d;
@@ -94,10 +107,11 @@ void channel_moments(const T* x, const ChannelLayout& l, std::vector<double>& me
   });
 }
 
-// out = x * scale[c] + shift[c], one (n, c) plane per step.
+// out = x * scale[c] + shift[c] (then max(out, 0) when relu), one (n, c) plane per step.
 template <typename T>
 void channel_affine(const T* x, T* out, const ChannelLayout& l, const std::vector<double>& scale,
-                    const std::vector<double>& shift) {
+                    const std::vector<double>& shift, bool relu) {
+  const bool fast = cpu::fast::enabled();
   parallel_for(0, l.n * l.c, group_grain(l.s), [&](int64_t lo, int64_t hi) {
     for (int64_t plane = lo; plane < hi; ++plane) {
       const size_t c = static_cast<size_t>(plane % l.c);
@@ -105,7 +119,14 @@ void channel_affine(const T* x, T* out, const ChannelLayout& l, const std::vecto
       const T b = static_cast<T>(shift[c]);
       const T* px = x + plane * l.s;
       T* po = out + plane * l.s;
+      if (fast) {
+        cpu::fast::scale_shift(px, l.s, a, b, relu, po);
+        continue;
+      }
       for (int64_t j = 0; j < l.s; ++j) po[j] = px[j] * a + b;
+      if (relu) {
+        for (int64_t j = 0; j < l.s; ++j) po[j] = po[j] > T(0) ? po[j] : T(0);
+      }
     }
   });
 }
@@ -144,6 +165,21 @@ void row_norm_kernel(const T* x, T* out, const RowLayout& l, const std::vector<d
                      const std::vector<double>& b, double eps, bool center, std::vector<double>& mean,
                      std::vector<double>& rstd) {
   const double k = static_cast<double>(l.k);
+  if (cpu::fast::enabled()) {
+    // Statistics as below (float64, fixed order); the output pass in T, vectorised.
+    const std::vector<T> wt(w.begin(), w.end()), bt(b.begin(), b.end());
+    parallel_for(0, l.rows, group_grain(l.k), [&](int64_t lo, int64_t hi) {
+      for (int64_t r = lo; r < hi; ++r) {
+        const T* px = x + r * l.k;
+        const double mu = center ? cpu::fast::sum_serial(px, l.k) / k : 0.0;
+        const double rs = 1.0 / std::sqrt(cpu::fast::sum_squared_deviation(px, l.k, mu) / k + eps);
+        cpu::fast::normalize_row(px, l.k, static_cast<T>(mu), static_cast<T>(rs), wt.data(), bt.data(), out + r * l.k);
+        mean[static_cast<size_t>(r)] = mu;
+        rstd[static_cast<size_t>(r)] = rs;
+      }
+    });
+    return;
+  }
   parallel_for(0, l.rows, group_grain(l.k), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const T* px = x + r * l.k;
@@ -193,7 +229,7 @@ NormForward row_norm_forward(const char* op, const Tensor& x, const Shape& norma
 
 NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                                const Tensor& weight, const Tensor& bias, bool training, double momentum,
-                               double eps) {
+                               double eps, bool fuse_relu) {
   LOUPE_CHECK(x.dim() >= 2, "batch_norm: expected an input of shape (N, C, *), got ", shape_str(x.shape()));
   check_floating(x, "batch_norm");
   const ChannelLayout l = channel_layout(x);
@@ -242,7 +278,7 @@ NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, cons
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_floating(x.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    channel_affine<T>(xc.data<T>(), out.data<T>(), l, scale, shift);
+    channel_affine<T>(xc.data<T>(), out.data<T>(), l, scale, shift, fuse_relu);
   });
   return {out, f64_vector(mean), f64_vector(rstd)};
 }
@@ -250,6 +286,12 @@ NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, cons
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
   return batch_norm_forward(x, running_mean, running_var, weight, bias, training, momentum, eps).out;
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum, double eps) {
+  return batch_norm_forward(x, running_mean, running_var, weight, bias, training, momentum, eps, /*fuse_relu=*/true)
+      .out;
 }
 
 NormForward layer_norm_forward(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
@@ -290,10 +332,31 @@ NormGrads batch_norm_backward(const Tensor& g_in, const Tensor& x, const Tensor&
     const T* px = xc.data<T>();
     const T* pg = g.data<T>();
     T* pdx = needs[0] ? grads.x.data<T>() : nullptr;
+    const bool fast = cpu::fast::enabled();
     parallel_for(0, l.c, group_grain(l.per_channel()), [&](int64_t lo, int64_t hi) {
       for (int64_t c = lo; c < hi; ++c) {
         const size_t ci = static_cast<size_t>(c);
         double sg = 0.0, sgx = 0.0;
+        if (fast) {
+          // sum(g * xhat) = rstd * sum(g * (x - mean)), both sums in float64 per plane.
+          for_each_plane(l, c, [&](int64_t at) {
+            double plane_g = 0.0, plane_dot = 0.0;
+            cpu::fast::sum_and_dot_deviation(pg + at, px + at, l.s, mean[ci], plane_g, plane_dot);
+            sg += plane_g;
+            sgx += plane_dot * rstd[ci];
+          });
+          sum_g[ci] = sg;
+          sum_g_xhat[ci] = sgx;
+          if (pdx == nullptr) continue;
+          const double a = training ? sg / m : 0.0;
+          const double b = training ? sgx / m : 0.0;
+          // dx = k (g - a - (x - mean) rstd b)
+          for_each_plane(l, c, [&](int64_t at) {
+            cpu::fast::batch_norm_dx(pg + at, px + at, l.s, static_cast<T>(w[ci] * rstd[ci]), static_cast<T>(a),
+                                     static_cast<T>(mean[ci]), static_cast<T>(rstd[ci] * b), pdx + at);
+          });
+          continue;
+        }
         for_each_plane(l, c, [&](int64_t at) {
           for (int64_t j = 0; j < l.s; ++j) {
             const double gv = static_cast<double>(pg[at + j]);

@@ -24,6 +24,10 @@ namespace loupe::ops {
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 
+// relu(batch_norm(...)) in one pass over the output (the conv -> BN -> ReLU pattern of ResNets).
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+                       const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
+
 // weight and bias, when given, have exactly normalized_shape.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
@@ -42,7 +46,8 @@ struct NormForward {
   Tensor rstd;
 };
 NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
-                               const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps);
+                               const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps,
+                               bool fuse_relu = false);
 NormForward layer_norm_forward(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                                const Tensor& bias, double eps);
 NormForward rms_norm_forward(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps);

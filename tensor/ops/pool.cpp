@@ -2,7 +2,9 @@
 // Every kernel works plane by plane: an (N, C, H, W) input is N * C independent (H, W) planes
 // (a CHW input is C planes), so the planes are what parallel_for splits. Inputs are made
 // contiguous first; the window arithmetic follows PyTorch's CPU kernels line for line so that
-// output sizes, divisors and argmax indices agree with it exactly.
+// output sizes, divisors and argmax indices agree with it exactly. Floating max pooling without
+// dilation takes the kernel of tensor/cpu/fast_elementwise.hpp (same results, clipping hoisted out
+// of the tap loops; LOUPE_REFERENCE_KERNELS=1 turns it off).
 // Tests: tests/ops/op_table_pool.cpp
 #include "tensor/ops/pool.hpp"
 
@@ -11,6 +13,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/parallel.hpp"
@@ -149,6 +152,17 @@ ValuesIndices max_pool2d_with_indices(const Tensor& x_in, const Pool2dParams& pa
     const int64_t in_plane = geo.in_h * geo.in_w, out_plane = geo.out_h * geo.out_w;
     const int64_t kh = p.kernel[0], kw = p.kernel[1], sh = p.stride[0], sw = p.stride[1];
     const int64_t ph = p.padding[0], pw = p.padding[1], dh = p.dilation[0], dw = p.dilation[1];
+    if constexpr (std::is_floating_point_v<T>) {
+      if (cpu::fast::enabled() && dh == 1 && dw == 1) {
+        const cpu::fast::PoolWindow window{geo.in_h, geo.in_w, geo.out_h, geo.out_w, kh, kw, sh, sw, ph, pw};
+        parallel_for(0, geo.planes, plane_grain(out_plane * kh * kw), [&](int64_t begin, int64_t end) {
+          for (int64_t plane = begin; plane < end; ++plane) {
+            cpu::fast::max_pool2d_plane(in + plane * in_plane, window, out + plane * out_plane, idx + plane * out_plane);
+          }
+        });
+        return;
+      }
+    }
     parallel_for(0, geo.planes, plane_grain(out_plane * kh * kw), [&](int64_t begin, int64_t end) {
       for (int64_t plane = begin; plane < end; ++plane) {
         const T* src = in + plane * in_plane;

@@ -3,6 +3,9 @@
 // Every reduction walks x through cpu::ReductionPlan: one output element per kept position, its
 // reduced elements visited serially in row-major order (so "first occurrence" is well defined and
 // results do not depend on the thread count). Floating accumulations run in double.
+// A floating sum of a contiguous tensor over its trailing dims (all dims included) takes the
+// vectorised kernel of tensor/cpu/fast_elementwise.hpp, which sums fixed blocks in double and is
+// also independent of the thread count (LOUPE_REFERENCE_KERNELS=1 turns it off).
 #include "tensor/ops/reduce.hpp"
 
 #include <algorithm>
@@ -10,6 +13,7 @@
 #include <limits>
 #include <type_traits>
 
+#include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/cpu/reduce.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/binary.hpp"
@@ -49,12 +53,35 @@ namespace {
 template <typename T>
 using SumAcc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
+// The fast sum: x contiguous and floating, dims (sorted) the trailing dims or empty (all).
+bool sum_fast(const Tensor& x, const Dims& dims, const Tensor& out) {
+  if (!cpu::fast::enabled() || !is_floating(x.dtype()) || !x.is_contiguous()) return false;
+  const int64_t nd = x.dim();
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] != nd - static_cast<int64_t>(dims.size()) + static_cast<int64_t>(i)) return false;
+  }
+  int64_t k = 1;
+  if (dims.empty()) {
+    k = x.numel();
+  } else {
+    for (int64_t d : dims) k *= x.shape()[static_cast<size_t>(d)];
+  }
+  const int64_t rows = out.numel();
+  if (k == 0 || rows == 0) return false;  // the reference handles empty sums (zeros)
+  dispatch_floating(x.dtype(), "sum", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    cpu::fast::sum_rows<T>(x.data<T>(), rows, k, out.data<T>());
+  });
+  return true;
+}
+
 }  // namespace
 
 Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim) {
   const Dims dims = normalize_dims(dims_in, x.dim(), "sum");
   const DType out_dtype = is_floating(x.dtype()) ? x.dtype() : DType::i64;
   Tensor out = Tensor::empty(reduced_shape(x.shape(), dims, keepdim), out_dtype, x.device());
+  if (sum_fast(x, dims, out)) return out;
   const cpu::ReductionPlan plan(x, dims);
   dispatch_all(x.dtype(), "sum", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -346,31 +373,13 @@ Tensor any(const Tensor& x, const Dims& dims, bool keepdim) {
 
 namespace {
 
-// A contiguous tensor seen as (outer, size, inner) around `dim`: line (o, i) starts at
-// o * size * inner + i and steps by inner.
-struct Lines {
-  int64_t outer = 1, size = 1, inner = 1;
-};
-
-Lines lines_around(const Shape& shape, int64_t dim) {
-  Lines l;
-  if (shape.empty()) return l;  // a 0-d tensor is one line of one element
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    const int64_t s = shape[static_cast<size_t>(d)];
-    if (d < dim) l.outer *= s;
-    if (d == dim) l.size = s;
-    if (d > dim) l.inner *= s;
-  }
-  return l;
-}
-
 // Running sums along dim, front to back (cumsum) or back to front (its backward).
 Tensor scan_sum(const Tensor& x_in, int64_t dim_in, bool reverse, const char* op) {
   const int64_t dim = wrap_dim(dim_in, x_in.dim(), op);
   const Tensor x = contiguous(x_in);
   const DType out_dtype = is_floating(x.dtype()) ? x.dtype() : DType::i64;
   Tensor out = Tensor::empty(x.shape(), out_dtype, x.device());
-  const Lines l = lines_around(x.shape(), dim);
+  const cpu::Lines l = cpu::lines_around(x.shape(), dim);
   dispatch_all(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     using Acc = SumAcc<T>;

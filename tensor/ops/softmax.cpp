@@ -2,14 +2,17 @@
 //
 // Inputs are made contiguous and seen as (outer, size, inner) around the dim: each "line" of
 // `size` elements (stride inner) is normalised on its own, lines run in parallel. Sums run in
-// double; the max is subtracted first so exp never overflows.
+// double; the max is subtracted first so exp never overflows. Float32 with the dim innermost takes
+// the vectorised kernel of tensor/cpu/fast_elementwise.hpp (LOUPE_REFERENCE_KERNELS=1 turns it off).
 #include "tensor/ops/softmax.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
+#include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/cpu/loops.hpp"
+#include "tensor/cpu/reduce.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/parallel.hpp"
@@ -18,26 +21,9 @@ namespace loupe::ops {
 
 namespace {
 
-struct Lines {
-  int64_t outer = 1, size = 1, inner = 1;
-};
-
-// A contiguous tensor seen as (outer, size, inner) around `dim`.
-Lines lines_around(const Shape& shape, int64_t dim) {
-  Lines l;
-  if (shape.empty()) return l;  // a 0-d tensor is one line of one element
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    const int64_t s = shape[static_cast<size_t>(d)];
-    if (d < dim) l.outer *= s;
-    if (d == dim) l.size = s;
-    if (d > dim) l.inner *= s;
-  }
-  return l;
-}
-
 // Calls body(base) for every line, in parallel; element k of the line is at base + k * inner.
 template <typename Body>
-void for_each_line(const Lines& l, Body&& body) {
+void for_each_line(const cpu::Lines& l, Body&& body) {
   const int64_t grain = std::max<int64_t>(1, cpu::kElementwiseGrain / std::max<int64_t>(l.size, 1));
   parallel_for(0, l.outer * l.inner, grain, [&](int64_t lo, int64_t hi) {
     for (int64_t line = lo; line < hi; ++line) body((line / l.inner) * l.size * l.inner + line % l.inner);
@@ -49,7 +35,11 @@ Tensor softmax_forward(const Tensor& x_in, int64_t dim_in, const char* op) {
   const int64_t dim = wrap_dim(dim_in, x_in.dim(), op);
   const Tensor x = contiguous(x_in);
   Tensor y = Tensor::empty(x.shape(), x.dtype(), x.device());
-  const Lines l = lines_around(x.shape(), dim);
+  const cpu::Lines l = cpu::lines_around(x.shape(), dim);
+  if (cpu::fast::enabled() && x.dtype() == DType::f32 && l.inner == 1) {
+    cpu::fast::softmax_rows(x.data<float>(), l.outer, l.size, Log, y.data<float>());
+    return y;
+  }
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* in = x.data<T>();
@@ -86,7 +76,7 @@ Tensor softmax_backward_kernel(const Tensor& y_in, const Tensor& g_in, int64_t d
   const Tensor y = contiguous(y_in);
   const Tensor g = contiguous(g_in);
   Tensor dx = Tensor::empty(y.shape(), y.dtype(), y.device());
-  const Lines l = lines_around(y.shape(), dim);
+  const cpu::Lines l = cpu::lines_around(y.shape(), dim);
   dispatch_floating(y.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* yp = y.data<T>();

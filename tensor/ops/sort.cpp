@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tensor/cpu/loops.hpp"
+#include "tensor/cpu/reduce.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
@@ -20,23 +21,6 @@
 namespace loupe::ops {
 
 namespace {
-
-struct Lines {
-  int64_t outer = 1, size = 1, inner = 1;
-};
-
-// A contiguous tensor seen as (outer, size, inner) around `dim`.
-Lines lines_around(const Shape& shape, int64_t dim) {
-  Lines l;
-  if (shape.empty()) return l;  // a 0-d tensor is one line of one element
-  for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
-    const int64_t s = shape[static_cast<size_t>(d)];
-    if (d < dim) l.outer *= s;
-    if (d == dim) l.size = s;
-    if (d > dim) l.inner *= s;
-  }
-  return l;
-}
 
 // Ascending order with NaN after every number (all NaNs equal).
 template <typename T>
@@ -55,7 +39,7 @@ ValuesIndices sorted_lines(const Tensor& x_in, int64_t dim, int64_t k, bool desc
   Shape shape = x.shape();
   if (!shape.empty()) shape[static_cast<size_t>(dim)] = k;
   ValuesIndices out{Tensor::empty(shape, x.dtype(), x.device()), Tensor::empty(shape, DType::i64, x.device())};
-  const Lines l = lines_around(x.shape(), dim);
+  const cpu::Lines l = cpu::lines_around(x.shape(), dim);
   dispatch_all(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* in = x.data<T>();
@@ -117,8 +101,8 @@ Tensor sort_backward(const Tensor& g_in, const Tensor& indices_in, int64_t dim_i
   }
   const Tensor g = contiguous(g_in);
   const Tensor indices = contiguous(indices_in);
-  const Lines from = lines_around(g.shape(), dim);
-  const Lines to = lines_around(input_shape, dim);
+  const cpu::Lines from = cpu::lines_around(g.shape(), dim);
+  const cpu::Lines to = cpu::lines_around(input_shape, dim);
   const int64_t* idx = indices.data<int64_t>();
   for (int64_t i = 0; i < indices.numel(); ++i) {
     LOUPE_CHECK(idx[i] >= 0 && idx[i] < to.size, "sort_backward: index ", idx[i], " out of range for dim ", dim,

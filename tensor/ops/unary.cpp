@@ -1,13 +1,17 @@
 // Unary elementwise ops and their derivative kernels. See unary.hpp.
 //
 // Each op is one entry of two tables below: its scalar forward function and its scalar
-// derivative g * f'(x) (given x and y = f(x)). The generic kernels apply them over any layout.
+// derivative g * f'(x) (given x and y = f(x)). The generic kernels apply them over any layout;
+// contiguous float32 inputs of the transcendental ops take the vectorised kernels of
+// tensor/cpu/fast_elementwise.hpp, and contiguous backward operands a plain loop the compiler
+// vectorises (LOUPE_REFERENCE_KERNELS=1 turns both off).
 #include "tensor/ops/unary.hpp"
 
 #include <cmath>
 #include <limits>
 
 #include "tensor/cpu/elementwise.hpp"
+#include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 
@@ -181,6 +185,10 @@ Tensor unary(UnaryOp op, const Tensor& x_in, UnaryParams params) {
   const bool keep_integers = accepts_integers(op) && x_in.dtype() == DType::i64;
   const Tensor x = keep_integers || is_floating(x_in.dtype()) ? x_in : to_dtype(x_in, DType::f32);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  if (cpu::fast::enabled() && x.dtype() == DType::f32 && x.is_contiguous() && cpu::fast::has_unary_f32(op)) {
+    cpu::fast::unary_f32(op, x.data<float>(), out.data<float>(), x.numel());
+    return out;
+  }
   with_forward(op, params, [&](auto f) {
     dispatch_numeric(x.dtype(), name, [&](auto tag) {
       using T = typename decltype(tag)::type;
@@ -200,7 +208,18 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
   with_derivative(op, params, [&](auto d) {
     dispatch_floating(g.dtype(), name, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      cpu::map_ternary<T, T, T, T>(out, xs, ys, g, [&](T xv, T yv, T gv) { return static_cast<T>(d(xv, yv, gv)); });
+      auto dt = [&](T xv, T yv, T gv) { return static_cast<T>(d(xv, yv, gv)); };
+      if (cpu::fast::enabled() && xs.is_contiguous() && ys.is_contiguous() && g.is_contiguous()) {
+        const T* px = xs.data<T>();
+        const T* py = ys.data<T>();
+        const T* pg = g.data<T>();
+        T* po = out.data<T>();
+        cpu::fast::for_chunks(g.numel(), [&](int64_t lo, int64_t hi) {
+          for (int64_t i = lo; i < hi; ++i) po[i] = dt(px[i], py[i], pg[i]);
+        });
+        return;
+      }
+      cpu::map_ternary<T, T, T, T>(out, xs, ys, g, dt);
     });
   });
   return out;

@@ -2,7 +2,9 @@
 // linear, against plain-loop f64 references. Extra cases: the fast GEMM kernel against the
 // reference GEMM (odd sizes, transposed/strided operands, alpha/beta, thread count), int64
 // matmul, and the error messages.
+#include <array>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "tensor/cpu/gemm.hpp"
@@ -135,8 +137,18 @@ Layout make_layout(int64_t r, int64_t c, int kind) {
   }
 }
 
+// Every implementation gemm can run on this CPU (the reference itself excluded).
+std::vector<cpu::GemmKernel> fast_gemm_kernels() {
+  std::vector<cpu::GemmKernel> kernels;
+  for (auto kernel : {cpu::GemmKernel::portable, cpu::GemmKernel::avx2, cpu::GemmKernel::avx512}) {
+    if (cpu::gemm_kernel_available(kernel)) kernels.push_back(kernel);
+  }
+  return kernels;
+}
+
 template <typename T>
-void check_gemm_against_reference(int64_t m, int64_t n, int64_t k, int layout, T alpha, T beta) {
+void check_gemm_against_reference(cpu::GemmKernel kernel, int64_t m, int64_t n, int64_t k, int layout, T alpha,
+                                  T beta) {
   const Layout la = make_layout(m, k, layout % 4), lb = make_layout(k, n, (layout / 4) % 4),
                lc = make_layout(m, n, (layout / 16) % 4);
   const auto a = values(random_tensor({std::max<int64_t>(la.size, 1)}, DType::f64, -1, 1, 51 + m));
@@ -151,47 +163,89 @@ void check_gemm_against_reference(int64_t m, int64_t n, int64_t k, int layout, T
       }
     }
   }
-  cpu::gemm<T>(m, n, k, alpha, {ta.data(), la.row_stride, la.col_stride}, {tb.data(), lb.row_stride, lb.col_stride},
-               beta, {fast.data(), lc.row_stride, lc.col_stride});
+  cpu::gemm_with<T>(kernel, m, n, k, alpha, {ta.data(), la.row_stride, la.col_stride},
+                    {tb.data(), lb.row_stride, lb.col_stride}, beta, {fast.data(), lc.row_stride, lc.col_stride});
   cpu::gemm_reference<T>(m, n, k, alpha, {ta.data(), la.row_stride, la.col_stride},
                          {tb.data(), lb.row_stride, lb.col_stride}, beta, {slow.data(), lc.row_stride, lc.col_stride});
   const double tol = (std::is_same_v<T, float> ? 2e-6 : 1e-14) * double(k + 1) * 4;
   for (size_t i = 0; i < fast.size(); ++i) {
     if (!(std::abs(double(fast[i]) - double(slow[i])) <= tol)) {
-      FAIL_CHECK("gemm m=" << m << " n=" << n << " k=" << k << " layout " << layout << " alpha " << alpha << " beta "
+      FAIL_CHECK("gemm kernel " << cpu::gemm_kernel_name(kernel) << " m=" << m << " n=" << n << " k=" << k << " layout " << layout << " alpha " << alpha << " beta "
                            << beta << ": element " << i << " fast " << fast[i] << " reference " << slow[i]);
       return;
     }
   }
 }
 
-TEST_CASE("gemm: fast kernel matches the reference at odd sizes, strides, alpha and beta") {
+TEST_CASE("gemm: every kernel matches the reference at odd sizes, strides, alpha and beta") {
+  // Layouts cover row-major, column-major (a transposed view; for C this takes the C^T = B^T A^T
+  // route), and gapped operands (C then goes through the scratch-tile store).
   const std::vector<int64_t> sizes{1, 7, 33, 65, 129};
-  int layout = 0;
-  for (int64_t m : sizes) {
-    for (int64_t n : sizes) {
-      for (int64_t k : sizes) {
-        check_gemm_against_reference<float>(m, n, k, layout, 1.0f, 0.0f);
-        check_gemm_against_reference<double>(m, n, k, layout + 1, -0.5, 1.5);
-        layout = (layout + 7) % 64;  // walks through every combination of the three layouts
+  for (cpu::GemmKernel kernel : fast_gemm_kernels()) {
+    CAPTURE(cpu::gemm_kernel_name(kernel));
+    int layout = 0;
+    for (int64_t m : sizes) {
+      for (int64_t n : sizes) {
+        for (int64_t k : sizes) {
+          check_gemm_against_reference<float>(kernel, m, n, k, layout, 1.0f, 0.0f);
+          check_gemm_against_reference<double>(kernel, m, n, k, layout + 1, -0.5, 1.5);
+          layout = (layout + 7) % 64;  // walks through every combination of the three layouts
+        }
       }
     }
-  }
-  SUBCASE("sizes spanning several cache blocks and tiles") {
-    check_gemm_against_reference<float>(300, 530, 290, 0, 2.0f, 0.5f);
-    check_gemm_against_reference<double>(257, 300, 513, 5, 1.0, 0.0);
-    check_gemm_against_reference<float>(97, 1, 600, 17, 1.0f, 1.0f);  // matrix-vector
-  }
-  SUBCASE("k == 0 scales C by beta") {
-    check_gemm_against_reference<float>(5, 6, 0, 0, 1.0f, 0.5f);
-    check_gemm_against_reference<double>(5, 6, 0, 21, 1.0, 0.0);
+    // Sizes spanning several depth blocks (kc = 256), row blocks (mc) and column blocks (nc),
+    // with both full and edge register tiles.
+    check_gemm_against_reference<float>(kernel, 300, 530, 290, 0, 2.0f, 0.5f);
+    check_gemm_against_reference<double>(kernel, 257, 300, 513, 5, 1.0, 0.0);
+    check_gemm_against_reference<float>(kernel, 97, 1, 600, 17, 1.0f, 1.0f);  // matrix-vector
+    check_gemm_against_reference<float>(kernel, 1, 97, 600, 0, 1.0f, 0.0f);   // vector-matrix
+    check_gemm_against_reference<float>(kernel, 19, 2100, 37, 0, 1.0f, -1.0f);  // n > nc
+    check_gemm_against_reference<double>(kernel, 13, 1100, 41, 16, 0.5, 2.0);   // n > nc, C column-major
+    check_gemm_against_reference<float>(kernel, 64, 64, 512, 32, 1.0f, 0.0f);   // C gapped, two depth blocks
+    // k == 0 scales C by beta.
+    check_gemm_against_reference<float>(kernel, 5, 6, 0, 0, 1.0f, 0.5f);
+    check_gemm_against_reference<double>(kernel, 5, 6, 0, 21, 1.0, 0.0);
   }
 }
 
-TEST_CASE("gemm: results do not depend on the thread count") {
+TEST_CASE("gemm: kernel names, availability and the selected kernel") {
+  for (auto kernel : {cpu::GemmKernel::reference, cpu::GemmKernel::portable, cpu::GemmKernel::avx2,
+                      cpu::GemmKernel::avx512}) {
+    CHECK(cpu::gemm_kernel_from_name(cpu::gemm_kernel_name(kernel)) == kernel);
+  }
+  CHECK_FALSE(cpu::gemm_kernel_from_name("AVX512").has_value());
+  CHECK_FALSE(cpu::gemm_kernel_from_name("").has_value());
+  CHECK(cpu::gemm_kernel_available(cpu::GemmKernel::reference));
+  CHECK(cpu::gemm_kernel_available(cpu::GemmKernel::portable));
+  CHECK(cpu::gemm_kernel_available(cpu::gemm_selected_kernel()));
+  // Without an override, gemm picks the fastest kernel this CPU has.
+  if (std::getenv("LOUPE_GEMM_KERNEL") == nullptr) {
+    const auto fast = fast_gemm_kernels();
+    CHECK(cpu::gemm_selected_kernel() == fast.back());
+  }
+}
+
+TEST_CASE("gemm: results do not depend on the thread count, for every kernel") {
+  const int threads = num_threads();
+  for (cpu::GemmKernel kernel : fast_gemm_kernels()) {
+    CAPTURE(cpu::gemm_kernel_name(kernel));
+    // Big enough to be split across threads, along n (wide) and along m (tall), with edge tiles.
+    for (auto [m, n, k] : {std::array<int64_t, 3>{203, 301, 270}, std::array<int64_t, 3>{517, 45, 300}}) {
+      const auto a = values(random_tensor({m, k}, DType::f32, -1, 1, 61));
+      const auto b = values(random_tensor({k, n}, DType::f32, -1, 1, 62));
+      std::vector<float> fa(a.begin(), a.end()), fb(b.begin(), b.end());
+      std::vector<float> one(size_t(m * n), 0.5f), many = one;
+      set_num_threads(1);
+      cpu::gemm_with<float>(kernel, m, n, k, 1.5f, {fa.data(), k, 1}, {fb.data(), n, 1}, 0.25f, {one.data(), n, 1});
+      set_num_threads(std::max(threads, 3));
+      cpu::gemm_with<float>(kernel, m, n, k, 1.5f, {fa.data(), k, 1}, {fb.data(), n, 1}, 0.25f, {many.data(), n, 1});
+      set_num_threads(threads);
+      CHECK(one == many);
+    }
+  }
+  // And through matmul, with whatever kernel gemm selected.
   const Tensor a = random_tensor({200, 300}, DType::f32, -1, 1, 61);
   const Tensor b = random_tensor({300, 270}, DType::f32, -1, 1, 62);
-  const int threads = num_threads();
   set_num_threads(1);
   const auto one = values(ops::matmul(a, b));
   set_num_threads(std::max(threads, 3));

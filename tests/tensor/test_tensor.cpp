@@ -114,3 +114,27 @@ TEST_CASE("parallel_for covers the range exactly once") {
 }
 
 }  // namespace loupe::test
+
+#include "tensor/cpu/host_allocator.hpp"
+
+namespace loupe::test {
+
+TEST_CASE("host allocator: large blocks are reused, small ones are plain and aligned") {
+  cpu::host_cache_clear();
+  const auto before = cpu::host_cache_stats();
+  void* first = nullptr;
+  {
+    Tensor big = Tensor::empty({1 << 20}, DType::f32);  // 4 MiB
+    first = big.storage()->data();
+    CHECK(reinterpret_cast<uintptr_t>(first) % 64 == 0);
+  }
+  CHECK(cpu::host_cache_stats().cached_bytes >= (size_t(4) << 20));
+  Tensor again = Tensor::empty({1 << 20}, DType::f32);
+  CHECK(again.storage()->data() == first);  // the freed block came back
+  CHECK(cpu::host_cache_stats().hits == before.hits + 1);
+  // Values written through a reused block are the new tensor's own.
+  ops::fill_(again, 3.0);
+  CHECK(values(ops::sum(again))[0] == doctest::Approx(3.0 * (1 << 20)));
+}
+
+}  // namespace loupe::test
