@@ -367,8 +367,13 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
   for (size_t i = 0; i < report.images.size(); ++i) {
     ReportImage& image = report.images[i];
     const ReportInput& in = inputs[i];
+    // The picture for the overlays: as given, else the input with its normalisation undone.
+    const Tensor display = in.display.defined() ? in.display : unnormalise(in.input, info);
+    LOUPE_CHECK(display.dim() == 3 && display.size(1) == info.image_size && display.size(2) == info.image_size,
+                "explain: the picture of input '", in.source, "' has shape ", shape_str(display.shape()),
+                "; expected (1 or 3, ", info.image_size, ", ", info.image_size, ")");
     image.input_png = image.name + "_input.png";
-    nn::save_png((fs::path(folder) / image.input_png).string(), in.display);
+    nn::save_png((fs::path(folder) / image.input_png).string(), display);
     for (ReportTarget& target : image.targets) {
       const std::string stem = image.targets.size() == 1 ? image.name : image.name + "_" + safe_name(target.label);
       Query q{forward, {batches[i]}, Target(target.index), report.output};
@@ -389,7 +394,7 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
         r.overlay_png = stem + "_" + m.name + "_overlay.png";
         save_npy((fs::path(folder) / r.npy).string(), attribution);
         heat.reduction = m.is_signed ? MapReduction::sum : MapReduction::abs_sum;
-        const Heatmap h = make_heatmap(attribution, in.display, heat);
+        const Heatmap h = make_heatmap(attribution, display, heat);
         save_heatmap(h, (fs::path(folder) / r.map_png).string(), (fs::path(folder) / r.overlay_png).string());
         target.attributions.push_back(r);
         if (options.progress) options.progress(++done, total);

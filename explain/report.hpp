@@ -80,7 +80,7 @@ struct ReportInput {
   std::string name;    // file-name stem (made safe and unique by explain_to_folder)
   std::string source;  // where it came from, shown in the report
   Tensor input;        // (C, H, W) model input, preprocessed
-  Tensor display;      // (1 or 3, H, W) the same picture in [0, 1], for the overlays
+  Tensor display;      // (1 or 3, H, W) the same picture in [0, 1], for the overlays; undefined: unnormalise(input)
   std::string target;  // this image's target, same grammar as ReportOptions::target; empty: the options'
 };
 

@@ -301,11 +301,18 @@ TEST_CASE("report: targets on a multilabel model, several per image, and bad req
   REQUIRE(report.images[0].targets.size() == 2);
   CHECK(report.images[0].targets[0].index == 2);
   CHECK(report.images[0].targets[1].index == 0);
-  // A per-image target overrides the options'.
+  // A per-image target overrides the options'; without a picture, the overlay uses the input with
+  // its normalisation undone.
   std::vector<ReportInput> own = inputs;
   own[0].target = "predicted";
+  own[0].display = Tensor();
   report = explain_to_folder(*model, info, own, options, out.string());
   REQUIRE(report.images[0].targets.size() == 1);
+  CHECK(loupe::test::check_close(nn::load_image((out / "x_input.png").string()), inputs[0].display, 0.5 / 255 + 1e-5,
+                                 0, "picture from the input"));
+  own[0].display = zeros({1, 8, 8});
+  CHECK_THROWS_WITH_AS(explain_to_folder(*model, info, own, options, out.string()), doctest::Contains("picture"),
+                       Error);
 
   // Explicit output and a baseline file's tensor; DeepLIFT's delta stays small for any baseline.
   options.target = "cat";
