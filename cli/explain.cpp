@@ -26,24 +26,20 @@ namespace {
 
 const std::vector<OptionSpec> kExplainOptions = {
     {"model", "CKPT", "", "checkpoint to explain (written by loupe train)"},
-    {"input", "FILE", "", "image (PNG, JPEG, BMP) or .npy image in [0, 1]; repeat for several"},
-    {"target", "T", "auto",
-     "class index or label (comma list), predicted, all-positive, or auto (all-positive for multilabel models, "
-     "else predicted)"},
-    {"method", "LIST", "saliency,ig,deeplift",
-     "comma list of saliency, ixg, guided, deconv, ig, deeplift, smoothgrad, smoothgrad_sq, vargrad, or all"},
-    {"output", "KIND", "auto",
-     "explained output: logit, sigmoid, softmax, or auto (sigmoid for multilabel, else logit)"},
+    {"input", "FILE", "", "image (PNG, JPEG, BMP) or .npy image in [0, 1]; repeatable"},
+    {"target", "T", "auto", "class index/label or a comma list, predicted, all-positive, auto"},
+    {"method", "LIST", "saliency,ig,deeplift", "comma list of methods (below), or all"},
+    {"output", "KIND", "auto", "explained output: logit, sigmoid, softmax, auto"},
     {"steps", "N", "50", "integrated gradients: Gauss-Legendre points"},
     {"samples", "N", "50", "smoothgrad family: noisy samples"},
-    {"noise", "S", "0.15", "smoothgrad family: noise standard deviation as a fraction of the input's range"},
+    {"noise", "S", "0.15", "smoothgrad family: noise stdev / the input's value range"},
     {"internal-batch", "N", "16", "rows per forward/backward pass (0: all at once)"},
-    {"baseline", "B", "zero", "zero, or a .npy array broadcastable to the model input (after normalisation)"},
-    {"clip", "P", "99", "heatmaps: scale by the P-th percentile of |attribution| and clip"},
-    {"alpha", "A", "0.8", "overlays: opacity of the heatmap where it is strongest (it fades with |attribution|)"},
+    {"baseline", "B", "zero", "zero, or a .npy broadcastable to the (normalised) model input"},
+    {"clip", "P", "99", "heatmaps: scale by the P-th percentile of |attribution|"},
+    {"alpha", "A", "0.8", "overlays: heatmap opacity where |attribution| is largest"},
     {"seed", "N", "0", "seed of the smoothgrad noise"},
     {"out", "DIR", "", "output folder (created if missing)"},
-    {"json", "", "", "also write DIR/summary.json and print it instead of the text summary"},
+    {"json", "", "", "also write DIR/summary.json and print it instead of the summary"},
 };
 
 const char* kSummary =
@@ -51,7 +47,13 @@ const char* kSummary =
     "and method, DIR/<image>_<method>.npy (the attribution, shaped like the model input),\n"
     "DIR/<image>_<method>.png (the heatmap) and DIR/<image>_<method>_overlay.png (the heatmap over the\n"
     "input), plus DIR/report.html. Images are preprocessed as the checkpoint says (channels, resize\n"
-    "with padding to its image size, normalisation).";
+    "with padding to its image size, normalisation).\n"
+    "\n"
+    "methods: saliency, ixg (input x gradient), guided (guided backprop), deconv (deconvolution),\n"
+    "  ig (integrated gradients), deeplift, smoothgrad, smoothgrad_sq, vargrad (noise tunnels over\n"
+    "  saliency)\n"
+    "targets: auto = all-positive for multilabel models (labels with sigmoid >= 0.5), else predicted\n"
+    "output:  auto = sigmoid for multilabel models, else the logit";
 
 // Takes every "--input X" / "--input=X" out of argv (cli::Args keeps one value per option).
 std::vector<std::string> take_inputs(int argc, char** argv, std::vector<char*>& rest) {
