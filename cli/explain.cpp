@@ -28,7 +28,7 @@ const std::vector<OptionSpec> kExplainOptions = {
     {"model", "CKPT", "", "checkpoint to explain (written by loupe train)"},
     {"input", "FILE", "", "image (PNG, JPEG, BMP) or .npy image in [0, 1]; repeatable"},
     {"target", "T", "auto", "class index/label or a comma list, predicted, all-positive, auto"},
-    {"method", "LIST", "saliency,ig,deeplift", "comma list of methods (below), or all"},
+    {"method", "LIST", "saliency,ig,deeplift", "comma list of methods (see above), or all"},
     {"output", "KIND", "auto", "explained output: logit, sigmoid, softmax, auto"},
     {"steps", "N", "50", "integrated gradients: Gauss-Legendre points"},
     {"samples", "N", "50", "smoothgrad family: noisy samples"},
