@@ -36,10 +36,16 @@
 #endif
 
 #include "autograd/autograd.hpp"
+#include "explain/explain.hpp"
 #include "nn/models/zoo.hpp"
 #include "nn/optim/optimizer.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/parallel.hpp"
+// The deterministic weight formula shared with tests/fixtures/make_fixtures.py, which the PyTorch
+// side uses too: both sides explain the same ResNet18. (Only its formula functions are used here;
+// doctest's macros are compiled out.)
+#define DOCTEST_CONFIG_DISABLE
+#include "tests/nn/models/fixture_support.hpp"
 
 namespace {
 
@@ -492,6 +498,75 @@ void model_cases(Bench& bench) {
   }
 }
 
+// --- Attribution (explain/) against Captum ----------------------------------------------------------
+// ResNet18 (1000 classes) filled with the fixture formula on both sides, eval mode, one formula
+// input of 3x224x224, target class 3, the logit explained, parameters not requiring gradients
+// (Captum's torch.autograd.grad skips weight gradients by itself):
+//   "explain/ig50 resnet18 224"          IntegratedGradients, 50 Gauss-Legendre steps, zero
+//                                        baseline, internal batch 25 (two passes of 25 rows)
+//   "explain/smoothgrad50 resnet18 224"  NoiseTunnel(Saliency) smoothgrad, 50 samples, stdev 0.15
+//                                        (absolute), 25 samples per pass
+// --quick: 10 steps / samples in passes of 5, at 112x112.
+// Counted FLOPs: per explained row, a forward and an input-gradient backward of the convolutions
+// and the linear layer, 2 x 2 x multiply-adds (pooling, batch norm and ReLU not counted).
+double resnet18_forward_flops(int64_t size) {
+  double flops = 2.0 * 512 * 1000;  // fc
+  for (const ConvLayer& layer : kResNet18Convs) {
+    const int64_t in = layer.in_size * size / 224;
+    const int64_t out = (in + 2 * layer.padding - layer.kernel) / layer.stride + 1;
+    flops += 2.0 * layer.count * layer.out_channels * out * out * layer.in_channels * layer.kernel * layer.kernel;
+  }
+  return flops;
+}
+
+void explain_cases(Bench& bench) {
+  namespace ex = loupe::explain;
+  const bool quick = bench.options().quick;
+  const int64_t size = quick ? 112 : 224, n = quick ? 10 : 50, chunk = quick ? 5 : 25;
+  const Shape x_shape = {1, 3, size, size};
+  std::shared_ptr<loupe::nn::Module> model;
+  Tensor x;
+  auto setup = [&] {
+    model = loupe::nn::make_model("resnet18", 1000, 3);
+    loupe::test::fill_with_formula(*model);
+    model->eval();
+    for (Tensor& p : model->parameters()) p.set_requires_grad(false);
+    x = loupe::test::formula_input(x_shape);
+  };
+  auto teardown = [&] { model.reset(); x = Tensor(); };
+  auto query = [&] { return ex::Query{ex::as_forward(*model), {x}, ex::Target(3), ex::Output::logit}; };
+
+  Case ig;
+  ig.row.name = "explain/ig" + std::to_string(n) + " resnet18 " + std::to_string(size);
+  ig.row.group = "explain";
+  ig.row.shape = shape_text({x_shape});
+  ig.row.flops = 2.0 * static_cast<double>(n) * resnet18_forward_flops(size);
+  ig.setup = setup;
+  ig.teardown = teardown;
+  ig.run = [&] {
+    ex::Attribution a = ex::integrated_gradients(
+        query(), {.n_steps = n, .method = ex::IntegrationRule::gauss_legendre, .internal_batch_size = chunk});
+  };
+  bench.run(std::move(ig));
+
+  Case sg;
+  sg.row.name = "explain/smoothgrad" + std::to_string(n) + " resnet18 " + std::to_string(size);
+  sg.row.group = "explain";
+  sg.row.shape = shape_text({x_shape});
+  sg.row.flops = 2.0 * static_cast<double>(n) * resnet18_forward_flops(size);
+  sg.setup = setup;
+  sg.teardown = teardown;
+  sg.run = [&] {
+    ex::NoiseTunnelOptions options;
+    options.type = ex::NoiseType::smoothgrad;
+    options.n_samples = n;
+    options.stdevs = {0.15};
+    options.internal_batch_size = chunk;
+    ex::Attribution a = ex::noise_tunnel(query(), [](const ex::Query& q) { return ex::saliency(q); }, options);
+  };
+  bench.run(std::move(sg));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Output
 
@@ -565,6 +640,7 @@ int main(int argc, char** argv) {
     transformer_cases(bench);
     conv_cases(bench);
     model_cases(bench);
+    explain_cases(bench);
 
     for (const Row& r : bench.rows())
       std::printf("%-52s %10.3f ms %s\n", r.name.c_str(), r.median_s * 1e3, Bench::rate_str(r).c_str());

@@ -10,11 +10,13 @@ median of `reps` timed calls). Change one side, change the other.
 The thread count is --threads, else LOUPE_NUM_THREADS, else all cores (as loupe's default).
 """
 import argparse
+import importlib.util
 import json
 import os
 import statistics
 import sys
 import time
+import types
 
 import torch
 import torch.nn.functional as F
@@ -209,6 +211,112 @@ def model_cases(bench):
               flops=2.0 * 2.865e9 * eval_batch, setup=eval_setup)
 
 
+# --- Attribution against Captum (bench_cpu.cpp's explain_cases) --------------------------------------
+# ResNet18 (1000 classes) as torchvision defines it (the same state-dict names, so the fixture fill
+# formula gives both sides the same weights), eval mode, one formula input, target class 3, the
+# logit explained. Captum's gradients come from torch.autograd.grad with respect to the input, which
+# skips the weight gradients; loupe's side turns off requires_grad of the parameters for the same.
+
+class BasicBlock(torch.nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        return self.relu(self.bn2(self.conv2(out)) + identity)
+
+
+class ResNet18(torch.nn.Module):
+    def __init__(self, num_classes=1000):
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(3, 2, 1)
+        self.layer1 = nn.Sequential(BasicBlock(64, 64, 1), BasicBlock(64, 64, 1))
+        self.layer2 = nn.Sequential(BasicBlock(64, 128, 2), BasicBlock(128, 128, 1))
+        self.layer3 = nn.Sequential(BasicBlock(128, 256, 2), BasicBlock(256, 256, 1))
+        self.layer4 = nn.Sequential(BasicBlock(256, 512, 2), BasicBlock(512, 512, 1))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def fixture_formula():
+    """tests/fixtures/make_fixtures.py as a module, for its fill formula (imported, not copied).
+    That script needs torchvision only to export fixtures; a placeholder stands in when the
+    benchmark's environment lacks it."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.path.join(here, "..", "tests", "fixtures", "make_fixtures.py")
+    spec = importlib.util.spec_from_file_location("loupe_make_fixtures", path)
+    module = importlib.util.module_from_spec(spec)
+    if importlib.util.find_spec("torchvision") is None:
+        sys.modules.setdefault("torchvision", types.ModuleType("torchvision"))
+    spec.loader.exec_module(module)
+    return module
+
+
+def resnet18_forward_flops(size):
+    """Multiply-adds x 2 of the convolutions and the linear layer of one ResNet18 forward."""
+    flops = 2.0 * 512 * 1000
+    for _, cin, cout, k, stride, pad, in_size, count in RESNET18_CONVS:
+        out = (in_size * size // 224 + 2 * pad - k) // stride + 1
+        flops += 2.0 * count * cout * out * out * cin * k * k
+    return flops
+
+
+def explain_cases(bench):
+    quick = bench.args.quick
+    size, n, chunk = (112, 10, 5) if quick else (224, 50, 25)
+    names = (f"explain/ig{n} resnet18 {size}", f"explain/smoothgrad{n} resnet18 {size}")
+    if bench.args.filter and not any(bench.args.filter in name for name in names):
+        return
+    try:
+        from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+    except ImportError:
+        print("bench_torch: captum is not installed: explain cases skipped (pip install captum)", file=sys.stderr)
+        return
+    x_shape = (1, 3, size, size)
+    flops = 2.0 * n * resnet18_forward_flops(size)
+    formula = fixture_formula()
+
+    def setup():
+        model = ResNet18()
+        formula.fill_with_formula(model)
+        model.eval()
+        return model, formula.formula_input(x_shape).float()
+
+    def ig(state):
+        model, x = state
+        with torch.enable_grad():
+            return IntegratedGradients(model).attribute(x, baselines=0.0, target=3, n_steps=n,
+                                                        method="gausslegendre", internal_batch_size=chunk)
+
+    def smoothgrad(state):
+        model, x = state
+        with torch.enable_grad():
+            return NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", nt_samples=n,
+                                                          nt_samples_batch_size=chunk, stdevs=0.15, target=3)
+
+    bench.run(names[0], "explain", shape_text(x_shape), ig, flops=flops, setup=setup)
+    bench.run(names[1], "explain", shape_text(x_shape), smoothgrad, flops=flops, setup=setup)
+
+
 def main():
     parser = argparse.ArgumentParser(description="PyTorch side of loupe's CPU benchmark")
     parser.add_argument("--json", metavar="FILE", help="write the rows as JSON (read by compare.py)")
@@ -229,6 +337,7 @@ def main():
         transformer_cases(bench)
         conv_cases(bench)
         model_cases(bench)
+        explain_cases(bench)
 
     for row in bench.rows:
         print(f"{row['case']:<52} {row['ms']:10.3f} ms {rate_str(row)}")

@@ -1,13 +1,167 @@
-// `loupe explain` (placeholder until its work lands).
+// `loupe explain`: attributions of a checkpoint's predictions on a few images, written as .npy
+// arrays, PNG heatmaps (the map alone and over the input), an HTML report and optionally JSON.
+//
+//   loupe explain --model model.safetensors --input a.png --input b.npy --method saliency,ig,deeplift --out expl
+//
+// The work is done by explain::explain_to_folder (explain/report.hpp); this file turns the command
+// line into its options and prints the summary. Tests: tests/explain/test_report.cpp (the library
+// and, through the built program, this command).
+#include <cmath>
+#include <cstring>
 #include <iostream>
+#include <sstream>
 
+#include "cli/args.hpp"
 #include "cli/commands.hpp"
+#include "cli/progress.hpp"
+#include "explain/report.hpp"
+#include "nn/checkpoint.hpp"
+#include "tensor/error.hpp"
+#include "tensor/io/npy.hpp"
+#include "tensor/ops.hpp"
 
 namespace loupe::cli {
 
-int run_explain(int, char**) {
-  std::cerr << "loupe explain: not available yet\n";
-  return 2;
+namespace {
+
+const std::vector<OptionSpec> kExplainOptions = {
+    {"model", "CKPT", "", "checkpoint to explain (written by loupe train)"},
+    {"input", "FILE", "", "image (PNG, JPEG, BMP) or .npy image in [0, 1]; repeatable"},
+    {"target", "T", "auto", "class index/label or a comma list, predicted, all-positive, auto"},
+    {"method", "LIST", "saliency,ig,deeplift", "comma list of methods (see above), or all"},
+    {"output", "KIND", "auto", "explained output: logit, sigmoid, softmax, auto"},
+    {"steps", "N", "50", "integrated gradients: Gauss-Legendre points"},
+    {"samples", "N", "50", "smoothgrad family: noisy samples"},
+    {"noise", "S", "0.15", "smoothgrad family: noise stdev / the input's value range"},
+    {"internal-batch", "N", "16", "rows per forward/backward pass (0: all at once)"},
+    {"baseline", "B", "zero", "zero, or a .npy broadcastable to the (normalised) model input"},
+    {"clip", "P", "99", "heatmaps: scale by the P-th percentile of |attribution|"},
+    {"alpha", "A", "0.8", "overlays: heatmap opacity where |attribution| is largest"},
+    {"seed", "N", "0", "seed of the smoothgrad noise"},
+    {"out", "DIR", "", "output folder (created if missing)"},
+    {"json", "", "", "also write DIR/summary.json and print it instead of the summary"},
+};
+
+const char* kSummary =
+    "Explains a checkpoint's predictions on images with attribution methods and writes, for every image\n"
+    "and method, DIR/<image>_<method>.npy (the attribution, shaped like the model input),\n"
+    "DIR/<image>_<method>.png (the heatmap) and DIR/<image>_<method>_overlay.png (the heatmap over the\n"
+    "input), plus DIR/report.html. Images are preprocessed as the checkpoint says (channels, resize\n"
+    "with padding to its image size, normalisation).\n"
+    "\n"
+    "methods: saliency, ixg (input x gradient), guided (guided backprop), deconv (deconvolution),\n"
+    "  ig (integrated gradients), deeplift, smoothgrad, smoothgrad_sq, vargrad (noise tunnels over\n"
+    "  saliency)\n"
+    "targets: auto = all-positive for multilabel models (labels with sigmoid >= 0.5), else predicted\n"
+    "output:  auto = sigmoid for multilabel models, else the logit";
+
+// Takes every "--input X" / "--input=X" out of argv (cli::Args keeps one value per option).
+std::vector<std::string> take_inputs(int argc, char** argv, std::vector<char*>& rest) {
+  std::vector<std::string> inputs;
+  for (int i = 0; i < argc; ++i) {
+    if (i >= 2 && std::strcmp(argv[i], "--input") == 0) {
+      LOUPE_CHECK(i + 1 < argc, "option --input needs a value (FILE)");
+      inputs.emplace_back(argv[++i]);
+    } else if (i >= 2 && std::strncmp(argv[i], "--input=", 8) == 0) {
+      inputs.emplace_back(argv[i] + 8);
+    } else {
+      rest.push_back(argv[i]);
+    }
+  }
+  return inputs;
+}
+
+explain::Output parse_output(const std::string& text, bool multilabel) {
+  if (text == "auto") return multilabel ? explain::Output::sigmoid : explain::Output::logit;
+  if (text == "logit") return explain::Output::logit;
+  if (text == "sigmoid") return explain::Output::sigmoid;
+  if (text == "softmax") return explain::Output::softmax;
+  throw Error("option --output: expected logit, sigmoid, softmax or auto, got '" + text + "'");
+}
+
+std::string text_summary(const explain::Report& report) {
+  std::ostringstream out;
+  for (const explain::ReportImage& image : report.images) {
+    out << image.name << ": predicted " << report.labels[static_cast<size_t>(image.predicted)] << " ("
+        << image.probabilities[static_cast<size_t>(image.predicted)] << ")\n";
+    for (const explain::ReportTarget& t : image.targets) {
+      out << "  target " << t.label;
+      if (t.label != std::to_string(t.index)) out << " (class " << t.index << ")";
+      out << ", probability " << t.probability << "\n";
+      for (const explain::ReportAttribution& a : t.attributions) {
+        char line[160];
+        std::snprintf(line, sizeof line, "    %-14s sum %11.4g", a.method.c_str(), a.total);
+        out << line;
+        if (std::isfinite(a.delta)) {
+          std::snprintf(line, sizeof line, "  delta %10.3g", a.delta);
+          out << line;
+        }
+        std::snprintf(line, sizeof line, "  %7.2f s\n", a.seconds);
+        out << line;
+      }
+    }
+  }
+  return out.str();
+}
+
+}  // namespace
+
+int run_explain(int argc, char** argv) {
+  std::vector<char*> rest;
+  const std::vector<std::string> inputs = take_inputs(argc, argv, rest);
+  Args args(kExplainOptions, static_cast<int>(rest.size()), rest.data(), 2);
+  if (args.help()) {
+    std::cout << usage("explain", kSummary, kExplainOptions);
+    return 0;
+  }
+  const std::string checkpoint = args.get("model");
+  const std::string folder = args.get("out");
+  LOUPE_CHECK(!checkpoint.empty(), "option --model is required (see --help)");
+  LOUPE_CHECK(!inputs.empty(), "option --input is required (see --help)");
+  LOUPE_CHECK(!folder.empty(), "option --out is required (see --help)");
+
+  explain::ReportOptions options;
+  options.methods = explain::parse_methods(args.get("method"));
+  options.target = args.get("target");
+  options.steps = args.get_int("steps");
+  options.samples = args.get_int("samples");
+  options.noise = args.get_double("noise");
+  options.internal_batch = args.get_int("internal-batch");
+  options.clip_percentile = args.get_double("clip");
+  options.alpha = args.get_double("alpha");
+  const int64_t seed = args.get_int("seed");
+  LOUPE_CHECK(seed >= 0, "option --seed: expected a non-negative integer, got ", seed);
+  options.seed = static_cast<uint64_t>(seed);
+  if (const std::string baseline = args.get("baseline"); baseline != "zero") {
+    LOUPE_CHECK(baseline.size() > 4 && baseline.substr(baseline.size() - 4) == ".npy",
+                "option --baseline: expected zero or a .npy file, got '", baseline, "'");
+    options.baseline = load_npy(baseline);
+  }
+
+  nn::ModelInfo info;
+  std::shared_ptr<nn::Module> model = nn::load_model(checkpoint, &info);
+  options.output = parse_output(args.get("output"), info.multilabel);
+  options.checkpoint = checkpoint;
+
+  std::vector<explain::ReportInput> images;
+  for (const std::string& path : inputs) images.push_back(explain::load_report_input(path, info));
+
+  ProgressBar bar("explain", 1);
+  options.progress = [&](int64_t done, int64_t total) {
+    if (done == 0) bar = ProgressBar("explain", total);
+    bar.update(done, std::to_string(done) + "/" + std::to_string(total));
+  };
+  const explain::Report report = explain::explain_to_folder(*model, info, images, options, folder);
+  bar.finish();
+
+  if (args.flag("json")) {
+    const std::string json = explain::report_json(report);
+    explain::write_text_file(folder + "/summary.json", json);
+    std::cout << json;
+  } else {
+    std::cout << text_summary(report) << "report: " << folder << "/report.html\n";
+  }
+  return 0;
 }
 
 }  // namespace loupe::cli

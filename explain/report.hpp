@@ -1,0 +1,146 @@
+// Explanation reports: run attribution methods on a few images of a trained model and write
+// everything a reader (or a script) needs into one folder.
+//
+// For each image <name> and each requested method <m> the folder gets
+//   <name>_input.png                the image as the model saw it (resized and padded, before normalisation)
+//   <name>_<m>.npy                  the attribution, (C, H, W) float32, shaped like the model input
+//   <name>_<m>.png                  the heatmap alone (diverging colours for signed methods,
+//                                   sequential colours for absolute ones; heatmap.hpp)
+//   <name>_<m>_overlay.png          the heatmap blended over the input
+// and, where one image has several targets (all-positive on a multilabel model, or a list),
+// <name>_<label>_<m>... instead. report.html shows all of it on one page (images referenced
+// relatively, so the folder can be moved), and report_json() gives the same as data.
+//
+// Preprocessing follows the checkpoint's ModelInfo exactly as training did: grey or RGB by
+// in_channels, resize_pad to image_size, normalize with mean/std.
+// Used by `loupe explain` (cli/explain.cpp) and the demo (cli/demo_explain.cpp).
+// Tests: tests/explain/test_report.cpp
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "explain/attribution.hpp"
+#include "nn/checkpoint.hpp"
+
+namespace loupe::explain {
+
+// The methods a report can run, in report order.
+enum class MethodKind {
+  saliency,              // |gradient| (absolute map)
+  input_x_gradient,      // "ixg"
+  guided_backprop,       // "guided"
+  deconvolution,         // "deconv"
+  integrated_gradients,  // "ig": Gauss-Legendre, `steps` points
+  deeplift,              // rescale rule
+  smoothgrad,            // noise tunnel over saliency, `samples` samples (absolute map)
+  smoothgrad_sq,         // SmoothGrad^2 over saliency (absolute map)
+  vargrad,               // VarGrad over saliency (absolute map)
+};
+
+struct MethodInfo {
+  MethodKind kind;
+  std::string name;   // short name, used in file names and on the command line
+  std::string title;  // shown in the report
+  bool is_signed;     // signed map (sum over channels, diverging colours) or absolute
+};
+
+const std::vector<MethodInfo>& report_methods();
+const MethodInfo& method_info(MethodKind kind);
+// "saliency,ig,smoothgrad" -> kinds, in the order given; also the long names (integrated_gradients,
+// input_x_gradient, guided_backprop, deconvolution) and "all". Raises on an unknown or repeated name.
+std::vector<MethodKind> parse_methods(const std::string& list);
+
+struct ReportOptions {
+  std::vector<MethodKind> methods = {MethodKind::saliency, MethodKind::integrated_gradients};
+  // "auto" (all-positive on multilabel models, predicted otherwise), "predicted" (the top class),
+  // "all-positive" (every label with sigmoid >= 0.5; the top one when none is), or a comma list
+  // of class indices and/or label names.
+  std::string target = "auto";
+  // The explained output; unset: sigmoid on multilabel models (one label at a time), logit otherwise.
+  std::optional<Output> output;
+  int64_t steps = 50;            // integrated gradients
+  int64_t samples = 50;          // smoothgrad, smoothgrad_sq, vargrad
+  double noise = 0.15;           // their noise, as a fraction of each input's value range
+  int64_t internal_batch = 16;   // rows per forward/backward pass (IG steps, noisy samples)
+  Tensor baseline;               // undefined: zeros; else broadcastable to the model input (C, H, W)
+  double clip_percentile = 99.0;
+  double alpha = 0.8;            // overlay opacity where |map| = 1 (heatmap.hpp)
+  uint64_t seed = 0;             // noise of the smoothgrad family
+  std::string title = "loupe explain";  // heading of report.html
+  std::string checkpoint;        // shown in the report (the path it was loaded from)
+  // Called after each attribution with (done, total); total is known before the first call.
+  std::function<void(int64_t done, int64_t total)> progress;
+};
+
+// One image to explain.
+struct ReportInput {
+  std::string name;    // file-name stem (made safe and unique by explain_to_folder)
+  std::string source;  // where it came from, shown in the report
+  Tensor input;        // (C, H, W) model input, preprocessed
+  Tensor display;      // (1 or 3, H, W) the same picture in [0, 1], for the overlays; undefined: unnormalise(input)
+  std::string target;  // this image's target, same grammar as ReportOptions::target; empty: the options'
+};
+
+// An image (C, H, W) or (H, W) in [0, 1] -> the model input (C, S, S) per the ModelInfo; the
+// resized picture before normalisation goes to *display when given.
+Tensor preprocess_image(const Tensor& image, const nn::ModelInfo& info, Tensor* display = nullptr);
+// The inverse of the normalisation: a model input back to a picture in [0, 1] (clamped).
+Tensor unnormalise(const Tensor& input, const nn::ModelInfo& info);
+// Reads an image file (PNG, JPEG, BMP, ...) or a .npy array holding an image ((H, W), (C, H, W) or
+// (1, C, H, W), values in [0, 1]) and preprocesses it. Errors name the file.
+ReportInput load_report_input(const std::string& path, const nn::ModelInfo& info);
+
+struct ReportAttribution {
+  std::string method;      // short name
+  std::string npy, map_png, overlay_png;  // file names, relative to the folder
+  bool is_signed = true;
+  double total = 0.0;      // sum of the attribution
+  double delta = 0.0;      // completeness delta (IG, DeepLIFT); NaN where the method has none
+  double seconds = 0.0;
+};
+
+struct ReportTarget {
+  int64_t index = 0;
+  std::string label;
+  double probability = 0.0;  // of this class (sigmoid or softmax, as the model was trained)
+  std::vector<ReportAttribution> attributions;  // in method order
+};
+
+struct ReportImage {
+  std::string name, source;
+  std::string input_png;              // relative to the folder
+  std::vector<double> probabilities;  // (K) sigmoid (multilabel) or softmax
+  int64_t predicted = 0;              // argmax
+  std::vector<ReportTarget> targets;
+};
+
+struct Report {
+  std::string title;
+  std::string model;                // zoo name
+  std::string checkpoint;           // path, as given
+  bool multilabel = false;
+  std::vector<std::string> labels;  // K names (indices when the checkpoint has none)
+  Output output = Output::logit;
+  ReportOptions options;            // as run (progress callback dropped)
+  std::vector<ReportImage> images;
+  std::string folder;
+};
+
+// Runs every method on every image and writes the files above plus report.html into `folder`
+// (created if missing). The model is used as it is (load_model gives it in eval mode).
+Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std::vector<ReportInput>& inputs,
+                         const ReportOptions& options, const std::string& folder);
+
+// The report page (one HTML file; images referenced by relative name).
+std::string report_html(const Report& report);
+// The same as JSON: settings, per image the probabilities and per target and method the files,
+// sum and delta.
+std::string report_json(const Report& report);
+
+// Writes text to a file atomically (a temporary file beside it, renamed once complete).
+void write_text_file(const std::string& path, const std::string& text);
+
+}  // namespace loupe::explain
