@@ -39,7 +39,8 @@ struct Capture {
 // Runs the graph behind `roots`. With `capture` set, leaf gradients go into it instead of .grad,
 // and the total gradient of each node in `wanted_nodes` is recorded too.
 void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& root_grads, bool retain_graph,
-                  Capture* capture, const std::unordered_set<const Node*>& wanted_nodes) {
+                  Capture* capture, const std::unordered_set<const Node*>& wanted_nodes,
+                  const std::unordered_set<const AutogradMeta*>& wanted_leaves) {
   NoGradGuard no_grad;  // backward formulas use raw ops; nothing they do is recorded
 
   std::unordered_map<const Node*, Tensor> pending;  // summed incoming gradient per node
@@ -87,6 +88,31 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
     }
   }
 
+  // grad(outputs, inputs) needs only the part of the graph that leads to the requested inputs:
+  // walk back from them through the consumers of each node. Nodes outside it are not run, and
+  // needs_input_grad() tells the nodes inside it which of their inputs matter.
+  autograd::EdgeFilter filter;
+  if (capture) {
+    std::unordered_map<const Node*, std::vector<const Node*>> consumers_of;
+    std::vector<const Node*> queue;
+    for (const Node* node : seen) {
+      bool feeds_wanted_leaf = false;
+      for (const Edge& edge : node->inputs()) {
+        if (edge.node) consumers_of[edge.node.get()].push_back(node);
+        if (edge.leaf && wanted_leaves.count(edge.leaf.get())) feeds_wanted_leaf = true;
+      }
+      if (feeds_wanted_leaf || wanted_nodes.count(node)) queue.push_back(node);
+    }
+    filter.leaves = wanted_leaves;
+    while (!queue.empty()) {
+      const Node* node = queue.back();
+      queue.pop_back();
+      if (!filter.nodes.insert(node).second) continue;
+      for (const Node* consumer : consumers_of[node]) queue.push_back(consumer);
+    }
+  }
+  autograd::EdgeFilterScope filter_scope(capture ? &filter : nullptr);
+
   // 2. Kahn's algorithm from the nodes nobody inside the graph consumes.
   std::vector<std::shared_ptr<Node>> ready;
   for (const auto& node : start) {
@@ -101,7 +127,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
     if (capture && wanted_nodes.count(node.get())) capture->node_grads[node.get()] = grad_output;
 
     std::vector<Tensor> input_grads;
-    if (grad_output.defined()) {
+    const bool needed = !capture || filter.nodes.count(node.get()) > 0;
+    if (grad_output.defined() && needed) {
       const autograd::RuleSet::Rule* rule = rules ? rules->find(node->kind()) : nullptr;
       LOUPE_CHECK(!node->released(), "backward: the graph of ", node->name(),
                   " was already freed by an earlier backward; pass retain_graph=true to the first ",
@@ -112,8 +139,9 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
     }
     for (size_t i = 0; i < node->inputs().size(); ++i) {
       const Edge& edge = node->inputs()[i];
-      const Tensor g = i < input_grads.size() ? input_grads[i] : Tensor();
-      if (g.defined() && edge.needs_grad()) {
+      const bool kept = node->needs_input_grad(i);
+      const Tensor g = kept && i < input_grads.size() ? input_grads[i] : Tensor();
+      if (g.defined()) {
         LOUPE_CHECK(g.shape() == edge.shape, "backward of ", node->name(), ": gradient for input ", i,
                     " has shape ", shape_str(g.shape()), ", the input has shape ", shape_str(edge.shape));
       }
@@ -145,7 +173,7 @@ Tensor default_grad_output(const Tensor& output, const Tensor& given, const char
 void backward(const Tensor& output, const Tensor& grad_output, bool retain_graph) {
   LOUPE_CHECK(output.requires_grad(), "backward: the output does not require a gradient (no input ",
               "requires one, or it was computed under no_grad)");
-  run_backward({output}, {default_grad_output(output, grad_output, "backward")}, retain_graph, nullptr, {});
+  run_backward({output}, {default_grad_output(output, grad_output, "backward")}, retain_graph, nullptr, {}, {});
 }
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
@@ -158,13 +186,18 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
     root_grads.push_back(default_grad_output(outputs[i], grad_outputs.empty() ? Tensor() : grad_outputs[i], "grad"));
   }
   std::unordered_set<const Node*> wanted;
+  std::unordered_set<const AutogradMeta*> wanted_leaves;
   for (const Tensor& input : inputs) {
     LOUPE_CHECK(input.requires_grad(), "grad: an input does not require a gradient");
-    if (input.grad_fn()) wanted.insert(input.grad_fn().get());
+    if (input.grad_fn()) {
+      wanted.insert(input.grad_fn().get());
+    } else {
+      wanted_leaves.insert(input.autograd_meta_ptr().get());
+    }
   }
   Capture capture;
   // A non-leaf input whose node is also a root receives the root gradient directly.
-  run_backward(outputs, root_grads, retain_graph, &capture, wanted);
+  run_backward(outputs, root_grads, retain_graph, &capture, wanted, wanted_leaves);
   std::vector<Tensor> result;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& input = inputs[i];

@@ -14,6 +14,21 @@ const char* op_kind_name(OpKind kind) {
   return "unknown";
 }
 
+namespace {
+thread_local const EdgeFilter* current_filter = nullptr;
+}
+
+const EdgeFilter* active_edge_filter() { return current_filter; }
+
+EdgeFilterScope::EdgeFilterScope(const EdgeFilter* filter) : previous_(current_filter) { current_filter = filter; }
+
+EdgeFilterScope::~EdgeFilterScope() { current_filter = previous_; }
+
+bool Node::needs_input_grad(size_t i) const {
+  if (i >= inputs_.size() || !inputs_[i].needs_grad()) return false;
+  return current_filter == nullptr || current_filter->keeps(inputs_[i]);
+}
+
 std::vector<Tensor> Node::apply(const Tensor& grad_output) const {
   LOUPE_CHECK(!released_, "backward: the graph of ", name_, " was already freed by an earlier backward; ",
               "pass retain_graph=true to the first backward to run it twice");

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "tensor/tensor.hpp"
@@ -58,6 +59,30 @@ struct Edge {
   bool needs_grad() const { return node != nullptr || leaf != nullptr; }
 };
 
+// The edges a grad(outputs, inputs) call needs: nodes and leaves from which a requested input is
+// reachable. The engine installs one for the duration of such a call (thread-local).
+struct EdgeFilter {
+  std::unordered_set<const Node*> nodes;
+  std::unordered_set<const AutogradMeta*> leaves;
+
+  bool keeps(const Edge& edge) const {
+    return edge.node ? nodes.count(edge.node.get()) > 0 : edge.leaf && leaves.count(edge.leaf.get()) > 0;
+  }
+};
+
+const EdgeFilter* active_edge_filter();
+
+class EdgeFilterScope {
+ public:
+  explicit EdgeFilterScope(const EdgeFilter* filter);
+  ~EdgeFilterScope();
+  EdgeFilterScope(const EdgeFilterScope&) = delete;
+  EdgeFilterScope& operator=(const EdgeFilterScope&) = delete;
+
+ private:
+  const EdgeFilter* previous_;
+};
+
 class Node {
  public:
   // Returns one gradient per input (an undefined Tensor where an input gets none).
@@ -74,7 +99,10 @@ class Node {
   OpKind kind() const { return kind_; }
   const std::string& name() const { return name_; }
   const std::vector<Edge>& inputs() const { return inputs_; }
-  bool needs_input_grad(size_t i) const { return i < inputs_.size() && inputs_[i].needs_grad(); }
+  // True when input i's gradient is wanted by the backward pass now running: the input needs a
+  // gradient and, during grad(outputs, inputs), leads to one of the requested inputs. Backward
+  // formulas check it to skip work (e.g. weight gradients when only the input's is asked for).
+  bool needs_input_grad(size_t i) const;
 
   // What backward formulas and rules read. Saved tensors are detached (no history), so a node
   // never keeps its own output's graph alive.

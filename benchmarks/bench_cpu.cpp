@@ -530,7 +530,6 @@ void explain_cases(Bench& bench) {
     model = loupe::nn::make_model("resnet18", 1000, 3);
     loupe::test::fill_with_formula(*model);
     model->eval();
-    for (Tensor& p : model->parameters()) p.set_requires_grad(false);
     x = loupe::test::formula_input(x_shape);
   };
   auto teardown = [&] { model.reset(); x = Tensor(); };

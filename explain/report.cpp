@@ -230,28 +230,6 @@ Attribution run_method(MethodKind kind, const Query& q, const ReportOptions& o, 
   throw Error("explain: unknown method");
 }
 
-// Turns off requires_grad of every parameter while alive, restoring it after. The methods need
-// gradients with respect to the input only; without this the backward pass would also compute
-// every weight gradient (about a third of its work), which nothing reads.
-class FrozenParameters {
- public:
-  explicit FrozenParameters(nn::Module& model) : parameters_(model.parameters()) {
-    for (Tensor& p : parameters_) {
-      flags_.push_back(p.requires_grad());
-      p.set_requires_grad(false);
-    }
-  }
-  ~FrozenParameters() {
-    for (size_t i = 0; i < parameters_.size(); ++i) parameters_[i].set_requires_grad(flags_[i]);
-  }
-  FrozenParameters(const FrozenParameters&) = delete;
-  FrozenParameters& operator=(const FrozenParameters&) = delete;
-
- private:
-  std::vector<Tensor> parameters_;
-  std::vector<bool> flags_;
-};
-
 void check_options(const ReportOptions& o) {
   LOUPE_CHECK(!o.methods.empty(), "explain: no method to run");
   LOUPE_CHECK(o.steps >= 1, "explain: steps must be at least 1, got ", o.steps);
@@ -357,7 +335,6 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
   }
 
   // Second pass: the attributions.
-  const FrozenParameters frozen(model);
   Generator generator(options.seed);
   HeatmapOptions heat;
   heat.clip_percentile = options.clip_percentile;

@@ -96,3 +96,42 @@ TEST_CASE("engine: views are differentiable") {
 }
 
 }  // namespace loupe::test
+
+#include "autograd/record.hpp"
+
+namespace loupe::test {
+
+TEST_CASE("engine: grad() runs only the part of the graph that leads to the requested inputs") {
+  // z = (x * w) computed by a node that reports which input gradients it was asked for.
+  Tensor x = random_tensor({3}, DType::f64).set_requires_grad();
+  Tensor w = random_tensor({3}, DType::f64, -1, 1, 9).set_requires_grad();
+  std::vector<std::pair<bool, bool>> asked;
+  auto product = [&] {
+    Tensor out = ops::mul(x, w);
+    return autograd::record(
+        out, autograd::OpKind::custom, "product", {x, w},
+        [&asked](const autograd::Node& n, const Tensor& g) -> std::vector<Tensor> {
+          asked.emplace_back(n.needs_input_grad(0), n.needs_input_grad(1));
+          return {n.needs_input_grad(0) ? ops::mul(g, n.saved[1]) : Tensor(),
+                  n.needs_input_grad(1) ? ops::mul(g, n.saved[0]) : Tensor()};
+        },
+        {x, w});
+  };
+  // A branch that only involves w: it must not run when only x's gradient is wanted.
+  Tensor y = sum(product()) + sum(exp(w));
+  const Tensor gx = grad({y}, {x}, {}, /*retain_graph=*/true)[0];
+  check_close(gx, w, 0, 0, "d y / d x");
+  REQUIRE(asked.size() == 1);
+  CHECK(asked[0] == std::make_pair(true, false));
+  const Tensor gw = grad({y}, {w})[0];
+  check_close(gw, ops::add(x, ops::exp(w)), 1e-12, 1e-12, "d y / d w");
+  CHECK(asked[1] == std::make_pair(false, true));
+  // backward() still fills every leaf's .grad.
+  Tensor y2 = sum(product());
+  backward(y2);
+  CHECK(asked[2] == std::make_pair(true, true));
+  CHECK(x.grad().defined());
+  CHECK(w.grad().defined());
+}
+
+}  // namespace loupe::test
