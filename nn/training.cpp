@@ -129,6 +129,7 @@ EpochStats Trainer::train_epoch(const std::function<void(const StepInfo&)>& on_s
     loss_sum_ = 0.0;
     images_ = 0;
     batches_ = 0;
+    seconds_ = 0.0;
     epoch_finished_ = false;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -167,7 +168,8 @@ EpochStats Trainer::train_epoch(const std::function<void(const StepInfo&)>& on_s
   stats.loss = images_ > 0 ? loss_sum_ / static_cast<double>(images_) : 0.0;
   stats.images = images_;
   stats.batches = batches_;
-  stats.seconds = seconds();
+  seconds_ += seconds();
+  stats.seconds = seconds_;
   return stats;
 }
 
@@ -187,7 +189,8 @@ std::map<std::string, std::string> Trainer::state_metadata() const {
           {"train.default_generator", generator_text(default_generator())},
           {"train.epoch_loss_sum", exact(epoch_finished_ ? 0.0 : loss_sum_)},
           {"train.epoch_images", std::to_string(epoch_finished_ ? 0 : images_)},
-          {"train.epoch_batches", std::to_string(epoch_finished_ ? 0 : batches_)}};
+          {"train.epoch_batches", std::to_string(epoch_finished_ ? 0 : batches_)},
+          {"train.epoch_seconds", exact(epoch_finished_ ? 0.0 : seconds_)}};
 }
 
 void Trainer::save_checkpoint(const std::string& path, const ModelInfo& info,
@@ -217,6 +220,8 @@ void Trainer::load_checkpoint(const Checkpoint& checkpoint, const std::string& p
   const double loss_sum = entry_double(metadata, "train.epoch_loss_sum", path);
   const int64_t images = entry_int(metadata, "train.epoch_images", path);
   const int64_t batches = entry_int(metadata, "train.epoch_batches", path);
+  // Timing only: absent in the first checkpoints written, so not required.
+  const double seconds = metadata.count("train.epoch_seconds") ? entry_double(metadata, "train.epoch_seconds", path) : 0.0;
   Generator generator, default_state;
   restore_generator(generator, entry(metadata, "train.generator", path), "train.generator", path);
   restore_generator(default_state, entry(metadata, "train.default_generator", path), "train.default_generator", path);
@@ -232,6 +237,7 @@ void Trainer::load_checkpoint(const Checkpoint& checkpoint, const std::string& p
   loss_sum_ = loss_sum;
   images_ = images;
   batches_ = batches;
+  seconds_ = seconds;
   epoch_finished_ = false;
   default_generator().set_state(default_state.seed(), default_state.offset());
   if (generator_) generator_->set_state(generator.seed(), generator.offset());

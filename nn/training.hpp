@@ -22,8 +22,8 @@
 //             "train.loader_epoch", "train.loader_batch"   where the data loader continues
 //             "train.generator", "train.default_generator"  "seed,offset" of the trainer's
 //                                          generator (dropout, ...) and of the process default
-//             "train.epoch_loss_sum", "train.epoch_images", "train.epoch_batches"  the running
-//                                          totals of a checkpoint taken mid-epoch
+//             "train.epoch_loss_sum", "train.epoch_images", "train.epoch_batches",
+//             "train.epoch_seconds"        the running totals of a checkpoint taken mid-epoch
 // The loader's batches are a pure function of (seed, epoch, batch), the schedule of the step,
 // and all kernels are thread-count independent, so on the CPU a run stopped and resumed from a
 // checkpoint ends with the same bytes as one that never stopped (tests/nn/train/test_resume.cpp).
@@ -58,7 +58,7 @@ struct EpochStats {
   double loss = 0.0;  // mean over images
   int64_t images = 0;
   int64_t batches = 0;
-  double seconds = 0.0;  // wall time of this process's part of the epoch
+  double seconds = 0.0;  // training wall time of the epoch (over all calls; a resumed run adds its part)
 };
 
 // What a callback sees after each step.
@@ -113,6 +113,7 @@ class Trainer {
   double loss_sum_ = 0.0;  // sum over images of the loss
   int64_t images_ = 0;
   int64_t batches_ = 0;
+  double seconds_ = 0.0;
   bool epoch_finished_ = false;
 };
 

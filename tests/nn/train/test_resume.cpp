@@ -151,6 +151,9 @@ TEST_CASE("resume: the checkpoint keeps the epoch's running totals and refuses a
   CHECK(whole_b.images == 22);
   CHECK(whole_a.loss == whole_b.loss);
   CHECK(mid.images == 12);
+  // The epoch's time adds up over the calls that made it (here: the steps before the checkpoint).
+  CHECK(whole_a.seconds >= mid.seconds);
+  CHECK(checkpoint.metadata.count("train.epoch_seconds") == 1);
 
   Run sgd("sgd", false, 1);
   CHECK_THROWS_WITH_AS(sgd.trainer->load_checkpoint(checkpoint, "c"), doctest::Contains("adam"), Error);
