@@ -13,7 +13,7 @@ const char* kUsage =
     "usage: loupe <command> [options]\n"
     "\n"
     "commands:\n"
-    "  demo      train an MLP on Fashion-MNIST and report its test accuracy\n"
+    "  demo      train a small ResNet on Fashion-MNIST, report its test accuracy, explain a few test images\n"
     "  train     train a model of the zoo on an image data set\n"
     "  evaluate  metrics of a checkpoint on a data set (table, confusion matrix, --json)\n"
     "  predict   per-image probabilities of a checkpoint\n"
