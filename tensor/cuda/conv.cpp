@@ -13,6 +13,7 @@
 #include <tuple>
 
 #include "tensor/cuda/internal.hpp"
+#include "tensor/ops/conv.hpp"
 #include "tensor/cuda/ops.hpp"
 #include "tensor/cuda/runtime.hpp"
 #include "tensor/ops/copy.hpp"
@@ -24,50 +25,8 @@ namespace {
 
 std::atomic<bool> g_use_cudnn{true};
 
-std::string params_str(const Conv2dParams& p) {
-  return detail::make_message("stride (", p.stride[0], ", ", p.stride[1], "), padding (", p.padding[0], ", ",
-                              p.padding[1], "), dilation (", p.dilation[0], ", ", p.dilation[1], "), groups ", p.groups);
-}
-
-// The checks of the CPU op (tensor/ops/conv.cpp), with the same messages.
 ConvShape conv_shape(const Shape& input, const Shape& weight, const Conv2dParams& p, const char* op) {
-  LOUPE_CHECK(input.size() == 3 || input.size() == 4, op, ": expected input of shape (N, C, H, W) or (C, H, W), got ",
-              shape_str(input));
-  LOUPE_CHECK(weight.size() == 4, op, ": expected weight of shape (O, C / groups, kh, kw), got ", shape_str(weight));
-  LOUPE_CHECK(p.groups >= 1 && p.stride[0] >= 1 && p.stride[1] >= 1 && p.padding[0] >= 0 && p.padding[1] >= 0 &&
-                  p.dilation[0] >= 1 && p.dilation[1] >= 1,
-              op, ": invalid parameters: ", params_str(p), " (stride, dilation and groups must be positive, padding >= 0)");
-  const bool batched = input.size() == 4;
-  ConvShape s{};
-  s.batch = batched ? input[0] : 1;
-  s.in_channels = input[batched ? 1 : 0];
-  s.height = input[batched ? 2 : 1];
-  s.width = input[batched ? 3 : 2];
-  s.out_channels = weight[0];
-  s.kernel_h = weight[2];
-  s.kernel_w = weight[3];
-  s.stride_h = p.stride[0];
-  s.stride_w = p.stride[1];
-  s.pad_h = p.padding[0];
-  s.pad_w = p.padding[1];
-  s.dilation_h = p.dilation[0];
-  s.dilation_w = p.dilation[1];
-  s.groups = p.groups;
-  LOUPE_CHECK(s.in_channels % p.groups == 0 && s.out_channels % p.groups == 0, op, ": input channels (",
-              s.in_channels, ") and output channels (", s.out_channels, ") must both be divisible by groups (",
-              p.groups, "); input ", shape_str(input), ", weight ", shape_str(weight));
-  LOUPE_CHECK(weight[1] == s.in_channels / p.groups, op, ": weight ", shape_str(weight), " expects ",
-              weight[1] * p.groups, " input channels for groups = ", p.groups, ", but input ", shape_str(input),
-              " has ", s.in_channels);
-  LOUPE_CHECK(s.kernel_h >= 1 && s.kernel_w >= 1, op, ": kernel size must be positive, weight ", shape_str(weight));
-  const int64_t padded_h = s.height + 2 * s.pad_h, padded_w = s.width + 2 * s.pad_w;
-  const int64_t span_h = s.dilation_h * (s.kernel_h - 1) + 1, span_w = s.dilation_w * (s.kernel_w - 1) + 1;
-  LOUPE_CHECK(span_h <= padded_h && span_w <= padded_w, op, ": padded input size (", padded_h, " x ", padded_w,
-              ") is smaller than the dilated kernel (", span_h, " x ", span_w, "); input ", shape_str(input),
-              ", weight ", shape_str(weight), ", ", params_str(p));
-  s.out_h = (padded_h - span_h) / s.stride_h + 1;
-  s.out_w = (padded_w - span_w) / s.stride_w + 1;
-  return s;
+  return ops::conv2d_geometry(input, weight, p, op);
 }
 
 Shape output_shape(const ConvShape& s, bool batched) {

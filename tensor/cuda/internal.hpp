@@ -2,6 +2,7 @@
 // .cpp files compiled by the host compiler can call kernels launched from .cu files).
 #pragma once
 
+#include "tensor/cpu/conv.hpp"
 #include "tensor/tensor.hpp"
 
 namespace loupe::cuda {
@@ -12,12 +13,7 @@ void copy_same_device(const Tensor& dst, const Tensor& src);
 
 // Convolution by im2col + cuBLAS GEMM (conv_fallback.cu): used when cuDNN is absent or declines a
 // case. Arguments already checked; x, weight and grad_out contiguous.
-struct ConvShape {
-  int64_t batch, in_channels, height, width;
-  int64_t out_channels, kernel_h, kernel_w;
-  int64_t stride_h, stride_w, pad_h, pad_w, dilation_h, dilation_w, groups;
-  int64_t out_h, out_w;
-};
+using ConvShape = cpu::ConvGeometry;  // the geometry the CPU op computes (tensor/ops/conv.hpp)
 void conv2d_forward_fallback(const ConvShape& s, const Tensor& x, const Tensor& weight, const Tensor& bias,
                              const Tensor& out);
 void conv2d_backward_input_fallback(const ConvShape& s, const Tensor& grad_out, const Tensor& weight,

@@ -24,7 +24,9 @@ std::string params_str(const Conv2dParams& p) {
 
 // The geometry of conv2d on an input of shape (N, C, H, W) (or unbatched (C, H, W)) with a
 // weight of shape (O, C / groups, kh, kw); every inconsistency raises an Error naming `op`.
-cpu::ConvGeometry make_geometry(const Shape& input, const Shape& weight, const Conv2dParams& p, const char* op) {
+}  // namespace
+
+cpu::ConvGeometry conv2d_geometry(const Shape& input, const Shape& weight, const Conv2dParams& p, const char* op) {
   LOUPE_CHECK(input.size() == 3 || input.size() == 4, op,
               ": expected input of shape (N, C, H, W) or (C, H, W), got ", shape_str(input));
   LOUPE_CHECK(weight.size() == 4, op, ": expected weight of shape (O, C / groups, kh, kw), got ", shape_str(weight));
@@ -64,6 +66,8 @@ cpu::ConvGeometry make_geometry(const Shape& input, const Shape& weight, const C
   return g;
 }
 
+namespace {
+
 Shape output_shape(const cpu::ConvGeometry& g, bool batched) {
   if (batched) return {g.batch, g.out_channels, g.out_h, g.out_w};
   return {g.out_channels, g.out_h, g.out_w};
@@ -83,7 +87,7 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
   LOUPE_CHECK(is_floating(x.dtype()), "conv2d: expected a floating dtype (float32 or float64), got ", x.dtype());
   check_tensor(x, "input", x.dtype(), "conv2d");
   check_tensor(weight, "weight", x.dtype(), "conv2d");
-  const cpu::ConvGeometry g = make_geometry(x.shape(), weight.shape(), params, "conv2d");
+  const cpu::ConvGeometry g = conv2d_geometry(x.shape(), weight.shape(), params, "conv2d");
   if (bias.defined()) {
     check_tensor(bias, "bias", x.dtype(), "conv2d");
     LOUPE_CHECK(bias.dim() == 1 && bias.size(0) == g.out_channels, "conv2d: bias must have shape (",
@@ -111,7 +115,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
   const char* op = "conv2d_backward_input";
   LOUPE_CHECK(grad_out.defined() && is_floating(grad_out.dtype()), op, ": expected a floating grad_out");
   check_tensor(weight, "weight", grad_out.dtype(), op);
-  const cpu::ConvGeometry g = make_geometry(input_shape, weight.shape(), params, op);
+  const cpu::ConvGeometry g = conv2d_geometry(input_shape, weight.shape(), params, op);
   const Shape expected = output_shape(g, input_shape.size() == 4);
   LOUPE_CHECK(grad_out.shape() == expected, op, ": grad_out has shape ", shape_str(grad_out.shape()),
               " but the convolution output has shape ", shape_str(expected));
@@ -135,7 +139,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
   const char* op = "conv2d_backward_weight";
   LOUPE_CHECK(grad_out.defined() && is_floating(grad_out.dtype()), op, ": expected a floating grad_out");
   check_tensor(x, "input", grad_out.dtype(), op);
-  const cpu::ConvGeometry g = make_geometry(x.shape(), weight_shape, params, op);
+  const cpu::ConvGeometry g = conv2d_geometry(x.shape(), weight_shape, params, op);
   const Shape expected = output_shape(g, x.dim() == 4);
   LOUPE_CHECK(grad_out.shape() == expected, op, ": grad_out has shape ", shape_str(grad_out.shape()),
               " but the convolution output has shape ", shape_str(expected));

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstdint>
 
+#include "tensor/cpu/conv.hpp"
 #include "tensor/tensor.hpp"
 
 namespace loupe {
@@ -27,6 +28,11 @@ struct Conv2dParams {
 namespace loupe::ops {
 
 using Conv2dParams = loupe::Conv2dParams;
+
+// The shapes of one conv2d call (input (N, C, H, W) or (C, H, W), weight (O, C / groups, kh, kw))
+// with every check of the op; each inconsistency raises an Error naming `op`. Shared by the CPU
+// and CUDA backends so both accept and reject exactly the same calls.
+cpu::ConvGeometry conv2d_geometry(const Shape& input, const Shape& weight, const Conv2dParams& params, const char* op);
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(), const Conv2dParams& params = {});
 
