@@ -8,13 +8,19 @@ void check_model_options(const ModelOptions& options, const char* model) {
   LOUPE_CHECK(options.in_channels > 0, model, ": in_channels must be positive, got ", options.in_channels);
 }
 
-ConvBnRelu::ConvBnRelu(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
-                       std::array<int64_t, 2> stride, std::array<int64_t, 2> padding, double eps, Generator* generator) {
+std::shared_ptr<Conv2d> conv_no_bias(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
+                                     std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
+                                     Generator* generator) {
   Conv2dOptions o;
   o.stride = stride;
   o.padding = padding;
   o.bias = false;
-  conv = register_module("conv", std::make_shared<Conv2d>(in_channels, out_channels, kernel_size, o, generator));
+  return std::make_shared<Conv2d>(in_channels, out_channels, kernel_size, o, generator);
+}
+
+ConvBnRelu::ConvBnRelu(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
+                       std::array<int64_t, 2> stride, std::array<int64_t, 2> padding, double eps, Generator* generator) {
+  conv = register_module("conv", conv_no_bias(in_channels, out_channels, kernel_size, stride, padding, generator));
   BatchNormOptions bo;
   bo.eps = eps;
   bn = register_module("bn", std::make_shared<BatchNorm2d>(out_channels, bo));

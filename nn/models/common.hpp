@@ -19,6 +19,11 @@ struct ModelOptions {
 
 void check_model_options(const ModelOptions& options, const char* model);
 
+// A convolution without bias (the zoo's convolutions are all followed by batch norm).
+std::shared_ptr<Conv2d> conv_no_bias(int64_t in_channels, int64_t out_channels, std::array<int64_t, 2> kernel_size,
+                                     std::array<int64_t, 2> stride, std::array<int64_t, 2> padding,
+                                     Generator* generator);
+
 // conv (no bias) -> BatchNorm2d(eps) -> ReLU.
 class ConvBnRelu : public Module {
  public:

@@ -7,12 +7,9 @@ namespace loupe::nn {
 
 namespace {
 
+// Square kernel, stride and padding (all of ResNet's and DenseNet's convolutions).
 std::shared_ptr<Conv2d> conv(int64_t in, int64_t out, int64_t k, int64_t stride, int64_t padding, Generator* gen) {
-  Conv2dOptions o;
-  o.stride = {stride, stride};
-  o.padding = {padding, padding};
-  o.bias = false;
-  return std::make_shared<Conv2d>(in, out, k, o, gen);
+  return conv_no_bias(in, out, {k, k}, {stride, stride}, {padding, padding}, gen);
 }
 
 }  // namespace

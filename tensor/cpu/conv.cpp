@@ -29,23 +29,7 @@ void im2col(const ConvGeometry& g, const T* x_group, T* cols) {
   parallel_for(0, g.col_rows(), kIm2colGrain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const int64_t c = r / kernel, i = (r % kernel) / g.kernel_w, j = r % g.kernel_w;
-      const T* plane = x_group + c * g.height * g.width;
-      T* row = cols + r * ncols;
-      const int64_t off_h = i * g.dilation_h - g.pad_h, off_w = j * g.dilation_w - g.pad_w;
-      int64_t ow0, ow1;
-      valid_range(g.out_w, g.stride_w, off_w, g.width, ow0, ow1);
-      for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        T* dst = row + oh * g.out_w;
-        const int64_t ih = oh * g.stride_h + off_h;
-        if (ih < 0 || ih >= g.height) {
-          std::fill(dst, dst + g.out_w, T(0));
-          continue;
-        }
-        const T* src = plane + ih * g.width;
-        std::fill(dst, dst + ow0, T(0));
-        for (int64_t ow = ow0; ow < ow1; ++ow) dst[ow] = src[ow * g.stride_w + off_w];
-        std::fill(dst + ow1, dst + g.out_w, T(0));
-      }
+      im2col_row(g, x_group + c * g.height * g.width, i, j, cols + r * ncols);
     }
   });
 }

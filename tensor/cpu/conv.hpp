@@ -41,6 +41,31 @@ inline void valid_range(int64_t out, int64_t stride, int64_t offset, int64_t siz
   last = std::clamp(last, first, out);
 }
 
+// One row of an im2col matrix: the input plane (H, W) sampled at every output position for kernel
+// offset (ki, kj), with zeros where the window lies in the padding. row holds out_h * out_w values.
+template <typename T>
+void im2col_row(const ConvGeometry& g, const T* plane, int64_t ki, int64_t kj, T* row) {
+  const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
+  int64_t ow0, ow1;
+  valid_range(g.out_w, g.stride_w, off_w, g.width, ow0, ow1);
+  for (int64_t oh = 0; oh < g.out_h; ++oh) {
+    T* dst = row + oh * g.out_w;
+    const int64_t ih = oh * g.stride_h + off_h;
+    if (ih < 0 || ih >= g.height) {
+      std::fill(dst, dst + g.out_w, T(0));
+      continue;
+    }
+    const T* src = plane + ih * g.width;
+    std::fill(dst, dst + ow0, T(0));
+    if (g.stride_w == 1) {
+      std::copy(src + ow0 + off_w, src + ow1 + off_w, dst + ow0);
+    } else {
+      for (int64_t ow = ow0; ow < ow1; ++ow) dst[ow] = src[ow * g.stride_w + off_w];
+    }
+    std::fill(dst + ow1, dst + g.out_w, T(0));
+  }
+}
+
 // x_group (C / groups, H, W) -> cols (col_rows, col_cols).
 template <typename T>
 void im2col(const ConvGeometry& g, const T* x_group, T* cols);

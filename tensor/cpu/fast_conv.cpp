@@ -40,26 +40,7 @@ void im2col_block(const ConvGeometry& g, const T* x, int64_t n0, int64_t nb, int
       const int64_t r = t / nb, i = t % nb;
       const int64_t c = r / kernel, ki = (r % kernel) / g.kernel_w, kj = r % g.kernel_w;
       const T* src_plane = x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane;
-      T* row = cols + r * ld + i * ncols;
-      const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
-      int64_t ow0, ow1;
-      valid_range(g.out_w, g.stride_w, off_w, g.width, ow0, ow1);
-      for (int64_t oh = 0; oh < g.out_h; ++oh) {
-        T* dst = row + oh * g.out_w;
-        const int64_t ih = oh * g.stride_h + off_h;
-        if (ih < 0 || ih >= g.height) {
-          std::fill(dst, dst + g.out_w, T(0));
-          continue;
-        }
-        const T* src = src_plane + ih * g.width;
-        std::fill(dst, dst + ow0, T(0));
-        if (g.stride_w == 1) {
-          std::copy(src + ow0 + off_w, src + ow1 + off_w, dst + ow0);
-        } else {
-          for (int64_t ow = ow0; ow < ow1; ++ow) dst[ow] = src[ow * g.stride_w + off_w];
-        }
-        std::fill(dst + ow1, dst + g.out_w, T(0));
-      }
+      im2col_row(g, src_plane, ki, kj, cols + r * ld + i * ncols);
     }
   });
 }
