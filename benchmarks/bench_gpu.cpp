@@ -1,19 +1,37 @@
 // GPU benchmarks of the CUDA backend, the same cases as benchmarks/bench_gpu_torch.py so the two
-// can be compared side by side on one GPU (benchmarks/gpu_check.sh prints the table):
-//   sgemm fp32 / tf32   (n x n) @ (n x n), 2 n^3 flops          -> TFLOP/s
-//   add                 out = a + b over N floats, 12 N bytes    -> GB/s
-//   softmax             rows x cols floats along the last dim, 8 bytes per element -> GB/s
-//   copy                a device-to-device cudaMemcpy of N floats, 8 N bytes: the bandwidth ceiling
-// Usage: bench_gpu [--quick] [--json FILE]   Each case: 3 warm-up runs, then the median of 10.
+// can be compared side by side on one GPU (benchmarks/gpu_check.sh prints the table). Every value
+// is "higher is better":
+//   sgemm_fp32 / _tf32 / _bf16   (n x n) @ (n x n), 2 n^3 flops                     -> TFLOP/s
+//   add                          out = a + b over N floats, 12 N bytes               -> GB/s
+//   softmax                      rows of 4096 floats along the last dim, 8 bytes/elt -> GB/s
+//   copy_d2d                     a device-to-device cudaMemcpy of N floats, 8 N bytes: the ceiling
+//   conv_fwd / conv_bwd          the convolutions of a ResNet18 training step at 224x224 (each
+//                                distinct layer timed, weighted by how often it occurs; bwd =
+//                                backward-data + backward-weight), fp32 without TF32  -> TFLOP/s
+//   resnet18_train_fp32 / _tf32 / _bf16   one SGD step (momentum 0.9) of torchvision's ResNet18,
+//                                1000 classes, NCHW, cross-entropy; fp32, TF32 convolutions and
+//                                matmuls, bf16 autocast                               -> images/s
+//   ig50 / smoothgrad50          integrated gradients (50 Gauss-Legendre steps) and SmoothGrad
+//                                (50 samples) of one 3x224x224 input on ResNet18, one pass of 50
+//                                rows                                                 -> explanations/s
+// Usage: bench_gpu [--quick] [--json FILE] [--filter S]
+// Each case: 3 warm-up runs, then the median of 10 (each run synchronised). A case that fails
+// (an op without a CUDA kernel, say) is reported and skipped; the others still run.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "autograd/autograd.hpp"
+#include "explain/explain.hpp"
+#include "nn/models/zoo.hpp"
+#include "nn/optim/optimizer.hpp"
 #include "tensor/cuda/backend.hpp"
 #include "tensor/cuda/runtime.hpp"
 #include "tensor/ops.hpp"
@@ -44,16 +62,215 @@ struct Result {
   std::string name;
   double value;
   std::string unit;
+  double ms;  // the median time the value comes from
 };
+
+class Bench {
+ public:
+  Bench(bool quick, std::string filter) : quick_(quick), filter_(std::move(filter)) {}
+  bool quick() const { return quick_; }
+  bool wanted(const std::string& name) const { return filter_.empty() || name.find(filter_) != std::string::npos; }
+
+  // Runs a case that measures itself: `measure` returns (value, ms). Errors skip the case.
+  void run(const std::string& name, const std::string& unit, const std::function<std::pair<double, double>()>& measure) {
+    if (!wanted(name)) return;
+    try {
+      const auto [value, ms] = measure();
+      results_.push_back({name, value, unit, ms});
+      std::printf("%-22s %10.2f %-10s (%.3f ms)\n", name.c_str(), value, unit.c_str(), ms);
+    } catch (const Error& e) {
+      std::printf("%-22s skipped: %s\n", name.c_str(), e.what());
+    }
+    std::fflush(stdout);
+  }
+  // The common case: `amount` units of work per call of f (flops / 1e12, bytes / 1e9, images ...).
+  void rate(const std::string& name, const std::string& unit, double amount, const std::function<void()>& f,
+            const std::function<void()>& setup = {}) {
+    run(name, unit, [&] {
+      if (setup) setup();
+      const double s = time_median(f);
+      return std::pair{amount / s, 1e3 * s};
+    });
+  }
+
+  void write_json(const std::string& path) const {
+    std::ofstream out(path);
+    out << "{\n  \"device\": \"" << cuda::device_name(0) << "\",\n  \"results\": {";
+    for (size_t i = 0; i < results_.size(); ++i) {
+      out << (i ? "," : "") << "\n    \"" << results_[i].name << "\": {\"value\": " << results_[i].value
+          << ", \"unit\": \"" << results_[i].unit << "\", \"ms\": " << results_[i].ms << "}";
+    }
+    out << "\n  }\n}\n";
+  }
+
+ private:
+  bool quick_;
+  std::string filter_;
+  std::vector<Result> results_;
+};
+
+// --- matrix products, memory-bound ops ---
+
+void gemm_cases(Bench& bench, Generator& gen) {
+  const int64_t n = bench.quick() ? 2048 : 4096;
+  const Tensor a = uniform({n, n}, -1, 1, DType::f32, &gen, kGpu), b = uniform({n, n}, -1, 1, DType::f32, &gen, kGpu);
+  const double tflop = 2.0 * static_cast<double>(n) * n * n / 1e12;
+  for (auto [name, precision] : {std::pair{"sgemm_fp32", cuda::MatmulPrecision::highest},
+                                 std::pair{"sgemm_tf32", cuda::MatmulPrecision::tf32}}) {
+    cuda::set_matmul_precision(precision);
+    bench.rate(name, "TFLOP/s", tflop, [&] { (void)ops::matmul(a, b); });
+  }
+  cuda::set_matmul_precision(cuda::MatmulPrecision::highest);
+  // bf16 operands and output, fp32 accumulation (what autocast runs).
+  Tensor a16, b16;
+  bench.rate("sgemm_bf16", "TFLOP/s", tflop, [&] { (void)ops::matmul(a16, b16); }, [&] {
+    a16 = ops::to_dtype(a, DType::bf16);
+    b16 = ops::to_dtype(b, DType::bf16);
+  });
+}
+
+void memory_cases(Bench& bench, Generator& gen) {
+  const int64_t count = bench.quick() ? (int64_t{1} << 24) : (int64_t{1} << 26);
+  const Tensor x = uniform({count}, -1, 1, DType::f32, &gen, kGpu), y = uniform({count}, -1, 1, DType::f32, &gen, kGpu);
+  const double gb = 4.0 * static_cast<double>(count) / 1e9;
+  bench.rate("add", "GB/s", 3 * gb, [&] { (void)ops::add(x, y); });
+  Tensor dst = Tensor::empty({count}, DType::f32, kGpu);
+  bench.rate("copy_d2d", "GB/s", 2 * gb, [&] {
+    LOUPE_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), x.raw_data(), static_cast<size_t>(gb * 1e9),
+                                     cudaMemcpyDeviceToDevice, cuda::stream(0)));
+  });
+  const Tensor rows = ops::view(x, {count / 4096, 4096});
+  bench.rate("softmax", "GB/s", 2 * gb, [&] { (void)ops::softmax(rows, -1); });
+}
+
+// --- ResNet18's convolutions ---
+
+struct ConvLayer {
+  int64_t in_channels, out_channels, kernel, stride, padding, in_size;
+  int count;  // occurrences in ResNet18
+};
+
+// Every distinct convolution of ResNet18 at 224x224 (benchmarks/bench_cpu.cpp has the same list).
+const ConvLayer kResNet18Convs[] = {
+    {3, 64, 7, 2, 3, 224, 1},    {64, 64, 3, 1, 1, 56, 4},    {64, 128, 3, 2, 1, 56, 1},  {128, 128, 3, 1, 1, 28, 3},
+    {64, 128, 1, 2, 0, 56, 1},   {128, 256, 3, 2, 1, 28, 1},  {256, 256, 3, 1, 1, 14, 3}, {128, 256, 1, 2, 0, 28, 1},
+    {256, 512, 3, 2, 1, 14, 1},  {512, 512, 3, 1, 1, 7, 3},   {256, 512, 1, 2, 0, 14, 1},
+};
+
+void conv_cases(Bench& bench, Generator& gen) {
+  const int64_t batch = bench.quick() ? 32 : 64;
+  for (const bool backward : {false, true}) {
+    bench.run(backward ? "conv_bwd" : "conv_fwd", "TFLOP/s", [&] {
+      double seconds = 0, flops = 0;
+      for (const ConvLayer& l : kResNet18Convs) {
+        Conv2dParams p;
+        p.stride = {l.stride, l.stride};
+        p.padding = {l.padding, l.padding};
+        const Tensor x = uniform({batch, l.in_channels, l.in_size, l.in_size}, -1, 1, DType::f32, &gen, kGpu);
+        const Tensor w = uniform({l.out_channels, l.in_channels, l.kernel, l.kernel}, -0.1, 0.1, DType::f32, &gen, kGpu);
+        const Tensor y = ops::conv2d(x, w, Tensor(), p);
+        const double layer_flops = 2.0 * static_cast<double>(y.numel()) * l.in_channels * l.kernel * l.kernel;
+        double s;
+        if (backward) {
+          s = time_median([&] {
+            (void)ops::conv2d_backward_input(y, w, x.shape(), p);
+            (void)ops::conv2d_backward_weight(y, x, w.shape(), p);
+          });
+        } else {
+          s = time_median([&] { (void)ops::conv2d(x, w, Tensor(), p); });
+        }
+        seconds += l.count * s;
+        flops += l.count * layer_flops * (backward ? 2 : 1);
+      }
+      return std::pair{flops / seconds / 1e12, 1e3 * seconds};
+    });
+  }
+}
+
+// --- ResNet18 training ---
+
+// One precision of the training step: fp32, TF32 (convolutions and matmuls on tensor cores with
+// fp32 storage) or bf16 autocast.
+enum class TrainPrecision { fp32, tf32, bf16 };
+
+void train_case(Bench& bench, const std::string& name, TrainPrecision precision) {
+  const int64_t batch = bench.quick() ? 64 : 128;
+  std::shared_ptr<nn::Module> model;
+  std::unique_ptr<nn::SGD> sgd;
+  Tensor x, labels;
+  const auto setup = [&] {
+    Generator gen(7);
+    model = nn::make_model("resnet18", 1000, 3, &gen);
+    model->to(kGpu);
+    model->train();
+    nn::SgdOptions options;
+    options.lr = 0.01;
+    options.momentum = 0.9;
+    sgd = std::make_unique<nn::SGD>(model->parameters(), options);
+    x = uniform({batch, 3, 224, 224}, -1, 1, DType::f32, &gen, kGpu);
+    labels = ops::to_device(randint(0, 1000, {batch}, &gen), kGpu);
+  };
+  const auto step = [&] {
+#if __has_include("autograd/autocast.hpp")
+    std::optional<AutocastGuard> autocast;
+    if (precision == TrainPrecision::bf16) autocast.emplace(DType::bf16);
+#else
+    LOUPE_CHECK(precision != TrainPrecision::bf16, "bf16 autocast is not in this build");
+#endif
+    sgd->zero_grad();
+    const Tensor loss = cross_entropy((*model)(x), labels);
+    backward(loss);
+    sgd->step();
+  };
+  cuda::set_matmul_precision(precision == TrainPrecision::tf32 ? cuda::MatmulPrecision::tf32
+                                                               : cuda::MatmulPrecision::highest);
+  bench.rate(name, "images/s", static_cast<double>(batch), step, setup);
+  cuda::set_matmul_precision(cuda::MatmulPrecision::highest);
+}
+
+// --- attribution ---
+
+void explain_cases(Bench& bench) {
+  namespace ex = explain;
+  const int64_t n = 50;
+  std::shared_ptr<nn::Module> model;
+  Tensor x;
+  const auto setup = [&] {
+    Generator gen(11);
+    model = nn::make_model("resnet18", 1000, 3, &gen);
+    for (Tensor& p : model->parameters()) p.set_requires_grad(false);  // input gradients only, as Captum
+    model->to(kGpu);
+    model->eval();
+    x = uniform({1, 3, 224, 224}, -1, 1, DType::f32, &gen, kGpu);
+  };
+  const auto query = [&] { return ex::Query{ex::as_forward(*model), {x}, ex::Target(3), ex::Output::logit}; };
+  bench.rate("ig50", "expl/s", 1.0, [&] {
+    (void)ex::integrated_gradients(query(), {.n_steps = n, .method = ex::IntegrationRule::gauss_legendre,
+                                             .internal_batch_size = n});
+  }, setup);
+  bench.rate("smoothgrad50", "expl/s", 1.0, [&] {
+    ex::NoiseTunnelOptions options;
+    options.type = ex::NoiseType::smoothgrad;
+    options.n_samples = n;
+    options.stdevs = {0.15};
+    options.internal_batch_size = n;
+    (void)ex::noise_tunnel(query(), [](const ex::Query& q) { return ex::saliency(q); }, options);
+  }, setup);
+}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   bool quick = false;
-  std::string json;
+  std::string json, filter;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--quick") == 0) quick = true;
-    if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json = argv[++i];
+    else if (std::strcmp(argv[i], "--json") == 0 && i + 1 < argc) json = argv[++i];
+    else if (std::strcmp(argv[i], "--filter") == 0 && i + 1 < argc) filter = argv[++i];
+    else if (std::strcmp(argv[i], "--help") == 0) {
+      std::printf("usage: bench_gpu [--quick] [--json FILE] [--filter S]\n");
+      return 0;
+    }
   }
   try {
     if (!cuda::is_available()) {
@@ -61,42 +278,16 @@ int main(int argc, char** argv) {
       return 2;
     }
     std::printf("device: %s\n", cuda::device_name(0).c_str());
-    std::vector<Result> results;
+    Bench bench(quick, filter);
     Generator gen(1);
-
-    const int64_t n = quick ? 2048 : 4096;
-    const Tensor a = uniform({n, n}, -1, 1, DType::f32, &gen, kGpu), b = uniform({n, n}, -1, 1, DType::f32, &gen, kGpu);
-    for (auto [name, precision] : {std::pair{"sgemm_fp32", cuda::MatmulPrecision::highest},
-                                   std::pair{"sgemm_tf32", cuda::MatmulPrecision::tf32}}) {
-      cuda::set_matmul_precision(precision);
-      const double s = time_median([&] { (void)ops::matmul(a, b); });
-      results.push_back({name, 2.0 * static_cast<double>(n) * n * n / s / 1e12, "TFLOP/s"});
-    }
-    cuda::set_matmul_precision(cuda::MatmulPrecision::highest);
-
-    const int64_t count = quick ? (int64_t{1} << 24) : (int64_t{1} << 26);
-    const Tensor x = uniform({count}, -1, 1, DType::f32, &gen, kGpu), y = uniform({count}, -1, 1, DType::f32, &gen, kGpu);
-    const double bytes = 4.0 * static_cast<double>(count);
-    results.push_back({"add", 3 * bytes / time_median([&] { (void)ops::add(x, y); }) / 1e9, "GB/s"});
-    Tensor dst = Tensor::empty({count}, DType::f32, kGpu);
-    const double copy_s = time_median([&] {
-      LOUPE_CUDA_CHECK(cudaMemcpyAsync(dst.raw_data(), x.raw_data(), static_cast<size_t>(bytes),
-                                       cudaMemcpyDeviceToDevice, cuda::stream(0)));
-    });
-    results.push_back({"copy_d2d", 2 * bytes / copy_s / 1e9, "GB/s"});
-    const Tensor rows = ops::view(x, {count / 4096, 4096});
-    results.push_back({"softmax", 2 * bytes / time_median([&] { (void)ops::softmax(rows, -1); }) / 1e9, "GB/s"});
-
-    for (const Result& r : results) std::printf("%-12s %10.2f %s\n", r.name.c_str(), r.value, r.unit.c_str());
-    if (!json.empty()) {
-      std::ofstream out(json);
-      out << "{\n  \"device\": \"" << cuda::device_name(0) << "\",\n  \"results\": {";
-      for (size_t i = 0; i < results.size(); ++i) {
-        out << (i ? "," : "") << "\n    \"" << results[i].name << "\": {\"value\": " << results[i].value
-            << ", \"unit\": \"" << results[i].unit << "\"}";
-      }
-      out << "\n  }\n}\n";
-    }
+    gemm_cases(bench, gen);
+    memory_cases(bench, gen);
+    conv_cases(bench, gen);
+    train_case(bench, "resnet18_train_fp32", TrainPrecision::fp32);
+    train_case(bench, "resnet18_train_tf32", TrainPrecision::tf32);
+    train_case(bench, "resnet18_train_bf16", TrainPrecision::bf16);
+    explain_cases(bench);
+    if (!json.empty()) bench.write_json(json);
     const cuda::MemoryStats m = cuda::memory_stats(0);
     std::printf("allocator: peak allocated %.1f MiB, reserved %.1f MiB, %lld cudaMalloc calls, %lld cache hits\n",
                 static_cast<double>(m.peak_allocated) / (1 << 20), static_cast<double>(m.reserved) / (1 << 20),

@@ -30,7 +30,7 @@ const std::vector<OptionSpec> kEvaluateOptions = {
     {"batch-size", "N", "32", "images per forward pass"},
     {"workers", "N", "2", "data-loading threads"},
     {"threshold", "P", "0.5", "multilabel decision threshold"},
-    {"device", "NAME", "cpu", "cpu (this build has no GPU backend)"},
+    {"device", "NAME", "cpu", "cpu, cuda or cuda:N (a GPU needs a build with the CUDA backend)"},
     {"on-bad-image", "POLICY", "stop", "stop or skip unreadable images"},
     {"json", "FILE", "", "also write the reports as JSON"},
 };
@@ -75,7 +75,7 @@ int run_evaluate(int argc, char** argv) {
                        kEvaluateOptions);
     return 0;
   }
-  check_device(args.get("device"));
+  const Device device = parse_device_option(args.get("device"));
   const std::vector<std::string> paths = split_list(args.get("model"));
   LOUPE_CHECK(!paths.empty(), "evaluate: --model CKPT is required");
   const int64_t batch_size = args.get_int("batch-size");
@@ -90,6 +90,7 @@ int run_evaluate(int argc, char** argv) {
   for (size_t m = 0; m < paths.size(); ++m) {
     nn::ModelInfo info;
     std::shared_ptr<nn::Module> model = nn::load_model(paths[m], &info);
+    model->to(device);
     nn::DataSpec spec = data_spec(args);
     if (spec.label_columns.empty()) spec.label_columns = info.labels;
     nn::DataSplit split = nn::open_split(spec, args.get("split"));

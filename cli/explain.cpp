@@ -14,6 +14,7 @@
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
+#include "cli/train_common.hpp"
 #include "explain/report.hpp"
 #include "nn/checkpoint.hpp"
 #include "tensor/error.hpp"
@@ -38,6 +39,7 @@ const std::vector<OptionSpec> kExplainOptions = {
     {"clip", "P", "99", "heatmaps: scale by the P-th percentile of |attribution|"},
     {"alpha", "A", "0.8", "overlays: heatmap opacity where |attribution| is largest"},
     {"seed", "N", "0", "seed of the smoothgrad noise"},
+    {"device", "NAME", "cpu", "cpu, cuda or cuda:N (a GPU needs a build with the CUDA backend)"},
     {"out", "DIR", "", "output folder (created if missing)"},
     {"json", "", "", "also write DIR/summary.json and print it instead of the summary"},
 };
@@ -140,6 +142,7 @@ int run_explain(int argc, char** argv) {
 
   nn::ModelInfo info;
   std::shared_ptr<nn::Module> model = nn::load_model(checkpoint, &info);
+  model->to(parse_device_option(args.get("device")));
   options.output = parse_output(args.get("output"), info.multilabel);
   options.checkpoint = checkpoint;
 

@@ -22,7 +22,7 @@ const std::vector<OptionSpec> kPredictOptions = {
     {"model", "CKPT", "", "checkpoint written by loupe train"},
     {"input", "IMAGE..", "", "one or more image files (PNG, JPEG, BMP)"},
     {"threshold", "P", "0.5", "multilabel decision threshold"},
-    {"device", "NAME", "cpu", "cpu (this build has no GPU backend)"},
+    {"device", "NAME", "cpu", "cpu, cuda or cuda:N (a GPU needs a build with the CUDA backend)"},
     {"json", "", "", "print JSON instead of text"},
 };
 
@@ -54,12 +54,13 @@ int run_predict(int argc, char** argv) {
     std::cout << usage("predict", "Per-image probabilities of a checkpoint.", kPredictOptions);
     return 0;
   }
-  check_device(args.get("device"));
+  const Device device = parse_device_option(args.get("device"));
   LOUPE_CHECK(!args.get("model").empty(), "predict: --model CKPT is required");
   LOUPE_CHECK(!inputs.empty(), "predict: --input IMAGE... is required");
   const double threshold = args.get_double("threshold");
   nn::ModelInfo info;
   std::shared_ptr<nn::Module> model = nn::load_model(args.get("model"), &info);
+  model->to(device);
   const nn::Compose transform = nn::image_transform(info);
 
   std::ostringstream json;
@@ -68,7 +69,7 @@ int run_predict(int argc, char** argv) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     Generator unused(0);
     const Tensor image = transform(nn::load_image(inputs[i]), unused);        // (C, S, S)
-    const Tensor logits = (*model)(ops::unsqueeze(image, 0));                // (1, K)
+    const Tensor logits = (*model)(ops::to_device(ops::unsqueeze(image, 0), device));  // (1, K)
     const Tensor p = info.multilabel ? ops::sigmoid(logits) : ops::softmax(logits, 1);
     const std::vector<float> probabilities = to_vector<float>(ops::to_dtype(ops::reshape(p, {-1}), DType::f32));
     std::vector<std::string> predicted;

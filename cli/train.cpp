@@ -52,7 +52,7 @@ const std::vector<OptionSpec> kTrainOptions = {
     {"clip", "NORM", "0", "clip the gradient 2-norm to this (0 = off)"},
     {"image-size", "N", "0", "input size (0 = 28 for Fashion-MNIST, 224 otherwise)"},
     {"in-channels", "N", "3", "1 (grey) or 3 (grey repeated)"},
-    {"device", "NAME", "cpu", "cpu (this build has no GPU backend)"},
+    {"device", "NAME", "cpu", "cpu, cuda or cuda:N (a GPU needs a build with the CUDA backend)"},
     {"seed", "N", "0", "seed for initialisation, shuffling and dropout"},
     {"workers", "N", "2", "data-loading threads"},
     {"threshold", "P", "0.5", "multilabel decision threshold"},
@@ -92,7 +92,7 @@ int run_train(int argc, char** argv) {
   }
   LOUPE_CHECK(args.get("preset").empty() || args.get("preset") == "cxr", "train: unknown --preset '", args.get("preset"),
               "' (known: cxr)");
-  check_device(args.get("device"));
+  const Device device = parse_device_option(args.get("device"));
   const std::string out_dir = args.get("out");
   LOUPE_CHECK(!out_dir.empty(), "train: --out DIR is required");
   const int64_t epochs = args.get_int("epochs");
@@ -122,6 +122,7 @@ int run_train(int argc, char** argv) {
   nn::ModelInfo info = model_info(args, spec, train_split.label_names, multilabel);
   Generator generator(seed);
   std::shared_ptr<nn::Module> model = nn::build_model(info, &generator);
+  model->to(device);
   nn::OptimizerConfig optimizer_config;
   optimizer_config.name = args.get("optimizer");
   optimizer_config.lr = args.get_double("lr");

@@ -10,6 +10,7 @@
 
 #include "cli/args.hpp"
 #include "nn/training.hpp"
+#include "tensor/cuda/backend.hpp"
 
 namespace loupe::cli {
 
@@ -39,8 +40,15 @@ inline void apply_preset(std::vector<std::string>& arguments, size_t first) {
   arguments.insert(arguments.begin() + static_cast<std::ptrdiff_t>(first), cxr.begin(), cxr.end());
 }
 
-inline void check_device(const std::string& device) {
-  LOUPE_CHECK(device == "cpu", "--device '", device, "': this build runs on the cpu only");
+// --device: "cpu", "cuda" or "cuda:N"; a GPU device must exist in this build and on this machine.
+inline Device parse_device_option(const std::string& text) {
+  const Device device = Device::parse(text);
+  if (device.is_cuda()) {
+    LOUPE_CHECK(cuda::is_built(), "--device '", text, "': this build of loupe has no CUDA backend");
+    LOUPE_CHECK(device.index < cuda::device_count(), "--device '", text, "': ", cuda::device_count(),
+                " CUDA device(s) visible");
+  }
+  return device;
 }
 
 inline nn::OnBadFile bad_file_policy(const std::string& name) {

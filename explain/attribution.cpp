@@ -70,14 +70,19 @@ Tensor Baseline::resolve(const Tensor& input) const {
   }
   const Tensor& b = std::get<Tensor>(value_);
   LOUPE_CHECK(b.defined(), "explain: undefined baseline tensor");
+  // A baseline given on the CPU follows the input to its device.
   LOUPE_CHECK(b.dim() <= input.dim(), "explain: baseline of shape ", shape_str(b.shape()),
               " has more dims than the input ", shape_str(input.shape()));
   // A baseline without the batch dim (C, H, W) or with a batch of 1 broadcasts over the rows.
-  Tensor expanded = ops::expand(ops::to_dtype(b.detach(), input.dtype()), input.shape());
+  Tensor expanded = ops::expand(ops::to_device(ops::to_dtype(b.detach(), input.dtype()), input.device()), input.shape());
   return ops::contiguous(expanded);
 }
 
 namespace detail {
+
+Tensor row_index(const std::vector<int64_t>& rows, Device device) {
+  return ops::to_device(from_values(rows, {static_cast<int64_t>(rows.size())}), device);
+}
 
 Prepared prepare(const Query& query, const char* method) {
   LOUPE_CHECK(static_cast<bool>(query.model), method, ": no model");
@@ -97,7 +102,7 @@ Prepared prepare(const Query& query, const char* method) {
   p.output = query.output;
   query.target.resolve(n, p.rows, p.classes);
   const bool identity = static_cast<int64_t>(p.rows.size()) == n;  // no row was expanded
-  const Tensor index = from_values(p.rows, {static_cast<int64_t>(p.rows.size())});
+  const Tensor index = row_index(p.rows, query.inputs[0].device());
   for (size_t i = 0; i < query.inputs.size(); ++i) {
     const Tensor x = query.inputs[i].detach();
     const Baseline baseline = nb == 0 ? Baseline() : query.baselines[nb == 1 ? 0 : i];
@@ -129,7 +134,7 @@ Tensor target_scores(const Tensor& model_output, const std::vector<int64_t>& cla
   }
   if (output == Output::sigmoid) out = sigmoid(out);
   if (output == Output::softmax) out = softmax(out, 1);
-  const Tensor index = from_values(classes, {r, 1});
+  const Tensor index = ops::to_device(from_values(classes, {r, 1}), out.device());
   return reshape(gather(out, 1, index), {r});
 }
 

@@ -121,6 +121,9 @@ Tensor score_rows(const ForwardFn& model, const std::vector<Tensor>& inputs, con
                   Output output);
 
 // Rows [start, end) of each tensor (views).
+// A 1-d int64 index of `rows` on `device` (index_select / index_add need it beside the data).
+Tensor row_index(const std::vector<int64_t>& rows, Device device);
+
 std::vector<Tensor> narrow_rows(const std::vector<Tensor>& tensors, int64_t start, int64_t end);
 
 // Calls fn(start, end) over [0, total) in consecutive chunks of at most `chunk` rows (0: one chunk).

@@ -70,8 +70,9 @@ Attribution deeplift_shap(const Query& query, const std::vector<Tensor>& baselin
       baseline_of.push_back(j);
     }
   }
-  const Tensor row_index = from_values(row_of, {r * k});
-  const Tensor baseline_index = from_values(baseline_of, {r * k});
+  const Device device = p.inputs[0].device();
+  const Tensor row_index = detail::row_index(row_of, device);
+  const Tensor baseline_index = detail::row_index(baseline_of, device);
   Query paired;
   paired.model = query.model;
   paired.output = query.output;
@@ -84,7 +85,7 @@ Attribution deeplift_shap(const Query& query, const std::vector<Tensor>& baselin
                 " of shape ", shape_str(set.shape()), " does not hold K = ", k, " rows shaped like input ",
                 shape_str(p.inputs[i].shape()));
     paired.inputs.push_back(ops::index_select(p.inputs[i], 0, row_index));
-    paired.baselines.push_back(ops::index_select(ops::to_dtype(set.detach(), p.inputs[i].dtype()), 0, baseline_index));
+    paired.baselines.push_back(ops::index_select(ops::to_device(ops::to_dtype(set.detach(), p.inputs[i].dtype()), device), 0, baseline_index));
   }
   const Attribution each = deeplift(paired, options);
 

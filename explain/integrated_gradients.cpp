@@ -83,7 +83,7 @@ namespace {
 Tensor row_column(const std::vector<double>& values, const Tensor& like) {
   Shape shape(static_cast<size_t>(like.dim()), 1);
   shape[0] = static_cast<int64_t>(values.size());
-  return from_values(values, shape, like.dtype());
+  return ops::to_device(from_values(values, shape, like.dtype()), like.device());
 }
 
 }  // namespace
@@ -111,7 +111,7 @@ Attribution integrated_gradients(const Query& query, const IntegratedGradientsOp
       alphas.push_back(q.alphas[step]);
       weights.push_back(q.weights[step]);
     }
-    const Tensor index = from_values(rows, {static_cast<int64_t>(rows.size())});
+    const Tensor index = detail::row_index(rows, p.inputs[0].device());
     std::vector<Tensor> points;
     for (size_t i = 0; i < p.inputs.size(); ++i) {
       const Tensor base = ops::index_select(p.baselines[i], 0, index);

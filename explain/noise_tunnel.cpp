@@ -65,8 +65,7 @@ Attribution noise_tunnel(const Query& query, const Method& base, const NoiseTunn
       rows.push_back(v / n);
       classes.push_back(p.classes[static_cast<size_t>(v / n)]);
     }
-    const auto len = static_cast<int64_t>(rows.size());
-    const Tensor index = from_values(rows, {len});
+    const Tensor index = detail::row_index(rows, p.inputs[0].device());
     Query noisy;
     noisy.model = p.model;
     noisy.output = p.output;
@@ -79,7 +78,7 @@ Attribution noise_tunnel(const Query& query, const Method& base, const NoiseTunn
       for (int64_t v = start; v < end; ++v) {
         Generator row_gen(seed);
         row_gen.set_state(seed, first + input_offset[i] + static_cast<uint64_t>(v) * blocks_per_row[i]);
-        noise_rows.push_back(normal(row_shape, 0.0, 1.0, x.dtype(), &row_gen));
+        noise_rows.push_back(normal(row_shape, 0.0, 1.0, x.dtype(), &row_gen, x.device()));
       }
       const Tensor s = sigma[i].dim() == 0 ? sigma[i] : ops::index_select(sigma[i], 0, index);
       noisy.inputs.push_back(ops::add(x, ops::mul(ops::cat(noise_rows, 0), s)));
@@ -96,7 +95,7 @@ Attribution noise_tunnel(const Query& query, const Method& base, const NoiseTunn
       sum_sq[i] = ops::index_add(sum_sq[i], 0, index, ops::mul(a.attributions[i], a.attributions[i]));
     }
     if (a.delta.defined()) {
-      if (!delta_sum.defined()) delta_sum = zeros({r}, DType::f64);
+      if (!delta_sum.defined()) delta_sum = zeros({r}, DType::f64, a.delta.device());
       delta_sum = ops::index_add(delta_sum, 0, index, a.delta);
     }
   });

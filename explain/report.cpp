@@ -301,7 +301,8 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
     used_names.insert(name);
     image.name = name;
 
-    const Tensor x = ops::unsqueeze(ops::to_dtype(in.input, DType::f32), 0);  // (1, C, H, W)
+    // (1, C, H, W) on the model's device; results come back to the CPU for the files.
+    const Tensor x = ops::to_device(ops::unsqueeze(ops::to_dtype(in.input, DType::f32), 0), model.device());
     Tensor logits;
     {
       NoGradGuard no_grad;
@@ -317,7 +318,7 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
         for (int64_t i = 0; i < k; ++i) report.labels.push_back(std::to_string(i));
       }
     }
-    const Tensor probs = info.multilabel ? ops::sigmoid(logits) : ops::softmax(logits, 1);
+    const Tensor probs = ops::to_device(info.multilabel ? ops::sigmoid(logits) : ops::softmax(logits, 1), Device::cpu());
     image.probabilities = to_vector<double>(probs);
     image.predicted = static_cast<int64_t>(std::max_element(image.probabilities.begin(), image.probabilities.end()) -
                                            image.probabilities.begin());
@@ -363,9 +364,11 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
         r.method = m.name;
         r.seconds = seconds_since(start);
         r.is_signed = m.is_signed;
-        const Tensor attribution = ops::contiguous(ops::to_dtype(ops::select(a.attributions[0], 0, 0), DType::f32));
+        const Tensor attribution =
+            ops::to_device(ops::contiguous(ops::to_dtype(ops::select(a.attributions[0], 0, 0), DType::f32)), Device::cpu());
         r.total = ops::sum(ops::to_dtype(attribution, DType::f64)).item();
-        r.delta = a.delta.defined() ? ops::select(a.delta, 0, 0).item() : std::numeric_limits<double>::quiet_NaN();
+        r.delta = a.delta.defined() ? ops::to_device(ops::select(a.delta, 0, 0), Device::cpu()).item()
+                                    : std::numeric_limits<double>::quiet_NaN();
         r.npy = stem + "_" + m.name + ".npy";
         r.map_png = stem + "_" + m.name + ".png";
         r.overlay_png = stem + "_" + m.name + "_overlay.png";

@@ -107,8 +107,12 @@ ModelInfo ModelInfo::from_metadata(const std::map<std::string, std::string>& met
 void save_checkpoint(const std::string& path, const Module& model, const ModelInfo& info,
                      const std::map<std::string, Tensor>& extra_tensors,
                      const std::map<std::string, std::string>& extra_metadata) {
-  std::map<std::string, Tensor> tensors = extra_tensors;
-  for (const auto& [name, tensor] : model.state_dict()) tensors[kModelPrefix + name] = tensor;
+  // Files hold CPU tensors: a model or optimiser state on a GPU is copied back first.
+  std::map<std::string, Tensor> tensors;
+  for (const auto& [name, tensor] : extra_tensors) tensors[name] = ops::to_device(tensor, Device::cpu());
+  for (const auto& [name, tensor] : model.state_dict()) {
+    tensors[kModelPrefix + name] = ops::to_device(tensor, Device::cpu());
+  }
   std::map<std::string, std::string> metadata = extra_metadata;
   for (const auto& [key, value] : info.to_metadata()) metadata[key] = value;
   save_safetensors(path, tensors, metadata);

@@ -201,8 +201,22 @@ void Module::train(bool training) {
 }
 
 void Module::to(Device device) {
-  // Only CPU storage exists until the CUDA backend lands; every tensor already lives there.
-  LOUPE_CHECK(device.is_cpu(), "Module::to(", device, "): CUDA backend not built");
+  for (const auto& [name, m] : named_modules()) {
+    for (auto& [pname, p] : m->parameters_) {
+      if (p.device() != device) p.set_data(ops::to_device(p, device));
+      const Tensor g = p.grad();
+      if (g.defined() && g.device() != device) p.set_grad(ops::to_device(g, device));
+    }
+    for (Buffer& b : m->buffers_) {
+      if (b.tensor.device() != device) b.tensor.set_data(ops::to_device(b.tensor, device));
+    }
+  }
+}
+
+Device Module::device() const {
+  for (const auto& [name, p] : named_parameters()) return p.device();
+  for (const auto& [name, b] : named_buffers()) return b.device();
+  return Device::cpu();
 }
 
 void Module::zero_grad() {

@@ -66,9 +66,12 @@ class Module {
   virtual void train(bool training = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
-  // Moves parameters and buffers to `device`. Only the CPU exists in this build: moving to CUDA
-  // raises "CUDA backend not built".
+  // Moves every parameter, gradient and buffer of the tree to `device` in place: the tensors
+  // keep their identity (layers hold them as members, optimisers by handle), only their storage
+  // moves. Raises loupe::Error when the device does not exist (e.g. CUDA in a CPU-only build).
   void to(Device device);
+  // Where the model lives: the device of its first parameter or buffer (the CPU when it has none).
+  Device device() const;
   void zero_grad();  // clears .grad of every parameter
 
   // A table of every module call made by one forward pass on zeros of `input_shape` (run in eval

@@ -6,7 +6,9 @@
 namespace loupe::nn {
 
 void save_state_dict(const Module& module, const std::string& path, const std::map<std::string, std::string>& metadata) {
-  save_safetensors(path, module.state_dict(), metadata);
+  StateDict state = module.state_dict();
+  for (auto& [name, tensor] : state) tensor = ops::to_device(tensor, Device::cpu());  // files hold CPU tensors
+  save_safetensors(path, state, metadata);
 }
 
 LoadResult load_state_dict(Module& module, const std::string& path, bool strict) {

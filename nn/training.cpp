@@ -102,8 +102,13 @@ Trainer::Trainer(std::shared_ptr<Module> model, std::shared_ptr<Optimizer> optim
   LOUPE_CHECK(options_.clip >= 0, "Trainer: clip must be >= 0, got ", options_.clip);
 }
 
-double Trainer::train_step(const Batch& batch) {
+double Trainer::train_step(const Batch& cpu_batch) {
   model_->train();
+  // The loader makes batches on the CPU; they follow the model to its device.
+  const Device device = model_->device();
+  Batch batch = cpu_batch;
+  batch.images = ops::to_device(cpu_batch.images, device);
+  batch.labels = ops::to_device(cpu_batch.labels, device);
   const double lr = options_.schedule.lr_at(global_step_);
   optimizer_->set_learning_rate(lr);
   optimizer_->zero_grad();
@@ -121,7 +126,7 @@ double Trainer::train_step(const Batch& batch) {
   if (options_.clip > 0) clip_grad_norm(optimizer_->parameters(), options_.clip);
   optimizer_->step();
   ++global_step_;
-  return loss.item();
+  return ops::to_device(loss, Device::cpu()).item();
 }
 
 EpochStats Trainer::train_epoch(const std::function<void(const StepInfo&)>& on_step, int64_t max_steps) {
@@ -255,12 +260,14 @@ Predictions predict(Module& model, DataLoader& loader, bool multilabel,
   const int64_t total = loader.batches_per_epoch();
   loader.start_epoch(0);
   int64_t done = 0;
+  const Device device = model.device();
   while (auto batch = loader.next()) {
-    const Tensor logits = model(batch->images);  // (N, K)
+    const Tensor logits = model(ops::to_device(batch->images, device));  // (N, K)
     const int64_t n = logits.size(0);
-    loss_sum += classification_loss(logits, batch->labels, multilabel).item() * static_cast<double>(n);
+    const Tensor loss = classification_loss(logits, ops::to_device(batch->labels, device), multilabel);
+    loss_sum += ops::to_device(loss, Device::cpu()).item() * static_cast<double>(n);
     count += n;
-    Tensor p = multilabel ? ops::sigmoid(logits) : ops::softmax(logits, 1);
+    Tensor p = ops::to_device(multilabel ? ops::sigmoid(logits) : ops::softmax(logits, 1), Device::cpu());
     probabilities.push_back(p.dtype() == DType::f32 ? p : ops::to_dtype(p, DType::f32));
     labels.push_back(batch->labels);
     out.indices.insert(out.indices.end(), batch->indices.begin(), batch->indices.end());

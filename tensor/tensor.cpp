@@ -79,6 +79,17 @@ void* Tensor::raw_data() const {
   return static_cast<char*>(impl().storage->data()) + impl().offset * static_cast<int64_t>(element_size());
 }
 
+void Tensor::set_data(const Tensor& source) {
+  LOUPE_CHECK(defined() && source.defined(), "set_data: undefined tensor");
+  TensorImpl& self = impl();
+  const TensorImpl& src = source.impl();
+  self.storage = src.storage;
+  self.offset = src.offset;
+  self.shape = src.shape;
+  self.strides = src.strides;
+  self.dtype = src.dtype;
+}
+
 double Tensor::item() const {
   LOUPE_CHECK(device().is_cpu(), "item: tensor is on ", device().str(), "; copy it to the CPU first");
   LOUPE_CHECK(numel() == 1, "item: expected a tensor with one element, got shape ", shape_str(shape()));

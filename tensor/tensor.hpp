@@ -96,6 +96,10 @@ class Tensor {
 
   // The same data with no gradient history (shares storage).
   Tensor detach() const;
+  // Points this tensor at source's elements (storage, layout, dtype and so device), keeping the
+  // handle and its gradient state: every holder of the handle sees the change. What Module::to
+  // uses to move parameters that layers also hold as members (PyTorch's `param.data = source`).
+  void set_data(const Tensor& source);
 
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
   TensorImpl& impl() const;

@@ -27,9 +27,14 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   double momentum = options_.momentum;
   if (is_training() && tracking) {
     // The count advances before the update, so the cumulative average's first factor is 1.
-    int64_t& count = *num_batches_tracked.data<int64_t>();
-    count += 1;
-    if (momentum < 0) momentum = 1.0 / static_cast<double>(count);
+    if (num_batches_tracked.device().is_cpu()) {
+      int64_t& count = *num_batches_tracked.data<int64_t>();
+      count += 1;
+      if (momentum < 0) momentum = 1.0 / static_cast<double>(count);
+    } else {  // on a GPU: counted there; read back (one sync) only for the cumulative average
+      ops::add_(num_batches_tracked, ops::scalar_like(1, num_batches_tracked), 1.0);
+      if (momentum < 0) momentum = 1.0 / ops::to_device(num_batches_tracked, Device::cpu()).item();
+    }
   }
   const bool use_batch_stats = is_training() || !tracking;
   // In training without tracking there are no running tensors to update; in eval with tracking

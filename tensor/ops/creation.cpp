@@ -1,5 +1,6 @@
 // Creation ops. See creation.hpp.
 #include "tensor/ops/creation.hpp"
+#include "tensor/ops/device.hpp"
 
 #include <cmath>
 
@@ -100,7 +101,8 @@ Tensor from_values(const std::vector<float>& values, const Shape& shape) {
 
 template <typename T>
 std::vector<T> to_vector(const Tensor& tensor) {
-  const Tensor dense = ops::to_dtype(ops::contiguous(tensor), dtype_of<T>::value);
+  // A tensor on a GPU is copied to the CPU first.
+  const Tensor dense = ops::to_dtype(ops::contiguous(ops::to_device(tensor, Device::cpu())), dtype_of<T>::value);
   const T* p = dense.data<T>();
   return std::vector<T>(p, p + dense.numel());
 }

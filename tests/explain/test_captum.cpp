@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <map>
 
+#include "tensor/cuda/backend.hpp"
 #include "tensor/io/npy.hpp"
 #include "tensor/io/safetensors.hpp"
 #include "tests/explain/explain_test_util.hpp"
@@ -102,22 +103,38 @@ ForwardFn small_resnet(const Fixture& f) {
   };
 }
 
-// Checks a loupe result against Captum's and reports the error achieved.
-void compare(const std::string& what, const Tensor& loupe, const Tensor& captum, double rtol = 1e-5) {
+// The same fixture with its weights on `device` (the networks above then run there).
+Fixture on_device(Fixture f, Device device) {
+  for (auto& [name, w] : f.weights) w = ops::to_device(w, device);
+  return f;
+}
+
+// The allowed error of loupe against Captum, as a fraction of the largest |value|: cuDNN sums
+// convolutions in yet another order than either CPU library, which the GPU runs get room for.
+double tolerance = 1e-5;
+
+// Checks a loupe result against Captum's and reports the error achieved (a result on a GPU is
+// copied back to compare).
+void compare(const std::string& what, const Tensor& loupe_result, const Tensor& captum) {
+  const double rtol = tolerance;
+  const Tensor loupe = ops::to_device(loupe_result, Device::cpu());
   const double err = max_relative_error(loupe, captum);
   CHECK_MESSAGE(err <= rtol, what << " differs from Captum by " << err << " of its scale (allowed " << rtol << ")");
   CHECK(loupe.shape() == captum.shape());
 }
 
 void compare_delta(const std::string& what, const Tensor& loupe, const Tensor& captum) {
-  check_close(ops::to_dtype(loupe, DType::f32), captum, 1e-5, 1e-3, what + " delta");
+  check_close(ops::to_device(ops::to_dtype(loupe, DType::f32), Device::cpu()), captum, 1e-5, 1e-3, what + " delta");
 }
 
-void compare_all(const Fixture& f, const ForwardFn& model) {
-  const Tensor x = f.npy("input");
+// Every method on the fixture's input on `device` (the fixture's weights must be there too).
+// Baselines stay on the CPU: the methods move them to the input's device.
+void compare_all(const Fixture& f, const ForwardFn& model, Device device = Device::cpu()) {
+  const Tensor x = ops::to_device(f.npy("input"), device);
   const std::vector<int64_t> targets = {1, 2, 0};
   Query q{model, {x}, Target::per_row(targets)};
-  check_close(model({x}), f.npy("logits"), 1e-6, 1e-5, f.prefix + " logits");
+  check_close(ops::to_device(model({x}), Device::cpu()), f.npy("logits"), device.is_cpu() ? 1e-6 : 1e-5, 1e-5,
+              f.prefix + " logits");
 
   compare(f.prefix + " saliency", saliency(q).attributions[0], f.npy("saliency"));
   compare(f.prefix + " signed saliency", saliency(q, {.absolute = false}).attributions[0], f.npy("saliency_signed"));
@@ -173,6 +190,17 @@ TEST_CASE("Captum agreement: small CNN (conv, batch norm in eval, max-pool, adap
 TEST_CASE("Captum agreement: small residual net") {
   const Fixture f = load_fixture("res");
   compare_all(f, small_resnet(f));
+}
+
+TEST_CASE("cuda: Captum agreement on the GPU (both fixture networks)" * doctest::skip(!cuda::is_available())) {
+  struct WiderTolerance {
+    WiderTolerance() { tolerance = 5e-5; }
+    ~WiderTolerance() { tolerance = 1e-5; }
+  } wider;
+  const Fixture cnn = on_device(load_fixture("cnn"), Device::cuda(0));
+  compare_all(cnn, small_cnn(cnn), Device::cuda(0));
+  const Fixture res = on_device(load_fixture("res"), Device::cuda(0));
+  compare_all(res, small_resnet(res), Device::cuda(0));
 }
 
 }  // namespace loupe::test

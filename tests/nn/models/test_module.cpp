@@ -8,6 +8,7 @@
 #include "nn/layers/layers.hpp"
 #include "nn/models/resnet.hpp"
 #include "nn/serialization.hpp"
+#include "tensor/cuda/backend.hpp"
 #include "tensor/io/safetensors.hpp"
 #include "tests/support.hpp"
 
@@ -156,13 +157,33 @@ TEST_CASE("named_modules, train/eval, to(device) and zero_grad") {
   for (const auto& [name, m] : modules) CHECK(m->is_training());
 
   net->to(Device::cpu());
-  CHECK_THROWS_WITH_AS(net->to(Device::cuda(0)), doctest::Contains("CUDA backend not built"), Error);
+  // Without a GPU (or without the backend) moving raises; tests/cuda/test_cuda_models.cpp moves for real.
+  if (!cuda::is_available()) CHECK_THROWS_AS(net->to(Device::cuda(0)), Error);
 
   Tensor loss = sum((*net)(random_tensor({2, 2, 4, 4})));
   backward(loss);
   CHECK(net->parameters()[0].grad().defined());
   net->zero_grad();
   for (const Tensor& p : net->parameters()) CHECK_FALSE(p.grad().defined());
+}
+
+TEST_CASE("Tensor::set_data repoints every holder of a handle; Module::device follows its parameters") {
+  Tensor a = from_values(std::vector<double>{1, 2, 3}, {3});
+  a.set_requires_grad(true);
+  Tensor alias = a;  // another holder of the same handle, as a layer's member and its registry are
+  a.set_data(from_values(std::vector<double>{4, 5}, {2}, DType::f64));
+  CHECK(alias.shape() == Shape{2});
+  CHECK(alias.dtype() == DType::f64);
+  CHECK(alias.requires_grad());
+  CHECK(values(alias) == std::vector<double>{4, 5});
+  CHECK_THROWS_AS(a.set_data(Tensor()), Error);
+
+  auto model = conv_bn_net(1);
+  CHECK(model->device() == Device::cpu());
+  model->to(Device::cpu());  // a no-op
+  CHECK(model->device() == Device::cpu());
+  nn::ReLU no_parameters;
+  CHECK(no_parameters.device() == Device::cpu());
 }
 
 }  // namespace loupe::test

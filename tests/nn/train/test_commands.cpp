@@ -11,6 +11,7 @@
 #include "cli/train_common.hpp"
 #include "nn/data/image.hpp"
 #include "nn/training.hpp"
+#include "tensor/cuda/backend.hpp"
 #include "tests/nn/data/helpers.hpp"
 #include "tests/support.hpp"
 
@@ -148,7 +149,10 @@ TEST_CASE("loupe train / evaluate / predict: argument errors") {
   CHECK_THROWS_WITH_AS(run(cli::run_train, with({"--epochs", "0"})), doctest::Contains("--epochs"), Error);
   CHECK_THROWS_WITH_AS(run(cli::run_train, with({"--epochs", "two"})), doctest::Contains("integer"), Error);
   CHECK_THROWS_WITH_AS(run(cli::run_train, with({"--optimizer", "rmsprop"})), doctest::Contains("rmsprop"), Error);
-  CHECK_THROWS_WITH_AS(run(cli::run_train, with({"--device", "cuda"})), doctest::Contains("cpu"), Error);
+  CHECK_THROWS_WITH_AS(run(cli::run_train, with({"--device", "gpu0"})), doctest::Contains("gpu0"), Error);
+  if (!cuda::is_available()) {
+    CHECK_THROWS_WITH_AS(run(cli::run_train, with({"--device", "cuda"})), doctest::Contains("--device 'cuda'"), Error);
+  }
   CHECK_THROWS_WITH_AS(run(cli::run_train, with({"--in-channels", "2"})), doctest::Contains("--in-channels"), Error);
   CHECK_THROWS_WITH_AS(run(cli::run_train, with({"--schedule", "exp"})), doctest::Contains("exp"), Error);
   CHECK_THROWS_WITH_AS(run(cli::run_train, with({"--model", "vgg"})), doctest::Contains("vgg"), Error);
