@@ -3,6 +3,7 @@
 
 #include "autograd/record.hpp"
 #include "tensor/ops/binary.hpp"
+#include "tensor/ops/device.hpp"
 #include "tensor/ops/random_ops.hpp"
 
 namespace loupe {
@@ -17,7 +18,7 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* generator) {
 
   // p == 1 drops everything; scale 0 (not 1/0) keeps 0 * inf = NaN out of the result.
   const double scale = p == 1.0 ? 0.0 : 1.0 / (1.0 - p);
-  const Tensor mask = bernoulli(x.shape(), 1.0 - p, x.dtype(), generator);  // 1 = keep
+  const Tensor mask = bernoulli(x.shape(), 1.0 - p, x.dtype(), generator, x.device());  // 1 = keep
   const Tensor out = ops::mul(ops::mul(x, mask), scale);
   if (!autograd::should_record({x})) return out;
   return autograd::record(

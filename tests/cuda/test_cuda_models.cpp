@@ -198,4 +198,28 @@ TEST_CASE("cuda: every attribution method on a ResNet gives the CPU's result on 
   });
 }
 
+TEST_CASE("cuda: every zoo model's forward and input gradient on the GPU match the CPU" * doctest::skip(kNoGpu)) {
+  // The smallest inputs each architecture takes; eval mode (batch norm from running statistics).
+  const std::pair<const char*, int64_t> models[] = {{"resnet18", 32},     {"resnet34", 32},
+                                                    {"densenet121", 32},  {"densenet161", 32},
+                                                    {"inception_v3", 75}, {"inception_resnet_v2", 75}};
+  for (const auto& [name, size] : models) {
+    CAPTURE(name);
+    Generator gen(10);
+    auto cpu_model = nn::make_model(name, 4, 3, &gen);
+    Generator same(10);
+    auto gpu_model = nn::make_model(name, 4, 3, &same);
+    gpu_model->to(kGpu);
+    cpu_model->eval();
+    gpu_model->eval();
+    const Tensor x = random_tensor({1, 3, size, size});
+    const auto query = [&](nn::Module& model, Device device) {
+      return explain::Query{explain::as_forward(model), {ops::to_device(x, device)}, explain::Target(2)};
+    };
+    const explain::Attribution cpu = explain::saliency(query(*cpu_model, Device::cpu()), {.absolute = false});
+    const explain::Attribution gpu = explain::saliency(query(*gpu_model, kGpu), {.absolute = false});
+    check_relative(gpu.attributions[0], cpu.attributions[0], 1e-3, std::string(name) + " input gradient");
+  }
+}
+
 }  // namespace loupe::test
