@@ -66,4 +66,53 @@ Tensor normal(const Shape& shape, double mean, double std, DType dtype, Generato
 Tensor bernoulli(const Shape& shape, double p, DType dtype, Generator& generator, Device device);
 Tensor bernoulli(const Tensor& p, Generator& generator);
 
+// --- pooling, resampling, padding (pool.cu, resample.cu, pad.cu) ---
+// These take arguments already checked, geometry already resolved and outputs already allocated
+// by the ops in tensor/ops/pool.cpp, resample.cpp and join.cpp (so sizes, errors and the tables
+// below come from the one code path both backends share), and fill the outputs.
+
+// One 2-d pooling: `planes` (H, W) planes, contiguous, in and out.
+struct Pool2dShape {
+  int64_t planes = 0, in_h = 0, in_w = 0, out_h = 0, out_w = 0;
+  int64_t kernel_h = 1, kernel_w = 1, stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  bool count_include_pad = true;
+};
+// values / indices: the pooled shape; dx: zero-filled by the caller (max pooling scatters).
+void max_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& values, const Tensor& indices);
+void max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Pool2dShape& s, const Tensor& dx);
+// The average pools' backward gathers: dx need not be initialised.
+void avg_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& out);
+void avg_pool2d_backward(const Tensor& grad, const Pool2dShape& s, const Tensor& dx);
+void adaptive_avg_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& out);
+void adaptive_avg_pool2d_backward(const Tensor& grad, const Pool2dShape& s, const Tensor& dx);
+
+// The source taps of one resampled axis, computed on the host by tensor/ops/resample.cpp and
+// copied to the device: index (int64) holds i0[out], i1[out], then first[in], last[in] (the
+// outputs [first, last) that read input position i); weight (the data's dtype) holds w0[out],
+// w1[out]. Nearest uses i0 only.
+struct ResampleAxis {
+  int64_t in = 0, out = 0;
+  Tensor index, weight;
+};
+// x and grad contiguous (N, C, H, W); out and dx written whole.
+void interpolate(const Tensor& x, const ResampleAxis& h, const ResampleAxis& w, bool nearest, const Tensor& out);
+void interpolate_backward(const Tensor& grad, const ResampleAxis& h, const ResampleAxis& w, bool nearest,
+                          const Tensor& dx);
+
+// pad over `planes` planes of the padded trailing dims (both tensors contiguous). tables (int64,
+// on the device) holds, for each padded dim d: at source_at[d], the input index each output
+// index reads (-1: fill); at first_at[d], in_size[d] + 1 offsets into the list at outputs_at[d]
+// of the output indices that read each input index, in increasing order.
+constexpr int kMaxPadDims = 16;
+struct PadShape {
+  int dims = 0;
+  int64_t planes = 0, plane_in = 0, plane_out = 0;
+  int64_t in_size[kMaxPadDims] = {}, out_size[kMaxPadDims] = {};
+  int64_t source_at[kMaxPadDims] = {}, first_at[kMaxPadDims] = {}, outputs_at[kMaxPadDims] = {};
+};
+void pad(const Tensor& x, const Tensor& tables, const PadShape& s, double value, const Tensor& out);
+// dx written whole (each input element gathers the outputs that read it).
+void pad_backward(const Tensor& grad, const Tensor& tables, const PadShape& s, const Tensor& dx);
+
 }  // namespace loupe::cuda

@@ -72,4 +72,23 @@ Tensor normal(const Shape&, double, double, DType, Generator&, Device) { unavail
 Tensor bernoulli(const Shape&, double, DType, Generator&, Device) { unavailable("bernoulli"); }
 Tensor bernoulli(const Tensor&, Generator&) { unavailable("bernoulli"); }
 
+void max_pool2d(const Tensor&, const Pool2dShape&, const Tensor&, const Tensor&) { unavailable("max_pool2d"); }
+void max_pool2d_backward(const Tensor&, const Tensor&, const Pool2dShape&, const Tensor&) {
+  unavailable("max_pool2d_backward");
+}
+void avg_pool2d(const Tensor&, const Pool2dShape&, const Tensor&) { unavailable("avg_pool2d"); }
+void avg_pool2d_backward(const Tensor&, const Pool2dShape&, const Tensor&) { unavailable("avg_pool2d_backward"); }
+void adaptive_avg_pool2d(const Tensor&, const Pool2dShape&, const Tensor&) { unavailable("adaptive_avg_pool2d"); }
+void adaptive_avg_pool2d_backward(const Tensor&, const Pool2dShape&, const Tensor&) {
+  unavailable("adaptive_avg_pool2d_backward");
+}
+void interpolate(const Tensor&, const ResampleAxis&, const ResampleAxis&, bool, const Tensor&) {
+  unavailable("interpolate");
+}
+void interpolate_backward(const Tensor&, const ResampleAxis&, const ResampleAxis&, bool, const Tensor&) {
+  unavailable("interpolate_backward");
+}
+void pad(const Tensor&, const Tensor&, const PadShape&, double, const Tensor&) { unavailable("pad"); }
+void pad_backward(const Tensor&, const Tensor&, const PadShape&, const Tensor&) { unavailable("pad_backward"); }
+
 }  // namespace loupe::cuda

@@ -3,15 +3,21 @@
 // cat copies each input into its window of the output with the strided copy kernel (which also
 // converts dtypes). split and chunk return views. pad maps every output position, dim by dim, to
 // the input position it reads (or to "fill"); the one table serves all three modes, and the
-// backward walks the same table in reverse to fold gradients back onto the input.
+// backward walks the same table in reverse to fold gradients back onto the input. On CUDA the
+// same tables (and, for the backward, their inverse: the outputs reading each input index) are
+// copied to the device for the kernels of tensor/cuda/pad.cu. cat, stack, split and chunk are
+// copies and views, so they run on any one device as they are.
+// Tests: tests/ops/op_table_join.cpp, tests/cuda/test_cuda_pool.cpp
 #include "tensor/ops/join.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <sstream>
 
+#include "tensor/cuda/ops.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
+#include "tensor/ops/creation.hpp"
 #include "tensor/ops/view.hpp"
 #include "tensor/parallel.hpp"
 #include "tensor/ops/device.hpp"
@@ -218,10 +224,55 @@ PadPlan plan_pad(const Shape& in, const std::vector<int64_t>& pads, PadMode mode
   return plan;
 }
 
+// The CUDA kernels' view of a plan (layout in tensor/cuda/ops.hpp): planes of the padded trailing
+// dims, and one int64 tensor on `device` with each padded dim's source table and its inverse.
+struct CudaPadPlan {
+  cuda::PadShape shape;
+  Tensor tables;
+};
+
+CudaPadPlan cuda_pad_plan(const PadPlan& plan, const Shape& in, Device device, const char* op) {
+  LOUPE_CHECK(plan.padded_dims <= cuda::kMaxPadDims, op, ": at most ", cuda::kMaxPadDims, " padded dims on ",
+              device.str(), ", got ", plan.padded_dims, " for input ", shape_str(in));
+  const size_t ndim = in.size(), lead = ndim - u(plan.padded_dims);
+  CudaPadPlan result;
+  cuda::PadShape& s = result.shape;
+  s.dims = static_cast<int>(plan.padded_dims);
+  s.planes = s.plane_in = s.plane_out = 1;
+  for (size_t d = 0; d < lead; ++d) s.planes *= in[d];
+  std::vector<int64_t> tables;
+  for (size_t k = 0; k < u(plan.padded_dims); ++k) {
+    const size_t d = lead + k;
+    const std::vector<int64_t>& source = plan.source[d];
+    const int64_t in_size = in[d];
+    s.in_size[k] = in_size;
+    s.out_size[k] = plan.out_shape[d];
+    s.plane_in *= in_size;
+    s.plane_out *= plan.out_shape[d];
+    s.source_at[k] = static_cast<int64_t>(tables.size());
+    tables.insert(tables.end(), source.begin(), source.end());
+    // The inverse, as offsets first[i] .. first[i + 1] into a list of outputs in increasing order.
+    std::vector<int64_t> first(u(in_size) + 1, 0);
+    for (int64_t from : source) {
+      if (from >= 0) ++first[u(from) + 1];
+    }
+    for (size_t i = 0; i < u(in_size); ++i) first[i + 1] += first[i];
+    std::vector<int64_t> outputs(u(first.back())), next(first.begin(), first.end() - 1);
+    for (size_t o = 0; o < source.size(); ++o) {
+      if (source[o] >= 0) outputs[u(next[u(source[o])]++)] = static_cast<int64_t>(o);
+    }
+    s.first_at[k] = static_cast<int64_t>(tables.size());
+    tables.insert(tables.end(), first.begin(), first.end());
+    s.outputs_at[k] = static_cast<int64_t>(tables.size());
+    tables.insert(tables.end(), outputs.begin(), outputs.end());
+  }
+  result.tables = to_device(from_values(tables, {static_cast<int64_t>(tables.size())}), device);
+  return result;
+}
+
 }  // namespace
 
 Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, double value) {
-  cpu_only("pad", x);
   const PadPlan plan = plan_pad(x.shape(), pads, mode);
   LOUPE_CHECK(is_floating(x.dtype()) || (std::isfinite(value) && std::abs(value) < 9.2e18), "pad: value ", value,
               " does not fit the input dtype ", x.dtype());
@@ -229,6 +280,11 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
   if (out.numel() == 0) return out;
   if (x.dim() == 0) {
     copy_(out, x);
+    return out;
+  }
+  if (x.device().is_cuda()) {
+    const CudaPadPlan cp = cuda_pad_plan(plan, x.shape(), x.device(), "pad");
+    cuda::pad(contiguous(x), cp.tables, cp.shape, value, out);
     return out;
   }
   // One output row (along the last dim) at a time: its other coordinates give the input row (or
@@ -267,11 +323,16 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
 }
 
 Tensor pad_backward(const Tensor& grad, const Shape& input_shape, const std::vector<int64_t>& pads, PadMode mode) {
-  cpu_only("pad_backward", grad);
   const PadPlan plan = plan_pad(input_shape, pads, mode);
   LOUPE_CHECK(grad.shape() == plan.out_shape, "pad_backward: grad ", shape_str(grad.shape()),
               " does not match the padded shape ", shape_str(plan.out_shape));
   Tensor out = Tensor::empty(input_shape, grad.dtype(), grad.device());
+  if (grad.device().is_cuda() && grad.numel() > 0 && out.numel() > 0) {
+    // Each input element gathers the outputs that read it: every element is written.
+    const CudaPadPlan cp = cuda_pad_plan(plan, input_shape, grad.device(), "pad_backward");
+    cuda::pad_backward(contiguous(grad), cp.tables, cp.shape, out);
+    return out;
+  }
   fill_(out, 0.0);
   if (grad.numel() == 0 || out.numel() == 0) return out;
   // Several output elements can read one input element (reflect and replicate), so chunks are

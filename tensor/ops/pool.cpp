@@ -5,7 +5,8 @@
 // output sizes, divisors and argmax indices agree with it exactly. Floating max pooling without
 // dilation takes the kernel of tensor/cpu/fast_elementwise.hpp (same results, clipping hoisted out
 // of the tap loops; LOUPE_REFERENCE_KERNELS=1 turns it off).
-// Tests: tests/ops/op_table_pool.cpp
+// CUDA tensors take the same checks, geometry and allocations, then tensor/cuda/pool.cu's kernels.
+// Tests: tests/ops/op_table_pool.cpp, tests/cuda/test_cuda_pool.cpp
 #include "tensor/ops/pool.hpp"
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include <type_traits>
 
 #include "tensor/cpu/fast_elementwise.hpp"
+#include "tensor/cuda/ops.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/parallel.hpp"
@@ -132,6 +134,31 @@ AvgSpan avg_span(int64_t o, int64_t in, int64_t k, int64_t s, int64_t pad) {
   return {b, e, padded};
 }
 
+// The geometry handed to the CUDA kernels (tensor/cuda/pool.cu): sizes only, or sizes and window.
+cuda::Pool2dShape cuda_shape(const PoolGeometry& geo) {
+  cuda::Pool2dShape s;
+  s.planes = geo.planes;
+  s.in_h = geo.in_h;
+  s.in_w = geo.in_w;
+  s.out_h = geo.out_h;
+  s.out_w = geo.out_w;
+  return s;
+}
+
+cuda::Pool2dShape cuda_shape(const PoolGeometry& geo, const Pool2dParams& p) {
+  cuda::Pool2dShape s = cuda_shape(geo);
+  s.kernel_h = p.kernel[0];
+  s.kernel_w = p.kernel[1];
+  s.stride_h = p.stride[0];
+  s.stride_w = p.stride[1];
+  s.pad_h = p.padding[0];
+  s.pad_w = p.padding[1];
+  s.dilation_h = p.dilation[0];
+  s.dilation_w = p.dilation[1];
+  s.count_include_pad = p.count_include_pad;
+  return s;
+}
+
 // Adaptive windows: rows floor(i in / out) to ceil((i + 1) in / out).
 int64_t adaptive_start(int64_t i, int64_t in, int64_t out) { return (i * in) / out; }
 int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in + out - 1) / out; }
@@ -139,13 +166,16 @@ int64_t adaptive_end(int64_t i, int64_t in, int64_t out) { return ((i + 1) * in 
 }  // namespace
 
 ValuesIndices max_pool2d_with_indices(const Tensor& x_in, const Pool2dParams& params) {
-  cpu_only("max_pool2d", x_in);
   const char* op = "max_pool2d";
   const Pool2dParams p = resolve_params(x_in.shape(), params, op);
   const PoolGeometry geo = pool_geometry(x_in.shape(), p, op);
   const Tensor x = contiguous(x_in);
   Tensor values = Tensor::empty(geo.out_shape, x.dtype(), x.device());
   Tensor indices = Tensor::empty(geo.out_shape, DType::i64, x.device());
+  if (x.device().is_cuda()) {
+    cuda::max_pool2d(x, cuda_shape(geo, p), values, indices);
+    return {values, indices};
+  }
   dispatch_numeric(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* in = static_cast<const T*>(x.raw_data());
@@ -155,7 +185,9 @@ ValuesIndices max_pool2d_with_indices(const Tensor& x_in, const Pool2dParams& pa
     const int64_t kh = p.kernel[0], kw = p.kernel[1], sh = p.stride[0], sw = p.stride[1];
     const int64_t ph = p.padding[0], pw = p.padding[1], dh = p.dilation[0], dw = p.dilation[1];
     if constexpr (std::is_floating_point_v<T>) {
-      if (cpu::fast::enabled() && dh == 1 && dw == 1) {
+      // The fast kernel's interior columns assume the window fits in the padded row
+      // (kw <= W + pw); a ceil_mode window wider than an unpadded input takes the reference loop.
+      if (cpu::fast::enabled() && dh == 1 && dw == 1 && kw <= geo.in_w + pw) {
         const cpu::fast::PoolWindow window{geo.in_h, geo.in_w, geo.out_h, geo.out_w, kh, kw, sh, sw, ph, pw};
         parallel_for(0, geo.planes, plane_grain(out_plane * kh * kw), [&](int64_t begin, int64_t end) {
           for (int64_t plane = begin; plane < end; ++plane) {
@@ -205,8 +237,8 @@ ValuesIndices max_pool2d_with_indices(const Tensor& x_in, const Pool2dParams& pa
 Tensor max_pool2d(const Tensor& x, const Pool2dParams& params) { return max_pool2d_with_indices(x, params).values; }
 
 Tensor max_pool2d_backward(const Tensor& grad_in, const Tensor& indices_in, const Shape& input_shape) {
-  cpu_only("max_pool2d_backward", grad_in, indices_in);
   const char* op = "max_pool2d_backward";
+  check_same_device(op, {grad_in, indices_in});
   check_pool_input(input_shape, op);
   LOUPE_CHECK(indices_in.dtype() == DType::i64, op, ": indices must be int64, got ", indices_in.dtype());
   LOUPE_CHECK(grad_in.shape() == indices_in.shape(), op, ": grad of shape ", shape_str(grad_in.shape()),
@@ -221,6 +253,10 @@ Tensor max_pool2d_backward(const Tensor& grad_in, const Tensor& indices_in, cons
   const Tensor indices = contiguous(indices_in);
   Tensor dx = Tensor::empty(input_shape, grad.dtype(), grad.device());
   fill_(dx, 0.0);
+  if (grad.device().is_cuda()) {
+    cuda::max_pool2d_backward(grad, indices, cuda_shape(geo), dx);
+    return dx;
+  }
   dispatch_floating(grad.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* g = static_cast<const T*>(grad.raw_data());
@@ -244,13 +280,16 @@ Tensor max_pool2d_backward(const Tensor& grad_in, const Tensor& indices_in, cons
 }
 
 Tensor avg_pool2d(const Tensor& x_in, const Pool2dParams& params) {
-  cpu_only("avg_pool2d", x_in);
   const char* op = "avg_pool2d";
   check_no_dilation(params, op);
   const Pool2dParams p = resolve_params(x_in.shape(), params, op);
   const PoolGeometry geo = pool_geometry(x_in.shape(), p, op);
   const Tensor x = contiguous(x_in);
   Tensor out = Tensor::empty(geo.out_shape, x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+    cuda::avg_pool2d(x, cuda_shape(geo, p), out);
+    return out;
+  }
   dispatch_numeric(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     using Acc = PoolAcc<T>;
@@ -287,7 +326,6 @@ Tensor avg_pool2d(const Tensor& x_in, const Pool2dParams& params) {
 }
 
 Tensor avg_pool2d_backward(const Tensor& grad_in, const Shape& input_shape, const Pool2dParams& params) {
-  cpu_only("avg_pool2d_backward", grad_in);
   const char* op = "avg_pool2d_backward";
   check_no_dilation(params, op);
   const Pool2dParams p = resolve_params(input_shape, params, op);
@@ -296,6 +334,10 @@ Tensor avg_pool2d_backward(const Tensor& grad_in, const Shape& input_shape, cons
               " does not match the pooled shape ", shape_str(geo.out_shape));
   const Tensor grad = contiguous(grad_in);
   Tensor dx = Tensor::empty(input_shape, grad.dtype(), grad.device());
+  if (grad.device().is_cuda()) {
+    cuda::avg_pool2d_backward(grad, cuda_shape(geo, p), dx);  // gathers: writes every element
+    return dx;
+  }
   fill_(dx, 0.0);
   dispatch_floating(grad.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -325,7 +367,6 @@ Tensor avg_pool2d_backward(const Tensor& grad_in, const Shape& input_shape, cons
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> output_size) {
-  cpu_only("adaptive_avg_pool2d", x_in);
   const char* op = "adaptive_avg_pool2d";
   check_pool_input(x_in.shape(), op);
   LOUPE_CHECK(output_size[0] >= 0 && output_size[1] >= 0, op, ": output size must be non-negative, got (",
@@ -333,6 +374,10 @@ Tensor adaptive_avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> output_siz
   const PoolGeometry geo = make_geometry(x_in.shape(), output_size[0], output_size[1]);
   const Tensor x = contiguous(x_in);
   Tensor out = Tensor::empty(geo.out_shape, x.dtype(), x.device());
+  if (x.device().is_cuda()) {
+    cuda::adaptive_avg_pool2d(x, cuda_shape(geo), out);
+    return out;
+  }
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* in = static_cast<const T*>(x.raw_data());
@@ -360,7 +405,6 @@ Tensor adaptive_avg_pool2d(const Tensor& x_in, std::array<int64_t, 2> output_siz
 }
 
 Tensor adaptive_avg_pool2d_backward(const Tensor& grad_in, const Shape& input_shape) {
-  cpu_only("adaptive_avg_pool2d_backward", grad_in);
   const char* op = "adaptive_avg_pool2d_backward";
   check_pool_input(input_shape, op);
   const size_t nd = input_shape.size();
@@ -371,6 +415,10 @@ Tensor adaptive_avg_pool2d_backward(const Tensor& grad_in, const Shape& input_sh
   const PoolGeometry geo = make_geometry(input_shape, grad_in.shape()[nd - 2], grad_in.shape()[nd - 1]);
   const Tensor grad = contiguous(grad_in);
   Tensor dx = Tensor::empty(input_shape, grad.dtype(), grad.device());
+  if (grad.device().is_cuda()) {
+    cuda::adaptive_avg_pool2d_backward(grad, cuda_shape(geo), dx);  // gathers
+    return dx;
+  }
   fill_(dx, 0.0);
   dispatch_floating(grad.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;

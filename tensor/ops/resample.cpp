@@ -2,16 +2,19 @@
 // Each output row (and column) reads at most two input rows (columns): a per-axis table of source
 // taps and weights is built once, then every (H, W) plane is resampled from the two tables. The
 // coordinate arithmetic copies PyTorch's (UpSample.h), including which precision it runs in, so
-// the selected taps agree with it exactly.
-// Tests: tests/ops/op_table_resample.cpp
+// the selected taps agree with it exactly. CUDA tensors use the very same tables, copied to the
+// device, with the kernels of tensor/cuda/resample.cu.
+// Tests: tests/ops/op_table_resample.cpp, tests/cuda/test_cuda_pool.cpp
 #include "tensor/ops/resample.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "tensor/cuda/ops.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
+#include "tensor/ops/creation.hpp"
 #include "tensor/parallel.hpp"
 #include "tensor/ops/device.hpp"
 
@@ -94,6 +97,47 @@ AxisTaps<T> axis_taps(InterpolateMode mode, int64_t in, int64_t out, bool align_
                                           : linear_taps<T>(in, out, align_corners, scale_factor);
 }
 
+// One axis's taps on `device` for the CUDA kernels (layout in tensor/cuda/ops.hpp): i0, i1 (i0
+// again for nearest), then for each input position the range [first, last) of the outputs that
+// read it; weights w0, w1 (1 and 0 for nearest, which the kernels do not read).
+template <typename T>
+cuda::ResampleAxis device_axis(const AxisTaps<T>& taps, InterpolateMode mode, int64_t in, int64_t out, DType dtype,
+                               Device device) {
+  const bool nearest = mode == InterpolateMode::nearest;
+  const auto n_out = static_cast<size_t>(out), n_in = static_cast<size_t>(in);
+  std::vector<int64_t> index(2 * n_out + 2 * n_in);
+  int64_t* first = index.data() + 2 * n_out;
+  int64_t* last = first + n_in;
+  std::fill_n(first, n_in, out);
+  std::fill_n(last, n_in, int64_t{0});
+  for (size_t o = 0; o < n_out; ++o) {
+    const int64_t i0 = taps.i0[o], i1 = nearest ? i0 : taps.i1[o];
+    LOUPE_CHECK(i0 >= 0 && i0 < in && i1 >= 0 && i1 < in, "interpolate: internal error: tap (", i0, ", ", i1,
+                ") outside an axis of size ", in);
+    index[o] = i0;
+    index[n_out + o] = i1;
+    for (const int64_t i : {i0, i1}) {
+      first[i] = std::min(first[i], static_cast<int64_t>(o));
+      last[i] = std::max(last[i], static_cast<int64_t>(o) + 1);
+    }
+  }
+  for (size_t i = 0; i < n_in; ++i) {
+    if (first[i] >= last[i]) first[i] = last[i] = 0;  // no output reads input i
+  }
+  Tensor weight = Tensor::empty({2 * out}, dtype);
+  T* w = weight.data<T>();
+  for (size_t o = 0; o < n_out; ++o) {
+    w[o] = nearest ? T(1) : taps.w0[o];
+    w[n_out + o] = nearest ? T(0) : taps.w1[o];
+  }
+  cuda::ResampleAxis axis;
+  axis.in = in;
+  axis.out = out;
+  axis.index = to_device(from_values(index, {static_cast<int64_t>(index.size())}), device);
+  axis.weight = to_device(weight, device);
+  return axis;
+}
+
 void check_interpolate(const Shape& in_shape, std::array<int64_t, 2> size, InterpolateMode mode, bool align_corners,
                        const char* op) {
   LOUPE_CHECK(in_shape.size() == 4, op, ": expected a 4-d (N, C, H, W) input, got shape ", shape_str(in_shape));
@@ -118,6 +162,12 @@ Tensor interpolate_impl(const Tensor& x_in, std::array<int64_t, 2> size, Interpo
     using T = typename decltype(tag)::type;
     const AxisTaps<T> th = axis_taps<T>(mode, in_h, out_h, align_corners, scales[0]);
     const AxisTaps<T> tw = axis_taps<T>(mode, in_w, out_w, align_corners, scales[1]);
+    if (x.device().is_cuda()) {
+      cuda::interpolate(x, device_axis(th, mode, in_h, out_h, x.dtype(), x.device()),
+                        device_axis(tw, mode, in_w, out_w, x.dtype(), x.device()), mode == InterpolateMode::nearest,
+                        out);
+      return;
+    }
     const T* in = static_cast<const T*>(x.raw_data());
     T* o = static_cast<T*>(out.raw_data());
     const int64_t planes = x.shape()[0] * x.shape()[1];
@@ -151,12 +201,10 @@ Tensor interpolate_impl(const Tensor& x_in, std::array<int64_t, 2> size, Interpo
 }  // namespace
 
 Tensor interpolate(const Tensor& x, std::array<int64_t, 2> size, InterpolateMode mode, bool align_corners) {
-  cpu_only("interpolate", x);
   return interpolate_impl(x, size, mode, align_corners, {0.0, 0.0});
 }
 
 Tensor interpolate(const Tensor& x, double scale_h, double scale_w, InterpolateMode mode, bool align_corners) {
-  cpu_only("interpolate", x);
   LOUPE_CHECK(std::isfinite(scale_h) && std::isfinite(scale_w) && scale_h > 0 && scale_w > 0,
               "interpolate: scale factors must be positive and finite, got (", scale_h, ", ", scale_w, ")");
   LOUPE_CHECK(x.dim() == 4, "interpolate: expected a 4-d (N, C, H, W) input, got shape ", shape_str(x.shape()));
@@ -168,7 +216,6 @@ Tensor interpolate(const Tensor& x, double scale_h, double scale_w, InterpolateM
 
 Tensor interpolate_backward(const Tensor& grad_in, const Shape& input_shape, InterpolateMode mode, bool align_corners,
                             std::array<double, 2> scales) {
-  cpu_only("interpolate_backward", grad_in);
   const char* op = "interpolate_backward";
   LOUPE_CHECK(grad_in.dim() == 4, op, ": expected a 4-d grad, got shape ", shape_str(grad_in.shape()));
   const std::array<int64_t, 2> size{grad_in.shape()[2], grad_in.shape()[3]};
@@ -179,11 +226,17 @@ Tensor interpolate_backward(const Tensor& grad_in, const Shape& input_shape, Int
   const int64_t in_h = input_shape[2], in_w = input_shape[3];
   const int64_t out_h = size[0], out_w = size[1];
   Tensor dx = Tensor::empty(input_shape, grad.dtype(), grad.device());
-  fill_(dx, 0.0);
+  if (!grad.device().is_cuda()) fill_(dx, 0.0);  // the CUDA kernel gathers: it writes every element
   dispatch_floating(grad.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const AxisTaps<T> th = axis_taps<T>(mode, in_h, out_h, align_corners, scales[0]);
     const AxisTaps<T> tw = axis_taps<T>(mode, in_w, out_w, align_corners, scales[1]);
+    if (grad.device().is_cuda()) {
+      cuda::interpolate_backward(grad, device_axis(th, mode, in_h, out_h, grad.dtype(), grad.device()),
+                                 device_axis(tw, mode, in_w, out_w, grad.dtype(), grad.device()),
+                                 mode == InterpolateMode::nearest, dx);
+      return;
+    }
     const T* g = static_cast<const T*>(grad.raw_data());
     T* out = static_cast<T*>(dx.raw_data());
     const int64_t planes = input_shape[0] * input_shape[1];
