@@ -492,7 +492,10 @@ template <int KW, typename T>
 void max_pool_rows(const T* src, const PoolWindow& p, T* out, int64_t* indices) {
   // Output columns [ow_lo, ow_hi) have windows entirely inside the plane horizontally.
   const int64_t ow_lo = std::min(p.out_w, (p.pad_w + p.stride_w - 1) / p.stride_w);
-  const int64_t ow_hi = std::max(ow_lo, std::min(p.out_w, (p.in_w + p.pad_w - p.kernel_w) / p.stride_w + 1));
+  // When the window is wider than the padded row there is no such column; the test keeps the
+  // division away from negative numerators, which C++ rounds toward zero (to column 1).
+  const int64_t last_start = p.in_w + p.pad_w - p.kernel_w;
+  const int64_t ow_hi = last_start < 0 ? ow_lo : std::max(ow_lo, std::min(p.out_w, last_start / p.stride_w + 1));
   for (int64_t oh = 0; oh < p.out_h; ++oh) {
     const int64_t hs = oh * p.stride_h - p.pad_h;
     const int64_t h0 = std::max<int64_t>(hs, 0), h1 = std::min(hs + p.kernel_h, p.in_h);

@@ -185,9 +185,7 @@ ValuesIndices max_pool2d_with_indices(const Tensor& x_in, const Pool2dParams& pa
     const int64_t kh = p.kernel[0], kw = p.kernel[1], sh = p.stride[0], sw = p.stride[1];
     const int64_t ph = p.padding[0], pw = p.padding[1], dh = p.dilation[0], dw = p.dilation[1];
     if constexpr (std::is_floating_point_v<T>) {
-      // The fast kernel's interior columns assume the window fits in the padded row
-      // (kw <= W + pw); a ceil_mode window wider than an unpadded input takes the reference loop.
-      if (cpu::fast::enabled() && dh == 1 && dw == 1 && kw <= geo.in_w + pw) {
+      if (cpu::fast::enabled() && dh == 1 && dw == 1) {
         const cpu::fast::PoolWindow window{geo.in_h, geo.in_w, geo.out_h, geo.out_w, kh, kw, sh, sw, ph, pw};
         parallel_for(0, geo.planes, plane_grain(out_plane * kh * kw), [&](int64_t begin, int64_t end) {
           for (int64_t plane = begin; plane < end; ++plane) {

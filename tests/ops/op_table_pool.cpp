@@ -276,6 +276,20 @@ TEST_CASE("max_pool2d: indices are flat positions h * W + w within each input pl
   }
 }
 
+// Found by comparing the GPU kernels with the CPU op: the fast kernel's interior columns were
+// computed with a division that rounds a negative numerator toward zero, so a ceil_mode window
+// wider than an unpadded row read past the row (and past the plane).
+TEST_CASE("max_pool2d: a ceil_mode window wider than the input reads only the input") {
+  Pool2dParams p;
+  p.kernel = {2, 4};
+  p.stride = {2, 4};
+  p.ceil_mode = true;
+  const Tensor x = from_values(std::vector<double>{-6, -5, -4, -3, -2, -1}, {1, 1, 3, 2}, DType::f32);
+  const ops::ValuesIndices y = ops::max_pool2d_with_indices(x, p);
+  check_close(y.values, from_values(std::vector<double>{-3, -1}, {1, 1, 2, 1}, DType::f32), 0, 0, "values");
+  check_close(y.indices, from_values(std::vector<int64_t>{3, 5}, {1, 1, 2, 1}), 0, 0, "indices");
+}
+
 TEST_CASE("max_pool2d: ties keep the first maximum, NaN wins, -inf is a value") {
   const Tensor ones4 = ones({1, 1, 3, 3}, DType::f64);
   CHECK(to_vector<int64_t>(ops::max_pool2d_with_indices(ones4, pool_params({2, 2}, {1, 1})).indices) ==
