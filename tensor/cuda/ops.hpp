@@ -6,10 +6,12 @@
 // Tests: tests/cuda/test_cuda.cpp (every op-table entry, CPU vs GPU)
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "tensor/ops/binary.hpp"
 #include "tensor/ops/conv.hpp"
+#include "tensor/ops/loss.hpp"
 #include "tensor/ops/reduce.hpp"
 #include "tensor/ops/unary.hpp"
 #include "tensor/random.hpp"
@@ -114,5 +116,41 @@ struct PadShape {
 void pad(const Tensor& x, const Tensor& tables, const PadShape& s, double value, const Tensor& out);
 // dx written whole (each input element gathers the outputs that read it).
 void pad_backward(const Tensor& grad, const Tensor& tables, const PadShape& s, const Tensor& dx);
+// --- indexing (index.cu): called by tensor/ops/index.cpp after every device-independent check ---
+// (dims wrapped, shapes and dtypes checked, index values checked through first_out_of_range).
+// The first value, in row-major order, of the contiguous int64 `index` outside [lo, hi) and not
+// equal to `ignore`; nullopt when there is none. One pass on the device, one synchronisation.
+std::optional<int64_t> first_out_of_range(const Tensor& index, int64_t lo, int64_t hi,
+                                          std::optional<int64_t> ignore = std::nullopt);
+// x and a contiguous index with x's number of dims (at least 1); out has index's shape.
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+// out (contiguous) += src scattered along dim by the contiguous index (atomicAdd).
+void scatter_add_(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src);
+// x at least 1-d; index contiguous, 1-d or 0-d.
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+// out (contiguous) += alpha * src slices added at index along dim (atomicAdd).
+void index_add_(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src, double alpha);
+Tensor masked_fill(const Tensor& x, const Tensor& mask, double value);
+// Ones into out (contiguous int64, zero, index.shape + (classes)) at the classes index names.
+void one_hot_(const Tensor& out, const Tensor& index);
+
+// --- losses (loss.cu): called by tensor/ops/loss.cpp after every check (target values included) ---
+// Class-index losses on the input seen as (n, c, d); from_logits: cross_entropy, else nll_loss.
+Tensor class_loss(const Tensor& input, const Tensor& target, const CrossEntropyOptions& options, int64_t n,
+                  int64_t c, int64_t d, bool from_logits);
+Tensor class_loss_backward(const Tensor& grad, const Tensor& input, const Tensor& target,
+                           const CrossEntropyOptions& options, int64_t n, int64_t c, int64_t d, bool from_logits);
+// binary_cross_entropy_with_logits, unreduced, on contiguous operands of one shape and dtype
+// (pos_weight expanded, or undefined); the backward writes the defined ones of dx and dy.
+Tensor bce_with_logits(const Tensor& x, const Tensor& y, const Tensor& pos_weight);
+void bce_with_logits_backward(const Tensor& g, const Tensor& x, const Tensor& y, const Tensor& pos_weight,
+                              const Tensor& dx, const Tensor& dy);
+
+// --- sorting (sort.cu): called by tensor/ops/sort.cpp after its checks ---
+// The first k elements of every line along dim (wrapped), ascending or descending, ties by index:
+// values and int64 indices, contiguous, shaped as x with k along dim.
+ops::ValuesIndices sort(const Tensor& x, int64_t dim, int64_t k, bool descending);
+// dx (contiguous, zero) += g at indices along dim (indices already checked).
+void sort_backward_(const Tensor& dx, const Tensor& g, const Tensor& indices, int64_t dim);
 
 }  // namespace loupe::cuda

@@ -90,5 +90,30 @@ void interpolate_backward(const Tensor&, const ResampleAxis&, const ResampleAxis
 }
 void pad(const Tensor&, const Tensor&, const PadShape&, double, const Tensor&) { unavailable("pad"); }
 void pad_backward(const Tensor&, const Tensor&, const PadShape&, const Tensor&) { unavailable("pad_backward"); }
+std::optional<int64_t> first_out_of_range(const Tensor&, int64_t, int64_t, std::optional<int64_t>) {
+  unavailable("first_out_of_range");
+}
+Tensor gather(const Tensor&, int64_t, const Tensor&) { unavailable("gather"); }
+void scatter_add_(const Tensor&, int64_t, const Tensor&, const Tensor&) { unavailable("scatter_add"); }
+Tensor index_select(const Tensor&, int64_t, const Tensor&) { unavailable("index_select"); }
+void index_add_(const Tensor&, int64_t, const Tensor&, const Tensor&, double) { unavailable("index_add"); }
+Tensor masked_fill(const Tensor&, const Tensor&, double) { unavailable("masked_fill"); }
+void one_hot_(const Tensor&, const Tensor&) { unavailable("one_hot"); }
+
+Tensor class_loss(const Tensor&, const Tensor&, const CrossEntropyOptions&, int64_t, int64_t, int64_t, bool) {
+  unavailable("class_loss");
+}
+Tensor class_loss_backward(const Tensor&, const Tensor&, const Tensor&, const CrossEntropyOptions&, int64_t, int64_t,
+                           int64_t, bool) {
+  unavailable("class_loss_backward");
+}
+Tensor bce_with_logits(const Tensor&, const Tensor&, const Tensor&) { unavailable("binary_cross_entropy_with_logits"); }
+void bce_with_logits_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                              const Tensor&) {
+  unavailable("binary_cross_entropy_with_logits_backward");
+}
+
+ops::ValuesIndices sort(const Tensor&, int64_t, int64_t, bool) { unavailable("sort"); }
+void sort_backward_(const Tensor&, const Tensor&, const Tensor&, int64_t) { unavailable("sort_backward"); }
 
 }  // namespace loupe::cuda

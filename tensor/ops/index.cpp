@@ -9,13 +9,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "tensor/cpu/elementwise.hpp"
+#include "tensor/cuda/ops.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
+#include "tensor/ops/device.hpp"
+#include "tensor/ops/join.hpp"
+#include "tensor/ops/reduce.hpp"
 #include "tensor/ops/view.hpp"
 #include "tensor/parallel.hpp"
-#include "tensor/ops/device.hpp"
 
 namespace loupe::ops {
 
@@ -30,8 +34,13 @@ void check_index_dtype(const Tensor& index, const char* op) {
 }
 
 // Every value of the contiguous int64 tensor `index` lies in [0, size), or an Error names the
-// first one that does not.
+// first one that does not (on a GPU: one pass on the device, one synchronisation).
 void check_in_range(const Tensor& index, int64_t size, int64_t dim, const char* op) {
+  if (index.device().is_cuda()) {
+    const std::optional<int64_t> bad = cuda::first_out_of_range(index, 0, size);
+    LOUPE_CHECK(!bad, op, ": index ", bad.value_or(0), " is out of bounds for dimension ", dim, " with size ", size);
+    return;
+  }
   const int64_t* idx = index.data<int64_t>();
   for (int64_t i = 0; i < index.numel(); ++i) {
     LOUPE_CHECK(idx[i] >= 0 && idx[i] < size, op, ": index ", idx[i], " is out of bounds for dimension ", dim,
@@ -89,7 +98,7 @@ void check_index_fits(const Tensor& index, const Tensor& other, int64_t dim, boo
 }  // namespace
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
-  cpu_only("gather", x, index);
+  check_same_device("gather", {x, index});
   check_index_dtype(index, "gather");
   const Tensor xs = at_least_1d(x);
   dim = wrap_dim(dim, xs.dim(), "gather");
@@ -98,6 +107,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   const Tensor idx = contiguous(at_least_1d(index));
   check_index_fits(idx, xs, dim, false, "gather", "x");
   check_in_range(idx, xs.shape()[u(dim)], dim, "gather");
+  if (x.device().is_cuda()) return reshape(cuda::gather(xs, dim, idx), index.shape());
   dispatch_all(x.dtype(), "gather", [&](auto tag) {
     using T = typename decltype(tag)::type;
     T* o = out.data<T>();
@@ -114,7 +124,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
-  cpu_only("scatter_add", x, index, src);
+  check_same_device("scatter_add", {x, index, src});
   check_index_dtype(index, "scatter_add");
   LOUPE_CHECK(src.dtype() == x.dtype(), "scatter_add: src dtype ", src.dtype(), " must equal x dtype ", x.dtype());
   const Tensor xs = at_least_1d(x);
@@ -126,6 +136,10 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   check_index_fits(idx, xs, dim, false, "scatter_add", "x");
   check_index_fits(idx, ss, dim, true, "scatter_add", "src");
   check_in_range(idx, xs.shape()[u(dim)], dim, "scatter_add");
+  if (x.device().is_cuda()) {
+    cuda::scatter_add_(out, dim, idx, ss);
+    return reshape(out, x.shape());
+  }
 
   // One "line" per position of index with its `dim` coordinate dropped. Lines write disjoint
   // parts of out (they differ in some other coordinate), so they run in parallel; within a line
@@ -158,7 +172,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
-  cpu_only("index_select", x, index);
+  check_same_device("index_select", {x, index});
   check_index_dtype(index, "index_select");
   LOUPE_CHECK(index.dim() <= 1, "index_select: index must be 1-d (or 0-d), got shape ", shape_str(index.shape()));
   const Tensor idx = contiguous(index);
@@ -174,6 +188,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   check_in_range(idx, size, dim, "index_select");
   Shape shape = x.shape();
   shape[u(dim)] = n;
+  if (x.device().is_cuda()) return cuda::index_select(x, dim, idx);
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
   if (out.numel() == 0) return out;
 
@@ -197,7 +212,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src, double alpha) {
-  cpu_only("index_add", x, index, src);
+  check_same_device("index_add", {x, index, src});
   check_index_dtype(index, "index_add");
   LOUPE_CHECK(index.dim() <= 1, "index_add: index must be 1-d (or 0-d), got shape ", shape_str(index.shape()));
   LOUPE_CHECK(src.dtype() == x.dtype(), "index_add: src dtype ", src.dtype(), " must equal x dtype ", x.dtype());
@@ -219,6 +234,10 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
   check_in_range(idx, size, dim, "index_add");
   Tensor out = clone(xs);
   if (ss.numel() == 0) return reshape(out, x.shape());
+  if (x.device().is_cuda()) {
+    cuda::index_add_(out, dim, idx, ss, alpha);
+    return reshape(out, x.shape());
+  }
 
   // out as (outer, size, inner), src as (outer, n, inner). Chunks split the (outer, inner)
   // positions, so every out element belongs to one chunk and sums its sources in index order.
@@ -249,10 +268,11 @@ Tensor index_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
-  cpu_only("masked_fill", x, mask);
+  check_same_device("masked_fill", {x, mask});
   LOUPE_CHECK(mask.dtype() == DType::b8, "masked_fill: expected a bool mask, got ", mask.dtype());
   LOUPE_CHECK(is_floating(x.dtype()) || (std::isfinite(value) && std::abs(value) < 9.2e18),
               "masked_fill: value ", value, " does not fit x's dtype ", x.dtype());
+  if (x.device().is_cuda()) return cuda::masked_fill(x, mask, value);
   const Shape shape = broadcast_shapes(x.shape(), mask.shape(), "masked_fill");
   Tensor out = Tensor::empty(shape, x.dtype(), x.device());
   dispatch_all(x.dtype(), "masked_fill", [&](auto tag) {
@@ -264,7 +284,7 @@ Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
 }
 
 Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx) {
-  cpu_only("embedding", weight, indices);
+  check_same_device("embedding", {weight, indices});
   LOUPE_CHECK(weight.dim() == 2, "embedding: weight must be 2-d (num_embeddings, dim), got shape ",
               shape_str(weight.shape()));
   check_index_dtype(indices, "embedding");
@@ -279,7 +299,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_id
 }
 
 Tensor embedding_backward(const Tensor& grad, const Tensor& indices, int64_t num_weights, int64_t padding_idx) {
-  cpu_only("embedding_backward", grad, indices);
+  check_same_device("embedding_backward", {grad, indices});
   check_index_dtype(indices, "embedding_backward");
   LOUPE_CHECK(grad.dim() == indices.dim() + 1, "embedding_backward: grad ", shape_str(grad.shape()),
               " does not match indices ", shape_str(indices.shape()));
@@ -293,17 +313,26 @@ Tensor embedding_backward(const Tensor& grad, const Tensor& indices, int64_t num
 }
 
 Tensor one_hot(const Tensor& indices, int64_t num_classes) {
-  cpu_only("one_hot", indices);
   check_index_dtype(indices, "one_hot");
   LOUPE_CHECK(num_classes >= -1, "one_hot: num_classes must be -1 (infer) or non-negative, got ", num_classes);
   const Tensor idx = contiguous(indices);
-  const int64_t* pi = idx.data<int64_t>();
   const int64_t n = idx.numel();
+  const bool on_gpu = idx.device().is_cuda();
   if (n > 0) {
-    const auto [lo, hi] = std::minmax_element(pi, pi + n);
-    LOUPE_CHECK(*lo >= 0, "one_hot: class values must be non-negative, got ", *lo);
-    if (num_classes == -1) num_classes = *hi + 1;
-    LOUPE_CHECK(*hi < num_classes, "one_hot: class value ", *hi, " must be smaller than num_classes ", num_classes);
+    int64_t lo = 0, hi = 0;
+    if (on_gpu) {  // both extremes in one transfer (one synchronisation)
+      const Tensor both = to_device(cat({reshape(amin(idx), {1}), reshape(amax(idx), {1})}), Device::cpu());
+      lo = both.data<int64_t>()[0];
+      hi = both.data<int64_t>()[1];
+    } else {
+      const int64_t* pi = idx.data<int64_t>();
+      const auto [lo_at, hi_at] = std::minmax_element(pi, pi + n);
+      lo = *lo_at;
+      hi = *hi_at;
+    }
+    LOUPE_CHECK(lo >= 0, "one_hot: class values must be non-negative, got ", lo);
+    if (num_classes == -1) num_classes = hi + 1;
+    LOUPE_CHECK(hi < num_classes, "one_hot: class value ", hi, " must be smaller than num_classes ", num_classes);
   } else {
     LOUPE_CHECK(num_classes != -1,
                 "one_hot: cannot infer the number of classes from an empty tensor; pass num_classes");
@@ -312,6 +341,11 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes) {
   shape.push_back(num_classes);
   Tensor out = Tensor::empty(shape, DType::i64, indices.device());
   fill_(out, 0.0);
+  if (on_gpu) {
+    cuda::one_hot_(out, idx);
+    return out;
+  }
+  const int64_t* pi = idx.data<int64_t>();
   int64_t* o = out.data<int64_t>();
   for (int64_t i = 0; i < n; ++i) o[i * num_classes + pi[i]] = 1;
   return out;

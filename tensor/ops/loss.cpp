@@ -12,9 +12,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include "tensor/cpu/loops.hpp"
+#include "tensor/cuda/ops.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/binary.hpp"
 #include "tensor/ops/copy.hpp"
@@ -73,16 +75,40 @@ struct ClassProblem {
   double total_weight = 0.0;    // sum of weight[target] over non-ignored positions: mean's divisor
 };
 
-ClassProblem class_problem(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o, const char* op) {
-  ClassProblem pr;
-  pr.layout = class_layout(input, target, op);
-  const int64_t classes = pr.layout.c;
+// The layout, with the options checked (every device).
+ClassLayout checked_layout(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o, const char* op) {
+  const ClassLayout l = class_layout(input, target, op);
   LOUPE_CHECK(o.label_smoothing >= 0.0 && o.label_smoothing <= 1.0, op,
               ": label_smoothing must be between 0 and 1, got ", o.label_smoothing);
   if (o.weight.defined()) {
-    LOUPE_CHECK(is_floating(o.weight.dtype()) && o.weight.shape() == Shape{classes}, op,
-                ": weight must be a floating tensor of shape (", classes, "), got ", o.weight.dtype(), " of shape ",
+    LOUPE_CHECK(is_floating(o.weight.dtype()) && o.weight.shape() == Shape{l.c}, op,
+                ": weight must be a floating tensor of shape (", l.c, "), got ", o.weight.dtype(), " of shape ",
                 shape_str(o.weight.shape()));
+  }
+  return l;
+}
+
+void target_out_of_bounds(int64_t t, int64_t classes, const Tensor& input, const CrossEntropyOptions& o,
+                          const char* op) {
+  throw Error(detail::make_message(op, ": target ", t, " is out of bounds for ", classes, " classes (input of shape ",
+                                   shape_str(input.shape()), ", ignore_index ", o.ignore_index, ")"));
+}
+
+// On a GPU: the checked layout, with every non-ignored target checked on the device (one
+// synchronisation); the loss itself is computed by tensor/cuda/loss.cu.
+ClassLayout checked_gpu_layout(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o,
+                               const char* op) {
+  const ClassLayout l = checked_layout(input, target, o, op);
+  const std::optional<int64_t> bad = cuda::first_out_of_range(contiguous(target), 0, l.c, o.ignore_index);
+  if (bad) target_out_of_bounds(*bad, l.c, input, o, op);
+  return l;
+}
+
+ClassProblem class_problem(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o, const char* op) {
+  ClassProblem pr;
+  pr.layout = checked_layout(input, target, o, op);
+  const int64_t classes = pr.layout.c;
+  if (o.weight.defined()) {
     pr.weight = to_vector<double>(o.weight);
   } else {
     pr.weight.assign(static_cast<size_t>(classes), 1.0);
@@ -90,8 +116,7 @@ ClassProblem class_problem(const Tensor& input, const Tensor& target, const Cros
   pr.target = to_vector<int64_t>(target);
   for (int64_t t : pr.target) {
     if (t == o.ignore_index) continue;
-    LOUPE_CHECK(t >= 0 && t < classes, op, ": target ", t, " is out of bounds for ", classes,
-                " classes (input of shape ", shape_str(input.shape()), ", ignore_index ", o.ignore_index, ")");
+    if (t < 0 || t >= classes) target_out_of_bounds(t, classes, input, o, op);
     pr.total_weight += pr.weight[static_cast<size_t>(t)];
   }
   return pr;
@@ -147,6 +172,11 @@ std::vector<double> position_losses(const T* x, const ClassProblem& pr, const Cr
 
 Tensor class_loss(const char* op, const Tensor& input, const Tensor& target, const CrossEntropyOptions& o,
                   bool from_logits) {
+  check_same_device(op, {input, target, o.weight});
+  if (input.device().is_cuda()) {
+    const ClassLayout l = checked_gpu_layout(input, target, o, op);
+    return cuda::class_loss(input, target, o, l.n, l.c, l.d, from_logits);
+  }
   const ClassProblem pr = class_problem(input, target, o, op);
   const Tensor xc = contiguous(input);
   const std::vector<double> loss = dispatch_floating(input.dtype(), op, [&](auto tag) {
@@ -171,6 +201,11 @@ std::vector<double> position_scales(const Tensor& grad, const ClassProblem& pr, 
 
 Tensor class_loss_backward(const char* op, const Tensor& grad, const Tensor& input, const Tensor& target,
                            const CrossEntropyOptions& o, bool from_logits) {
+  check_same_device(op, {grad, input, target, o.weight});
+  if (input.device().is_cuda()) {
+    const ClassLayout l = checked_gpu_layout(input, target, o, op);
+    return cuda::class_loss_backward(grad, input, target, o, l.n, l.c, l.d, from_logits);
+  }
   const ClassProblem pr = class_problem(input, target, o, op);
   const ClassLayout& l = pr.layout;
   const std::vector<double> scale = position_scales(grad, pr, o.reduction);
@@ -271,12 +306,10 @@ Tensor reduce_loss(const Tensor& loss, Reduction reduction) {
 }  // namespace
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options) {
-  cpu_only("cross_entropy", logits, target, options.weight);
   return class_loss("cross_entropy", logits, target, options, /*from_logits=*/true);
 }
 
 Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntropyOptions& options) {
-  cpu_only("nll_loss", log_probs, target, options.weight);
   LOUPE_CHECK(options.label_smoothing == 0.0, "nll_loss: label_smoothing is a cross_entropy option, got ",
               options.label_smoothing);
   return class_loss("nll_loss", log_probs, target, options, /*from_logits=*/false);
@@ -284,13 +317,11 @@ Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntrop
 
 Tensor cross_entropy_backward(const Tensor& grad, const Tensor& logits, const Tensor& target,
                               const CrossEntropyOptions& options) {
-  cpu_only("cross_entropy_backward", grad, logits, target, options.weight);
   return class_loss_backward("cross_entropy_backward", grad, logits, target, options, /*from_logits=*/true);
 }
 
 Tensor nll_loss_backward(const Tensor& grad, const Tensor& log_probs, const Tensor& target,
                          const CrossEntropyOptions& options) {
-  cpu_only("nll_loss_backward", grad, log_probs, target, options.weight);
   return class_loss_backward("nll_loss_backward", grad, log_probs, target, options, /*from_logits=*/false);
 }
 
@@ -298,8 +329,9 @@ Tensor nll_loss_backward(const Tensor& grad, const Tensor& log_probs, const Tens
 // -pos_weight * y * log(sigmoid(x)) - (1 - y) * log(1 - sigmoid(x)), without overflow.
 Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, const Tensor& pos_weight,
                                         Reduction reduction) {
-  cpu_only("binary_cross_entropy_with_logits", logits, target, pos_weight);
+  check_same_device(kBce, {logits, target, pos_weight});
   const BceInputs in = bce_inputs(logits, target, pos_weight);
+  if (logits.device().is_cuda()) return reduce_loss(cuda::bce_with_logits(in.x, in.y, in.pos_weight), reduction);
   Tensor loss = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
   dispatch_floating(logits.dtype(), kBce, [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -315,7 +347,7 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
 BceGrads binary_cross_entropy_with_logits_backward(const Tensor& grad, const Tensor& logits, const Tensor& target,
                                                    const Tensor& pos_weight, Reduction reduction, bool need_logits,
                                                    bool need_target) {
-  cpu_only("binary_cross_entropy_with_logits_backward", grad, logits, target, pos_weight);
+  check_same_device("binary_cross_entropy_with_logits_backward", {grad, logits, target, pos_weight});
   const BceInputs in = bce_inputs(logits, target, pos_weight);
   // The per-element gradient g: grad itself, or the 0-d grad spread (and divided for mean).
   Tensor g = reduction == Reduction::mean ? div(grad, static_cast<double>(logits.numel())) : grad;
@@ -323,6 +355,10 @@ BceGrads binary_cross_entropy_with_logits_backward(const Tensor& grad, const Ten
   BceGrads out;
   if (need_logits) out.logits = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
   if (need_target) out.target = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
+  if (logits.device().is_cuda()) {
+    cuda::bce_with_logits_backward(g, in.x, in.y, in.pos_weight, out.logits, out.target);
+    return out;
+  }
   dispatch_floating(logits.dtype(), kBce, [&](auto tag) {
     using T = typename decltype(tag)::type;
     const T* pg = g.data<T>();

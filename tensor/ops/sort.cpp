@@ -8,11 +8,13 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <type_traits>
 #include <vector>
 
 #include "tensor/cpu/loops.hpp"
 #include "tensor/cpu/reduce.hpp"
+#include "tensor/cuda/ops.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
@@ -36,6 +38,7 @@ bool less_nan_last(T a, T b) {
 // Writes the first `k` elements of every line of x, in the order asked for, to values/indices
 // (both contiguous, of x's shape with `k` along dim). Ties go to the smaller index.
 ValuesIndices sorted_lines(const Tensor& x_in, int64_t dim, int64_t k, bool descending, const char* op) {
+  if (x_in.device().is_cuda()) return cuda::sort(x_in, dim, k, descending);
   const Tensor x = contiguous(x_in);
   Shape shape = x.shape();
   if (!shape.empty()) shape[static_cast<size_t>(dim)] = k;
@@ -74,13 +77,11 @@ ValuesIndices sorted_lines(const Tensor& x_in, int64_t dim, int64_t k, bool desc
 }  // namespace
 
 ValuesIndices sort(const Tensor& x, int64_t dim, bool descending, bool /*stable*/) {
-  cpu_only("sort", x);
   const int64_t d = wrap_dim(dim, x.dim(), "sort");
   return sorted_lines(x, d, x.dim() == 0 ? 1 : x.shape()[static_cast<size_t>(d)], descending, "sort");
 }
 
 ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool /*sorted*/) {
-  cpu_only("topk", x);
   const int64_t d = wrap_dim(dim, x.dim(), "topk");
   const int64_t size = x.dim() == 0 ? 1 : x.shape()[static_cast<size_t>(d)];
   LOUPE_CHECK(k >= 0 && k <= size, "topk: k = ", k, " out of range for dim ", d, " of size ", size,
@@ -90,7 +91,7 @@ ValuesIndices topk(const Tensor& x, int64_t k, int64_t dim, bool largest, bool /
 }
 
 Tensor sort_backward(const Tensor& g_in, const Tensor& indices_in, int64_t dim_in, const Shape& input_shape) {
-  cpu_only("sort_backward", g_in, indices_in);
+  check_same_device("sort_backward", {g_in, indices_in});
   const int64_t ndim = static_cast<int64_t>(input_shape.size());
   const int64_t dim = wrap_dim(dim_in, ndim, "sort_backward");
   LOUPE_CHECK(g_in.shape() == indices_in.shape(), "sort_backward: gradient shape ", shape_str(g_in.shape()),
@@ -107,10 +108,20 @@ Tensor sort_backward(const Tensor& g_in, const Tensor& indices_in, int64_t dim_i
   const Tensor indices = contiguous(indices_in);
   const cpu::Lines from = cpu::lines_around(g.shape(), dim);
   const cpu::Lines to = cpu::lines_around(input_shape, dim);
+  const auto out_of_range = [&](int64_t i) {
+    return detail::make_message("sort_backward: index ", i, " out of range for dim ", dim, " of shape ",
+                                shape_str(input_shape));
+  };
+  if (g.device().is_cuda()) {
+    const std::optional<int64_t> bad = cuda::first_out_of_range(indices, 0, to.size);
+    if (bad) throw Error(out_of_range(*bad));
+    Tensor dx = zeros(input_shape, g.dtype(), g.device());
+    cuda::sort_backward_(dx, g, indices, dim);
+    return dx;
+  }
   const int64_t* idx = indices.data<int64_t>();
   for (int64_t i = 0; i < indices.numel(); ++i) {
-    LOUPE_CHECK(idx[i] >= 0 && idx[i] < to.size, "sort_backward: index ", idx[i], " out of range for dim ", dim,
-                " of shape ", shape_str(input_shape));
+    if (idx[i] < 0 || idx[i] >= to.size) throw Error(out_of_range(idx[i]));
   }
   Tensor dx = zeros(input_shape, g.dtype());
   dispatch_floating(g.dtype(), "sort_backward", [&](auto tag) {

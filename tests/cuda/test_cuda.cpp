@@ -179,8 +179,8 @@ TEST_CASE("cuda: differentiable to_device sends the gradient back" * doctest::sk
 TEST_CASE("cuda: errors name the op, the device and the call" * doctest::skip(kNoGpu)) {
   const Tensor a = gpu(ones({3}));
   CHECK_THROWS_WITH_AS(ops::add(a, ones({3})), doctest::Contains("different devices"), Error);
-  CHECK_THROWS_WITH_AS(ops::gather(a, 0, gpu(zeros({3}, DType::i64))),
-                       doctest::Contains("gather: not implemented on cuda:0 yet"), Error);
+  CHECK_THROWS_WITH_AS(ops::gather(a, 0, gpu(full({3}, 3, DType::i64))),
+                       doctest::Contains("gather: index 3 is out of bounds for dimension 0 with size 3"), Error);
   CHECK_THROWS_WITH_AS(Tensor::empty({1}, DType::f32, Device::cuda(cuda::device_count())),
                        doctest::Contains("does not exist"), Error);
   CHECK_THROWS_WITH_AS(a.item(), doctest::Contains("cuda:0"), Error);

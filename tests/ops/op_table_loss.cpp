@@ -132,9 +132,11 @@ OpCase class_case(const std::string& name, ClassConfig cfg, bool from_logits) {
     o.reduction = cfg.reduction;
     o.ignore_index = cfg.ignore_index;
     o.label_smoothing = cfg.label_smoothing;
-    // Class weights are constants (no gradient): built here rather than passed as an input.
+    // Class weights are constants (no gradient): built here rather than passed as an input, on
+    // the input's device (the CUDA suite runs the same entries on the GPU).
     if (!cfg.weight.empty()) {
-      o.weight = from_values(cfg.weight, {static_cast<int64_t>(cfg.weight.size())}, in[0].dtype());
+      o.weight = ops::to_device(from_values(cfg.weight, {static_cast<int64_t>(cfg.weight.size())}, in[0].dtype()),
+                                in[0].device());
     }
     return from_logits ? cross_entropy(in[0], in[1], o) : nll_loss(in[0], in[1], o);
   };
@@ -168,9 +170,10 @@ OpCase bce_case(const std::string& name, Shape shape, std::vector<double> pos_we
     return Inputs{zeros(s, dtype), zeros(s, dtype)};
   };
   c.op = [pos_weight, r](const Inputs& in) {
-    const Tensor pw = pos_weight.empty()
-                          ? Tensor()
-                          : from_values(pos_weight, {static_cast<int64_t>(pos_weight.size())}, in[0].dtype());
+    const int64_t n = static_cast<int64_t>(pos_weight.size());
+    // On the logits' device (the CUDA suite runs the same entries on the GPU).
+    const Tensor pw =
+        pos_weight.empty() ? Tensor() : ops::to_device(from_values(pos_weight, {n}, in[0].dtype()), in[0].device());
     return binary_cross_entropy_with_logits(in[0], in[1], pw, r);
   };
   c.reference = [pos_weight, r](const Inputs& in) { return ref_bce(in[0], in[1], pos_weight, r); };
