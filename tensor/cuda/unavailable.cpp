@@ -72,4 +72,29 @@ Tensor normal(const Shape&, double, double, DType, Generator&, Device) { unavail
 Tensor bernoulli(const Shape&, double, DType, Generator&, Device) { unavailable("bernoulli"); }
 Tensor bernoulli(const Tensor&, Generator&) { unavailable("bernoulli"); }
 
+ops::NormForward batch_norm_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool,
+                                    double, double, bool) {
+  unavailable("batch_norm");
+}
+ops::NormGrads batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool,
+                                   ops::NormNeeds) {
+  unavailable("batch_norm_backward");
+}
+ops::NormForward row_norm_forward(const Tensor&, int64_t, int64_t, const Tensor&, const Tensor&, double, bool) {
+  unavailable("layer_norm");
+}
+ops::NormGrads row_norm_backward(const Tensor&, const Tensor&, const Shape&, int64_t, int64_t, const Tensor&,
+                                 const Tensor&, const Tensor&, ops::NormNeeds) {
+  unavailable("layer_norm_backward");
+}
+
+void sgd_step(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+              const std::vector<bool>&, double, double, double, double, bool) {
+  unavailable("SGD");
+}
+void adam_step(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+               const std::vector<Tensor>&, double, double, double, double, double, bool, int64_t) {
+  unavailable("Adam");
+}
+
 }  // namespace loupe::cuda
