@@ -3,9 +3,11 @@
 
 #include <cmath>
 
+#include "tensor/cuda/ops.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
+#include "tensor/ops/device.hpp"
 #include "tensor/parallel.hpp"
 
 namespace loupe::nn {
@@ -59,7 +61,8 @@ Tensor Optimizer::state_for(const std::map<std::string, Tensor>& state, const st
   LOUPE_CHECK(src.shape() == p.shape() && src.dtype() == p.dtype(), "Optimizer::load_state_dict: '", name, "' has shape ",
               shape_str(src.shape()), " ", dtype_name(src.dtype()), " but parameter ", i, " has ", shape_str(p.shape()), " ",
               dtype_name(p.dtype()));
-  return ops::clone(src);
+  // On the parameter's device, whatever device the saved state was on.
+  return src.device() == p.device() ? ops::clone(src) : ops::to_device(src, p.device());
 }
 
 SGD::SGD(std::vector<Tensor> parameters, SgdOptions options) : Optimizer(std::move(parameters)), options_(options) {
@@ -70,13 +73,23 @@ SGD::SGD(std::vector<Tensor> parameters, SgdOptions options) : Optimizer(std::mo
 }
 
 void SGD::step() {
+  // CUDA parameters are collected and updated together by cuda::sgd_step (few launches).
+  std::vector<Tensor> cuda_params, cuda_grads, cuda_buffers;
+  std::vector<bool> cuda_first;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     const Tensor g = p.grad();
     if (!g.defined()) continue;
     LOUPE_CHECK(g.is_contiguous(), "SGD: gradient of shape ", shape_str(g.shape()), " is not contiguous");
     const bool first = !momentum_[i].defined();
-    if (options_.momentum != 0 && first) momentum_[i] = zeros(p.shape(), p.dtype());
+    if (options_.momentum != 0 && first) momentum_[i] = zeros(p.shape(), p.dtype(), p.device());
+    if (p.device().is_cuda() || g.device().is_cuda()) {
+      cuda_params.push_back(p);
+      cuda_grads.push_back(g);
+      cuda_buffers.push_back(momentum_[i]);
+      cuda_first.push_back(first);
+      continue;
+    }
     dispatch_floating(p.dtype(), "SGD", [&](auto tag) {
       using T = typename decltype(tag)::type;
       T* w = p.data<T>();
@@ -96,6 +109,10 @@ void SGD::step() {
         }
       });
     });
+  }
+  if (!cuda_params.empty()) {
+    cuda::sgd_step(cuda_params, cuda_grads, cuda_buffers, cuda_first, lr_, options_.momentum, options_.dampening,
+                   options_.weight_decay, options_.nesterov);
   }
 }
 
@@ -131,8 +148,8 @@ Adam::Adam(std::vector<Tensor> parameters, AdamOptions options) : Optimizer(std:
   LOUPE_CHECK(options.beta1 >= 0 && options.beta1 < 1 && options.beta2 >= 0 && options.beta2 < 1,
               "Adam: betas must be in [0, 1), got ", options.beta1, ", ", options.beta2);
   for (const Tensor& p : parameters_) {
-    exp_avg_.push_back(zeros(p.shape(), p.dtype()));
-    exp_avg_sq_.push_back(zeros(p.shape(), p.dtype()));
+    exp_avg_.push_back(zeros(p.shape(), p.dtype(), p.device()));
+    exp_avg_sq_.push_back(zeros(p.shape(), p.dtype(), p.device()));
   }
 }
 
@@ -143,11 +160,20 @@ void Adam::step() {
   const double bias2 = 1 - std::pow(o.beta2, static_cast<double>(step_));
   const double step_size = lr_ / bias1;
   const double lr = lr_;
+  // CUDA parameters are collected and updated together by cuda::adam_step (few launches).
+  std::vector<Tensor> cuda_params, cuda_grads, cuda_m, cuda_v;
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const Tensor& p = parameters_[i];
     const Tensor g = p.grad();
     if (!g.defined()) continue;
     LOUPE_CHECK(g.is_contiguous(), "Adam: gradient of shape ", shape_str(g.shape()), " is not contiguous");
+    if (p.device().is_cuda() || g.device().is_cuda()) {
+      cuda_params.push_back(p);
+      cuda_grads.push_back(g);
+      cuda_m.push_back(exp_avg_[i]);
+      cuda_v.push_back(exp_avg_sq_[i]);
+      continue;
+    }
     dispatch_floating(p.dtype(), "Adam", [&](auto tag) {
       using T = typename decltype(tag)::type;
       T* w = p.data<T>();
@@ -172,6 +198,10 @@ void Adam::step() {
         }
       });
     });
+  }
+  if (!cuda_params.empty()) {
+    cuda::adam_step(cuda_params, cuda_grads, cuda_m, cuda_v, lr, o.beta1, o.beta2, o.eps, o.weight_decay,
+                    o.decoupled_weight_decay, step_);
   }
 }
 

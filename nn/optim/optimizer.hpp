@@ -1,6 +1,8 @@
 // Optimisers: SGD (momentum, dampening, nesterov, weight decay), Adam and AdamW, with PyTorch's
 // update rules so that the same hyper-parameters give the same trajectories.
-// Each step is one fused loop per parameter tensor (read grad, update state, write weight).
+// Each step is one fused loop per parameter tensor (read grad, update state, write weight); CUDA
+// parameters are updated by the multi-tensor kernels of tensor/cuda/optim.cu, state buffers live on
+// the parameter's device (load_state_dict moves loaded state there).
 //
 // state_dict() names everything a resumed run needs (copies, so the caller may keep them):
 //   "lr"                      0-d float64, the current learning rate

@@ -8,6 +8,7 @@
 
 #include "tensor/ops/binary.hpp"
 #include "tensor/ops/copy.hpp"
+#include "tensor/ops/device.hpp"
 #include "tensor/ops/reduce.hpp"
 #include "tensor/ops/unary.hpp"
 
@@ -48,7 +49,8 @@ double clip_grad_norm(const std::vector<Tensor>& parameters, double max_norm, do
   for (const Tensor& p : parameters) {
     const Tensor g = p.grad();
     if (!g.defined()) continue;
-    const double norm = ops::norm(ops::to_dtype(g, DType::f64), norm_type).item();
+    // item() reads host memory: a CUDA gradient's norm comes back to the CPU first.
+    const double norm = ops::to_device(ops::norm(ops::to_dtype(g, DType::f64), norm_type), Device::cpu()).item();
     total = infinity ? std::max(total, norm) : total + std::pow(norm, norm_type);
   }
   if (!infinity) total = std::pow(total, 1.0 / norm_type);

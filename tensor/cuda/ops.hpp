@@ -12,6 +12,7 @@
 #include "tensor/ops/binary.hpp"
 #include "tensor/ops/conv.hpp"
 #include "tensor/ops/loss.hpp"
+#include "tensor/ops/norm.hpp"
 #include "tensor/ops/reduce.hpp"
 #include "tensor/ops/unary.hpp"
 #include "tensor/random.hpp"
@@ -152,5 +153,34 @@ void bce_with_logits_backward(const Tensor& g, const Tensor& x, const Tensor& y,
 ops::ValuesIndices sort(const Tensor& x, int64_t dim, int64_t k, bool descending);
 // dx (contiguous, zero) += g at indices along dim (indices already checked).
 void sort_backward_(const Tensor& dx, const Tensor& g, const Tensor& indices, int64_t dim);
+
+// --- normalisation (norm.cu) ---
+// Arguments checked by tensor/ops/norm.cpp first; mean and rstd are float64 device tensors.
+// batch_norm updates running_mean / running_var in place (on their device) when training.
+ops::NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                                    const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                                    double eps, bool fuse_relu);
+ops::NormGrads batch_norm_backward(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& weight, bool training, ops::NormNeeds needs);
+// layer_norm (center) and rms_norm over rows of k elements; eps already resolved (> 0).
+ops::NormForward row_norm_forward(const Tensor& x, int64_t rows, int64_t k, const Tensor& weight,
+                                  const Tensor& bias, double eps, bool center);
+// mean undefined = rms_norm.
+ops::NormGrads row_norm_backward(const Tensor& g, const Tensor& x, const Shape& normalized_shape, int64_t rows,
+                                 int64_t k, const Tensor& mean, const Tensor& rstd, const Tensor& weight,
+                                 ops::NormNeeds needs);
+
+// --- optimiser updates (optim.cu): nn/optim/optimizer.cpp's formulas, in place ---
+// One launch per (device, dtype) group over a device-side table of the parameters' chunks.
+// params, grads and buffers line up; all contiguous, on CUDA devices, each grad and buffer
+// on its parameter's device with its dtype. momentum_buffers[i] is undefined when momentum == 0;
+// first[i]: the buffer is filled with the update itself (PyTorch's first step).
+void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads,
+              const std::vector<Tensor>& momentum_buffers, const std::vector<bool>& first, double lr, double momentum,
+              double dampening, double weight_decay, bool nesterov);
+// step: the step count after this step (>= 1); decoupled = AdamW.
+void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& exp_avg,
+               const std::vector<Tensor>& exp_avg_sq, double lr, double beta1, double beta2, double eps,
+               double weight_decay, bool decoupled, int64_t step);
 
 }  // namespace loupe::cuda

@@ -115,5 +115,29 @@ void bce_with_logits_backward(const Tensor&, const Tensor&, const Tensor&, const
 
 ops::ValuesIndices sort(const Tensor&, int64_t, int64_t, bool) { unavailable("sort"); }
 void sort_backward_(const Tensor&, const Tensor&, const Tensor&, int64_t) { unavailable("sort_backward"); }
+ops::NormForward batch_norm_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool,
+                                    double, double, bool) {
+  unavailable("batch_norm");
+}
+ops::NormGrads batch_norm_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, bool,
+                                   ops::NormNeeds) {
+  unavailable("batch_norm_backward");
+}
+ops::NormForward row_norm_forward(const Tensor&, int64_t, int64_t, const Tensor&, const Tensor&, double, bool) {
+  unavailable("layer_norm");
+}
+ops::NormGrads row_norm_backward(const Tensor&, const Tensor&, const Shape&, int64_t, int64_t, const Tensor&,
+                                 const Tensor&, const Tensor&, ops::NormNeeds) {
+  unavailable("layer_norm_backward");
+}
+
+void sgd_step(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+              const std::vector<bool>&, double, double, double, double, bool) {
+  unavailable("SGD");
+}
+void adam_step(const std::vector<Tensor>&, const std::vector<Tensor>&, const std::vector<Tensor>&,
+               const std::vector<Tensor>&, double, double, double, double, double, bool, int64_t) {
+  unavailable("Adam");
+}
 
 }  // namespace loupe::cuda

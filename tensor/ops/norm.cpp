@@ -7,7 +7,8 @@
 // float64, so results do not depend on the thread count. With the fast kernels on (the default;
 // LOUPE_REFERENCE_KERNELS=1 turns them off) the inner loops are the vectorised ones of
 // tensor/cpu/fast_elementwise.hpp: the same float64 statistics summed in a fixed vector order, and
-// the elementwise passes computed in x's dtype.
+// the elementwise passes computed in x's dtype. CUDA tensors go to tensor/cuda/norm.cu once the
+// arguments are checked.
 #include "tensor/ops/norm.hpp"
 
 #include <algorithm>
@@ -17,15 +18,23 @@
 
 #include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/cpu/loops.hpp"
+#include "tensor/cuda/ops.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
-#include "tensor/parallel.hpp"
 #include "tensor/ops/device.hpp"
+#include "tensor/parallel.hpp"
 
 namespace loupe::ops {
 
 namespace {
+
+// The machine epsilon of x's dtype (PyTorch's rms_norm eps=None), or eps itself when >= 0.
+double resolve_eps(double eps, DType dtype) {
+  if (eps >= 0) return eps;
+  return dtype == DType::f64 ? std::numeric_limits<double>::epsilon()
+                             : static_cast<double>(std::numeric_limits<float>::epsilon());
+}
 
 // Groups per parallel chunk, so that a chunk holds about kElementwiseGrain elements.
 int64_t group_grain(int64_t group_size) {
@@ -212,6 +221,10 @@ NormForward row_norm_forward(const char* op, const Tensor& x, const Shape& norma
   const RowLayout l = row_layout(x, normalized_shape, op);
   check_param(weight, normalized_shape, op, "weight");
   check_param(bias, normalized_shape, op, "bias");
+  check_same_device(op, {x, weight, bias});
+  if (x.device().is_cuda()) {
+    return cuda::row_norm_forward(x, l.rows, l.k, weight, bias, resolve_eps(eps, x.dtype()), center);
+  }
   const std::vector<double> w = param_values(weight, l.k, 1.0);
   const std::vector<double> b = param_values(bias, l.k, 0.0);
   std::vector<double> mean(static_cast<size_t>(l.rows), 0.0), rstd(static_cast<size_t>(l.rows), 0.0);
@@ -219,9 +232,7 @@ NormForward row_norm_forward(const char* op, const Tensor& x, const Shape& norma
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_floating(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
-    // PyTorch's rms_norm eps=None: the machine epsilon of the input's type.
-    const double e = eps < 0 ? static_cast<double>(std::numeric_limits<T>::epsilon()) : eps;
-    row_norm_kernel<T>(xc.data<T>(), out.data<T>(), l, w, b, e, center, mean, rstd);
+    row_norm_kernel<T>(xc.data<T>(), out.data<T>(), l, w, b, resolve_eps(eps, x.dtype()), center, mean, rstd);
   });
   return {out, center ? f64_vector(mean) : Tensor(), f64_vector(rstd)};
 }
@@ -231,7 +242,6 @@ NormForward row_norm_forward(const char* op, const Tensor& x, const Shape& norma
 NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                                const Tensor& weight, const Tensor& bias, bool training, double momentum,
                                double eps, bool fuse_relu) {
-  cpu_only("batch_norm", x, running_mean, weight, bias);
   LOUPE_CHECK(x.dim() >= 2, "batch_norm: expected an input of shape (N, C, *), got ", shape_str(x.shape()));
   check_floating(x, "batch_norm");
   const ChannelLayout l = channel_layout(x);
@@ -248,6 +258,10 @@ NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, cons
   LOUPE_CHECK(!training || m != 1,
               "batch_norm: expected more than 1 value per channel when training, got input of shape ",
               shape_str(x.shape()));
+  check_same_device("batch_norm", {x, running_mean, running_var, weight, bias});
+  if (x.device().is_cuda()) {
+    return cuda::batch_norm_forward(x, running_mean, running_var, weight, bias, training, momentum, eps, fuse_relu);
+  }
 
   std::vector<double> mean(static_cast<size_t>(l.c), 0.0), var(static_cast<size_t>(l.c), 0.0);
   const Tensor xc = contiguous(x);
@@ -298,7 +312,6 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor
 
 NormForward layer_norm_forward(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                                const Tensor& bias, double eps) {
-  cpu_only("layer_norm", x, weight, bias);
   return row_norm_forward("layer_norm", x, normalized_shape, weight, bias, eps, /*center=*/true);
 }
 
@@ -308,7 +321,6 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 }
 
 NormForward rms_norm_forward(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
-  cpu_only("rms_norm", x, weight);
   return row_norm_forward("rms_norm", x, normalized_shape, weight, Tensor(), eps, /*center=*/false);
 }
 
@@ -320,7 +332,8 @@ Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& we
 
 NormGrads batch_norm_backward(const Tensor& g_in, const Tensor& x, const Tensor& mean_t, const Tensor& rstd_t,
                               const Tensor& weight, bool training, NormNeeds needs) {
-  cpu_only("batch_norm_backward", g_in, x, weight);
+  check_same_device("batch_norm_backward", {g_in, x, mean_t, rstd_t, weight});
+  if (x.device().is_cuda()) return cuda::batch_norm_backward(g_in, x, mean_t, rstd_t, weight, training, needs);
   const ChannelLayout l = channel_layout(x);
   const double m = static_cast<double>(l.per_channel());
   const std::vector<double> mean = to_vector<double>(mean_t);
@@ -393,9 +406,13 @@ NormGrads batch_norm_backward(const Tensor& g_in, const Tensor& x, const Tensor&
 
 NormGrads layer_norm_backward(const Tensor& g_in, const Tensor& x, const Shape& normalized_shape,
                               const Tensor& mean_t, const Tensor& rstd_t, const Tensor& weight, NormNeeds needs) {
-  cpu_only("layer_norm_backward", g_in, x, weight);
   const bool center = mean_t.defined();
-  const RowLayout l = row_layout(x, normalized_shape, center ? "layer_norm_backward" : "rms_norm_backward");
+  const char* op = center ? "layer_norm_backward" : "rms_norm_backward";
+  const RowLayout l = row_layout(x, normalized_shape, op);
+  check_same_device(op, {g_in, x, mean_t, rstd_t, weight});
+  if (x.device().is_cuda()) {
+    return cuda::row_norm_backward(g_in, x, normalized_shape, l.rows, l.k, mean_t, rstd_t, weight, needs);
+  }
   const double k = static_cast<double>(l.k);
   const std::vector<double> mean =
       center ? to_vector<double>(mean_t) : std::vector<double>(static_cast<size_t>(l.rows), 0.0);

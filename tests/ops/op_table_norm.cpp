@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "tensor/ops/device.hpp"
 #include "tests/op_table.hpp"
 #include "tests/support.hpp"
 
@@ -126,6 +127,11 @@ OpCase batch_norm_case(const std::string& name, BnConfig cfg) {
     } else if (cfg.with_running) {
       rm = zeros({channels}, dt);
       rv = ones({channels}, dt);
+    }
+    // The running statistics live on the input's device (the GPU suite runs this op on cuda:0).
+    if (rm.defined() && in[0].device() != rm.device()) {
+      rm = ops::to_device(rm, in[0].device());
+      rv = ops::to_device(rv, in[0].device());
     }
     const Tensor w = cfg.affine ? in[1] : Tensor();
     const Tensor b = cfg.affine ? in[2] : Tensor();
