@@ -1,8 +1,9 @@
 // Everything autograd/ offers in one include: the differentiable op catalogue in namespace loupe
-// (same names as loupe::ops, but recording graph nodes), backward/grad, grad mode, rule sets and
+// (same names as loupe::ops, but recording graph nodes), backward/grad, grad mode, autocast, rule sets and
 // gradcheck. This is what nn/, explain/ and user code include.
 #pragma once
 
+#include "autograd/autocast.hpp"
 #include "autograd/engine.hpp"
 #include "autograd/functions/binary.hpp"
 #include "autograd/functions/conv.hpp"

@@ -1,6 +1,7 @@
 // Differentiable binary ops. See binary.hpp.
 #include "autograd/functions/binary.hpp"
 
+#include "autograd/autocast.hpp"
 #include "autograd/functions/unary.hpp"
 #include "autograd/grad_utils.hpp"
 #include "autograd/record.hpp"
@@ -64,7 +65,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
       {a, b});
 }
 
-Tensor pow(const Tensor& a, const Tensor& b) {
+Tensor pow(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = autocast_to_float(a_in), b = autocast_to_float(b_in);  // float32 under autocast
   Tensor out = ops::pow(a, b);
   if (!autograd::should_record({a, b})) return out;
   return autograd::record(

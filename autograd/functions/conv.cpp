@@ -4,6 +4,7 @@
 //   grad_bias   = g summed over N, Ho, Wo
 #include "autograd/functions/conv.hpp"
 
+#include "autograd/autocast.hpp"
 #include "autograd/record.hpp"
 #include "tensor/ops/reduce.hpp"
 
@@ -29,7 +30,9 @@ Conv2dParams attrs_to_params(const std::vector<double>& a) {
 }
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
+Tensor conv2d(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in, const Conv2dParams& params) {
+  // bf16 under autocast; the casts' backward gives the float32 parameters float32 gradients.
+  const Tensor x = autocast_to_lower(x_in), weight = autocast_to_lower(weight_in), bias = autocast_to_lower(bias_in);
   Tensor out = ops::conv2d(x, weight, bias, params);
   if (!autograd::should_record({x, weight, bias})) return out;
   return autograd::record(

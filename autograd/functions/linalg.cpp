@@ -5,6 +5,7 @@
 // promotion ((k) -> (1, k) on the left, (k, 1) on the right) and reshaping the gradients back.
 #include "autograd/functions/linalg.hpp"
 
+#include "autograd/autocast.hpp"
 #include "autograd/record.hpp"
 #include "tensor/ops/reduce.hpp"
 #include "tensor/ops/view.hpp"
@@ -24,7 +25,8 @@ Tensor as_rows(const Tensor& x) {
 Tensor transpose_last(const Tensor& x) { return ops::transpose(x, -1, -2); }
 }  // namespace
 
-Tensor matmul(const Tensor& a, const Tensor& b) {
+Tensor matmul(const Tensor& a_in, const Tensor& b_in) {
+  const Tensor a = autocast_to_lower(a_in), b = autocast_to_lower(b_in);  // bf16 under autocast
   Tensor out = ops::matmul(a, b);
   if (!autograd::should_record({a, b})) return out;
   return autograd::record(
@@ -58,7 +60,9 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       {a, b});
 }
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear(const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in) {
+  // bf16 under autocast; the casts' backward gives the float32 parameters float32 gradients.
+  const Tensor x = autocast_to_lower(x_in), weight = autocast_to_lower(weight_in), bias = autocast_to_lower(bias_in);
   Tensor out = ops::linear(x, weight, bias);
   if (!autograd::should_record({x, weight, bias})) return out;
   return autograd::record(

@@ -1,6 +1,7 @@
 // Differentiable loss functions. See loss.hpp.
 #include "autograd/functions/loss.hpp"
 
+#include "autograd/autocast.hpp"
 #include "autograd/record.hpp"
 #include "tensor/ops/binary.hpp"
 #include "tensor/ops/copy.hpp"
@@ -65,22 +66,26 @@ Tensor record_difference_loss(const Tensor& out, OpKind kind, const char* name, 
 }
 }  // namespace
 
-Tensor cross_entropy(const Tensor& logits, const Tensor& target, const CrossEntropyOptions& options) {
+Tensor cross_entropy(const Tensor& logits_in, const Tensor& target, const CrossEntropyOptions& options) {
+  const Tensor logits = autocast_to_float(logits_in);  // float32 under autocast
   const ops::CrossEntropyOptions o = options;
   Tensor out = ops::cross_entropy(logits, target, o);
   if (!autograd::should_record({logits})) return out;
   return record_class_loss(out, OpKind::cross_entropy, "cross_entropy", logits, target, o);
 }
 
-Tensor nll_loss(const Tensor& log_probs, const Tensor& target, const CrossEntropyOptions& options) {
+Tensor nll_loss(const Tensor& log_probs_in, const Tensor& target, const CrossEntropyOptions& options) {
+  const Tensor log_probs = autocast_to_float(log_probs_in);  // float32 under autocast
   const ops::CrossEntropyOptions o = options;
   Tensor out = ops::nll_loss(log_probs, target, o);
   if (!autograd::should_record({log_probs})) return out;
   return record_class_loss(out, OpKind::nll_loss, "nll_loss", log_probs, target, o);
 }
 
-Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& target, const Tensor& pos_weight,
+Tensor binary_cross_entropy_with_logits(const Tensor& logits_in, const Tensor& target_in, const Tensor& pos_weight,
                                         Reduction reduction) {
+  // float32 under autocast
+  const Tensor logits = autocast_to_float(logits_in), target = autocast_to_float(target_in);
   Tensor out = ops::binary_cross_entropy_with_logits(logits, target, pos_weight, reduction);
   if (!autograd::should_record({logits, target})) return out;
   return autograd::record(
@@ -97,14 +102,16 @@ Tensor binary_cross_entropy_with_logits(const Tensor& logits, const Tensor& targ
       {logits, target, pos_weight}, {reduction_attr(reduction)});
 }
 
-Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+Tensor mse_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduction) {
+  const Tensor input = autocast_to_float(input_in), target = autocast_to_float(target_in);  // float32 under autocast
   Tensor out = ops::mse_loss(input, target, reduction);
   if (!autograd::should_record({input, target})) return out;
   return record_difference_loss(out, OpKind::mse_loss, "mse_loss", input, target, reduction, 0.0,
                                 [](const Tensor& d, const Tensor& g, double) { return ops::mul(ops::mul(d, g), 2.0); });
 }
 
-Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+Tensor l1_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduction) {
+  const Tensor input = autocast_to_float(input_in), target = autocast_to_float(target_in);  // float32 under autocast
   Tensor out = ops::l1_loss(input, target, reduction);
   if (!autograd::should_record({input, target})) return out;
   // sign(0) = 0: no gradient where input == target, as in PyTorch.
@@ -112,7 +119,8 @@ Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
                                 [](const Tensor& d, const Tensor& g, double) { return ops::mul(ops::sign(d), g); });
 }
 
-Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+Tensor smooth_l1_loss(const Tensor& input_in, const Tensor& target_in, Reduction reduction, double beta) {
+  const Tensor input = autocast_to_float(input_in), target = autocast_to_float(target_in);  // float32 under autocast
   Tensor out = ops::smooth_l1_loss(input, target, reduction, beta);
   if (!autograd::should_record({input, target})) return out;
   return record_difference_loss(

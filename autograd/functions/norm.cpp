@@ -2,6 +2,7 @@
 #include "autograd/functions/norm.hpp"
 
 #include "autograd/functions/unary.hpp"
+#include "autograd/autocast.hpp"
 #include "autograd/record.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/norm.hpp"
@@ -27,8 +28,9 @@ Grads as_input_dtypes(const Node& n, const ops::NormGrads& g) {
 }
 }  // namespace
 
-Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   ops::NormForward f = ops::batch_norm_forward(x, running_mean, running_var, weight, bias, training, momentum, eps);
   if (!autograd::should_record({x, weight, bias})) return f.out;
   return autograd::record(
@@ -41,8 +43,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       {x, f.mean, f.rstd, weight}, {training ? 1.0 : 0.0, momentum, eps});
 }
 
-Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
-                       const Tensor& bias, bool training, double momentum, double eps) {
+Tensor batch_norm_relu(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
+                       const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   if (!autograd::should_record({x, weight, bias})) {
     return ops::batch_norm_relu(x, running_mean, running_var, weight, bias, training, momentum, eps);
   }
@@ -67,14 +70,16 @@ Tensor record_row_norm(const ops::NormForward& f, OpKind kind, const char* name,
 }
 }  // namespace
 
-Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
+Tensor layer_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   ops::NormForward f = ops::layer_norm_forward(x, normalized_shape, weight, bias, eps);
   if (!autograd::should_record({x, weight, bias})) return f.out;
   return record_row_norm(f, OpKind::layer_norm, "layer_norm", x, normalized_shape, weight, bias, eps);
 }
 
-Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps) {
+Tensor rms_norm(const Tensor& x_in, const Shape& normalized_shape, const Tensor& weight, double eps) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   ops::NormForward f = ops::rms_norm_forward(x, normalized_shape, weight, eps);
   if (!autograd::should_record({x, weight})) return f.out;
   return record_row_norm(f, OpKind::rms_norm, "rms_norm", x, normalized_shape, weight, Tensor(), eps);

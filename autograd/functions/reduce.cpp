@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/autocast.hpp"
 #include "autograd/record.hpp"
 #include "tensor/ops/binary.hpp"
 #include "tensor/ops/copy.hpp"
@@ -59,7 +60,8 @@ Tensor tie_weights(const Tensor& x, const Tensor& yk, const Dims& dims, DType dt
 }
 }  // namespace
 
-Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim) {
+Tensor sum(const Tensor& x_in, const Dims& dims_in, bool keepdim) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   Tensor out = ops::sum(x, dims_in, keepdim);
   if (!autograd::should_record({x})) return out;
   const Dims dims = ops::normalize_dims(dims_in, x.dim(), "sum");
@@ -73,7 +75,8 @@ Tensor sum(const Tensor& x, const Dims& dims_in, bool keepdim) {
       {}, dims_attrs(dims, keepdim));
 }
 
-Tensor mean(const Tensor& x, const Dims& dims_in, bool keepdim) {
+Tensor mean(const Tensor& x_in, const Dims& dims_in, bool keepdim) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   Tensor out = ops::mean(x, dims_in, keepdim);
   if (!autograd::should_record({x})) return out;
   const Dims dims = ops::normalize_dims(dims_in, x.dim(), "mean");
@@ -204,7 +207,8 @@ Tensor std(const Tensor& x, const Dims& dims, int64_t correction, bool keepdim) 
   return record_variance(ops::std(x, dims, correction, keepdim), x, dims, correction, keepdim, true, "std");
 }
 
-Tensor norm(const Tensor& x, double p, const Dims& dims_in, bool keepdim) {
+Tensor norm(const Tensor& x_in, double p, const Dims& dims_in, bool keepdim) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   Tensor out = ops::norm(x, p, dims_in, keepdim);
   if (!autograd::should_record({x})) return out;
   const Dims dims = ops::normalize_dims(dims_in, x.dim(), "norm");
@@ -212,7 +216,8 @@ Tensor norm(const Tensor& x, double p, const Dims& dims_in, bool keepdim) {
 }
 
 // d logsumexp / dx = exp(x - logsumexp(x)), the softmax over the reduced dims.
-Tensor logsumexp(const Tensor& x, const Dims& dims_in, bool keepdim) {
+Tensor logsumexp(const Tensor& x_in, const Dims& dims_in, bool keepdim) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   Tensor out = ops::logsumexp(x, dims_in, keepdim);
   if (!autograd::should_record({x})) return out;
   const Dims dims = ops::normalize_dims(dims_in, x.dim(), "logsumexp");
@@ -229,7 +234,8 @@ Tensor logsumexp(const Tensor& x, const Dims& dims_in, bool keepdim) {
 }
 
 // Each x[i] appears in every out[j] with j >= i, so its gradient is the reversed running sum of g.
-Tensor cumsum(const Tensor& x, int64_t dim) {
+Tensor cumsum(const Tensor& x_in, int64_t dim) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   Tensor out = ops::cumsum(x, dim);
   if (!autograd::should_record({x})) return out;
   const int64_t d = wrap_dim(dim, x.dim(), "cumsum");

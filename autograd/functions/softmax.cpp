@@ -1,6 +1,7 @@
 // Differentiable softmax and log_softmax. See softmax.hpp.
 #include "autograd/functions/softmax.hpp"
 
+#include "autograd/autocast.hpp"
 #include "autograd/record.hpp"
 #include "tensor/ops/softmax.hpp"
 
@@ -14,7 +15,8 @@ using Grads = std::vector<Tensor>;
 
 // saved = {x, y}, attrs = {dim} (wrapped): the layout rules rely on (autograd/node.hpp). Backward
 // only needs y.
-Tensor softmax(const Tensor& x, int64_t dim) {
+Tensor softmax(const Tensor& x_in, int64_t dim) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   Tensor y = ops::softmax(x, dim);
   if (!autograd::should_record({x})) return y;
   const int64_t d = wrap_dim(dim, x.dim(), "softmax");
@@ -26,7 +28,8 @@ Tensor softmax(const Tensor& x, int64_t dim) {
       {x, y}, {static_cast<double>(d)});
 }
 
-Tensor log_softmax(const Tensor& x, int64_t dim) {
+Tensor log_softmax(const Tensor& x_in, int64_t dim) {
+  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   Tensor y = ops::log_softmax(x, dim);
   if (!autograd::should_record({x})) return y;
   const int64_t d = wrap_dim(dim, x.dim(), "log_softmax");

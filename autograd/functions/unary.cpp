@@ -1,6 +1,7 @@
 // Differentiable unary ops. See unary.hpp.
 #include "autograd/functions/unary.hpp"
 
+#include "autograd/autocast.hpp"
 #include "autograd/record.hpp"
 #include "tensor/ops/unary.hpp"
 
@@ -11,9 +12,18 @@ namespace {
 using autograd::Node;
 using autograd::OpKind;
 
+// The unary ops that autocast runs in float32 (bf16 inputs cast first): their range or precision
+// needs it (autograd/autocast.hpp).
+bool autocast_float32(ops::UnaryOp op) {
+  using ops::UnaryOp;
+  return op == UnaryOp::exp || op == UnaryOp::log || op == UnaryOp::log1p || op == UnaryOp::rsqrt ||
+         op == UnaryOp::reciprocal || op == UnaryOp::softplus;
+}
+
 // One helper records every unary op: forward, then a node that saves {x, y} and the op's
 // parameters, with backward g * f'(x).
-Tensor unary_op(ops::UnaryOp op, OpKind kind, const Tensor& x, ops::UnaryParams params = {}) {
+Tensor unary_op(ops::UnaryOp op, OpKind kind, const Tensor& x_in, ops::UnaryParams params = {}) {
+  const Tensor x = autocast_float32(op) ? autocast_to_float(x_in) : x_in;
   Tensor y = ops::unary(op, x, params);
   if (!autograd::should_record({x})) return y;
   return autograd::record(

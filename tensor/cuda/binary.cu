@@ -1,5 +1,6 @@
 // CUDA kernels of the binary elementwise ops (with broadcasting and type promotion, the same rules
-// as tensor/ops/binary.cpp), logical_not, where and the in-place add_.
+// as tensor/ops/binary.cpp), logical_not, where and the in-place add_. bfloat16 operands are
+// computed in float and rounded back (common.cuh's ViaFloat); bf16 with float32 promotes to float32.
 // Tests: tests/cuda/test_cuda.cpp (op table: binary entries)
 #include <cmath>
 #include <type_traits>
@@ -108,10 +109,12 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
   with_op(op, [&](auto op_tag) {
     constexpr BinaryOp kOp = decltype(op_tag)::value;
     constexpr bool kBool = is_comparison(kOp) || is_logical(kOp);
-    dispatch_all(compute, name, [&](auto tag) {
+    dispatch_all_bf16(compute, name, [&](auto tag) {
       using T = typename decltype(tag)::type;
       // Arithmetic never computes in bool (binary_compute_dtype promotes it to int64).
-      if constexpr (kBool) {
+      if constexpr (std::is_same_v<T, bf16>) {
+        launch_map<std::conditional_t<kBool, bool, T>, T, T>(name, out, via_float(Binary<kOp>{}), a, b);
+      } else if constexpr (kBool) {
         launch_map<bool, T, T>(name, out, Binary<kOp>{}, a, b);
       } else if constexpr (!std::is_same_v<T, bool>) {
         launch_map<T, T, T>(name, out, Binary<kOp>{}, a, b);
@@ -123,9 +126,13 @@ Tensor binary(BinaryOp op, const Tensor& a_in, const Tensor& b_in) {
 
 Tensor logical_not(const Tensor& x) {
   Tensor out = Tensor::empty(x.shape(), DType::b8, x.device());
-  dispatch_all(x.dtype(), "logical_not", [&](auto tag) {
+  dispatch_all_bf16(x.dtype(), "logical_not", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch_map<bool, T>("logical_not", out, Not{}, x);
+    if constexpr (std::is_same_v<T, bf16>) {
+      launch_map<bool, T>("logical_not", out, via_float(Not{}), x);
+    } else {
+      launch_map<bool, T>("logical_not", out, Not{}, x);
+    }
   });
   return out;
 }
@@ -139,7 +146,7 @@ Tensor where(const Tensor& cond, const Tensor& a_in, const Tensor& b_in) {
   const Tensor a = ops::to_dtype(a_in, dtype);
   const Tensor b = ops::to_dtype(b_in, dtype);
   Tensor out = Tensor::empty(shape, dtype, a.device());
-  dispatch_all(dtype, "where", [&](auto tag) {
+  dispatch_all_bf16(dtype, "where", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_map<T, bool, T, T>("where", out, Select{}, cond, a, b);
   });
@@ -152,9 +159,13 @@ void add_(const Tensor& a, const Tensor& b_in, double alpha) {
               shape_str(a.shape()));
   check_devices("add_", a, b_in);
   const Tensor b = ops::to_dtype(b_in, a.dtype());
-  dispatch_numeric(a.dtype(), "add_", [&](auto tag) {
+  dispatch_numeric_bf16(a.dtype(), "add_", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch_map<T, T, T>("add_", a, AddScaled<T>{static_cast<T>(alpha)}, a, b);
+    if constexpr (std::is_same_v<T, bf16>) {
+      launch_map<T, T, T>("add_", a, via_float(AddScaled<float>{static_cast<float>(alpha)}), a, b);
+    } else {
+      launch_map<T, T, T>("add_", a, AddScaled<T>{static_cast<T>(alpha)}, a, b);
+    }
   });
 }
 

@@ -5,6 +5,8 @@
 // and n, and no data moves. A transposed view (unit stride along rows) is passed as "transposed"
 // with its own leading dimension; only views that are neither (e.g. both strides > 1) are copied.
 // float32 computes in full fp32 unless set_matmul_precision() opts into TF32 or bf16 tensor cores.
+// bfloat16 operands (mixed precision, autograd/autocast.hpp) run on tensor cores with CUDA_R_16BF
+// inputs and output and fp32 accumulation (CUBLAS_COMPUTE_32F).
 // Tests: tests/cuda/test_cuda.cpp (op table: linalg entries, TF32 check)
 #include <algorithm>
 
@@ -20,6 +22,7 @@ namespace {
 
 cublasComputeType_t compute_type(DType dtype) {
   if (dtype == DType::f64) return CUBLAS_COMPUTE_64F;
+  if (dtype == DType::bf16) return CUBLAS_COMPUTE_32F;  // bf16 operands, fp32 accumulation
   switch (matmul_precision()) {
     case MatmulPrecision::tf32: return CUBLAS_COMPUTE_32F_FAST_TF32;
     case MatmulPrecision::bf16: return CUBLAS_COMPUTE_32F_FAST_16BF;
@@ -66,8 +69,8 @@ void check_operands(const Tensor& a, const Tensor& b, const char* op) {
               b.device().str(), ")");
   LOUPE_CHECK(a.dtype() == b.dtype(), op, ": expected both operands to have the same dtype, got ", a.dtype(), " and ",
               b.dtype());
-  LOUPE_CHECK(is_floating(a.dtype()), op, ": dtype ", a.dtype(), " is not implemented on ", a.device().str(),
-              " yet (float32 and float64 are)");
+  LOUPE_CHECK(a.dtype() == DType::f32 || a.dtype() == DType::f64 || a.dtype() == DType::bf16, op, ": dtype ",
+              a.dtype(), " is not implemented on ", a.device().str(), " yet (float32, float64 and bfloat16 are)");
 }
 
 }  // namespace
@@ -77,7 +80,9 @@ void gemm_strided_batched(DType dtype, int device, bool trans_a, bool trans_b, i
                           int64_t stride_b, double beta, void* c, int64_t ldc, int64_t stride_c, int64_t batch) {
   DeviceGuard guard(device);
   cublasHandle_t handle = cublas_handle(device);
-  const cudaDataType_t type = dtype == DType::f64 ? CUDA_R_64F : CUDA_R_32F;
+  LOUPE_CHECK(dtype == DType::f32 || dtype == DType::f64 || dtype == DType::bf16, "matmul: dtype ", dtype,
+              " has no cuBLAS path");
+  const cudaDataType_t type = dtype == DType::f64 ? CUDA_R_64F : dtype == DType::bf16 ? CUDA_R_16BF : CUDA_R_32F;
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const auto i32 = [](int64_t v) {
@@ -90,6 +95,8 @@ void gemm_strided_batched(DType dtype, int device, bool trans_a, bool trans_b, i
                                                   stride_b, a, type, i32(lda), stride_a, &beta, c, type, i32(ldc),
                                                   stride_c, i32(batch), compute_type(dtype), CUBLAS_GEMM_DEFAULT));
   } else {
+    // float32 and bfloat16 (whose inputs and output are bf16, products accumulated in fp32) take
+    // float scalars.
     const float alpha_f = static_cast<float>(alpha), beta_f = static_cast<float>(beta);
     LOUPE_CUBLAS_CHECK(cublasGemmStridedBatchedEx(handle, op_b, op_a, i32(n), i32(m), i32(k), &alpha_f, b, type,
                                                   i32(ldb), stride_b, a, type, i32(lda), stride_a, &beta_f, c, type,

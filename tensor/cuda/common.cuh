@@ -3,11 +3,14 @@
 // device-pointer accessor. Included by the .cu files only.
 #pragma once
 
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/cuda/internal.hpp"
@@ -98,6 +101,100 @@ bool is_dense(const Geometry<N>& g) {
     if (g.strides[k][0] != 1) return false;
   }
   return true;
+}
+
+// --- reduced-precision element types ---
+// bfloat16 is a compute dtype on the GPU (mixed precision, autograd/autocast.hpp): kernels load
+// it, compute in float and store it rounded to nearest even. float16 is only converted (copy_).
+using bf16 = __nv_bfloat16;
+using f16 = __half;
+
+template <typename T>
+inline constexpr bool is_reduced_float_v = std::is_same_v<T, bf16> || std::is_same_v<T, f16>;
+
+// Explicit conversions between every element type the backend stores. Rounding to a narrower
+// float is round-to-nearest-even (the __float2bfloat16_rn family); to an integer it truncates and
+// to bool it tests != 0, as static_cast does on the CPU.
+template <typename D, typename S>
+__host__ __device__ inline D convert(S v) {
+  if constexpr (std::is_same_v<D, S>) {
+    return v;
+  } else if constexpr (std::is_same_v<S, bf16>) {
+    return convert<D>(__bfloat162float(v));
+  } else if constexpr (std::is_same_v<S, f16>) {
+    return convert<D>(__half2float(v));
+  } else if constexpr (std::is_same_v<D, bf16>) {
+    if constexpr (std::is_same_v<S, float>) return __float2bfloat16_rn(v);
+    else if constexpr (std::is_same_v<S, double>) return __double2bfloat16(v);
+    else if constexpr (std::is_same_v<S, bool>) return __float2bfloat16_rn(v ? 1.0f : 0.0f);
+    else return __ll2bfloat16_rn(static_cast<long long>(v));
+  } else if constexpr (std::is_same_v<D, f16>) {
+    if constexpr (std::is_same_v<S, float>) return __float2half_rn(v);
+    else if constexpr (std::is_same_v<S, double>) return __double2half(v);
+    else if constexpr (std::is_same_v<S, bool>) return __float2half_rn(v ? 1.0f : 0.0f);
+    else return __ll2half_rn(static_cast<long long>(v));
+  } else {
+    return static_cast<D>(v);
+  }
+}
+
+// Wraps a functor written for float/double so that it takes and returns bfloat16: operands are
+// widened to float, the result (unless bool, e.g. a comparison) rounded back to bfloat16.
+template <typename F>
+struct ViaFloat {
+  F f;
+  template <typename... A>
+  __device__ auto operator()(A... v) const {
+    const auto r = f(widen(v)...);
+    if constexpr (std::is_same_v<std::remove_cv_t<decltype(r)>, bool>) {
+      return r;
+    } else {
+      return __float2bfloat16_rn(static_cast<float>(r));
+    }
+  }
+  template <typename A>
+  __device__ static auto widen(A v) {
+    if constexpr (std::is_same_v<A, bf16>) return __bfloat162float(v);
+    else return v;
+  }
+};
+template <typename F>
+ViaFloat<F> via_float(F f) {
+  return ViaFloat<F>{f};
+}
+
+// The floating dispatch of the GPU's compute kernels: float32, float64 and bfloat16.
+template <typename F>
+decltype(auto) dispatch_floating_bf16(DType dtype, const char* op, F&& body) {
+  if (dtype == DType::bf16) return body(TypeTag<bf16>{});
+  switch (dtype) {
+    case DType::f32: return body(TypeTag<float>{});
+    case DType::f64: return body(TypeTag<double>{});
+    default: break;
+  }
+  throw Error(detail::make_message(op, ": expected a floating dtype (float32, float64 or bfloat16) on the GPU, got ",
+                                   dtype));
+}
+
+// dispatch_numeric (f32, f64, i64) plus bfloat16.
+template <typename F>
+decltype(auto) dispatch_numeric_bf16(DType dtype, const char* op, F&& body) {
+  if (dtype == DType::bf16) return body(TypeTag<bf16>{});
+  return dispatch_numeric(dtype, op, std::forward<F>(body));
+}
+
+// dispatch_all (f32, f64, i64, bool) plus bfloat16.
+template <typename F>
+decltype(auto) dispatch_all_bf16(DType dtype, const char* op, F&& body) {
+  if (dtype == DType::bf16) return body(TypeTag<bf16>{});
+  return dispatch_all(dtype, op, std::forward<F>(body));
+}
+
+// Every dtype a GPU tensor can hold, float16 included (copies and fills only).
+template <typename F>
+decltype(auto) dispatch_storage(DType dtype, const char* op, F&& body) {
+  if (dtype == DType::f16) return body(TypeTag<f16>{});
+  return dispatch_all_bf16(dtype, op, std::forward<F>(body));
 }
 
 // Checks that every defined tensor is on `device` (a CUDA device).

@@ -6,6 +6,8 @@
 // case (no algorithm, or CUDNN_STATUS_NOT_SUPPORTED), or set_use_cudnn(false) was called, our
 // own im2col + GEMM kernels (conv_fallback.cu) run instead.
 // float32 convolutions compute in full fp32 (CUDNN_FMA_MATH) unless matmul precision allows TF32.
+// bfloat16 convolutions (mixed precision) use CUDNN_DATA_BFLOAT16 tensors with float compute on
+// tensor cores; the fallback does the same with cuBLAS (bf16 GEMM, fp32 accumulation).
 // Tests: tests/cuda/test_cuda.cpp
 #include <atomic>
 #include <map>
@@ -41,6 +43,12 @@ void check_tensor(const Tensor& t, const char* what, const Tensor& like, const c
   LOUPE_CHECK(t.dtype() == like.dtype(), op, ": ", what, " has dtype ", t.dtype(), " but expected ", like.dtype());
 }
 
+// float16 is storage-only on the GPU: no convolution kernels.
+void check_gpu_dtype(DType dtype, const char* op) {
+  LOUPE_CHECK(dtype != DType::f16, op, ": dtype float16 is not implemented on the GPU (float32, float64 and ",
+              "bfloat16 are)");
+}
+
 #ifdef LOUPE_WITH_CUDNN
 
 enum class Kind { forward, backward_data, backward_filter };
@@ -72,9 +80,14 @@ struct Descriptors {
   cudnnTensorDescriptor_t x = nullptr, y = nullptr;
   cudnnFilterDescriptor_t w = nullptr;
   cudnnConvolutionDescriptor_t conv = nullptr;
-  cudnnDataType_t type;
+  cudnnDataType_t type;     // of the tensors
+  cudnnDataType_t compute;  // of the convolution: bfloat16 tensors compute in float
 
-  Descriptors(const ConvShape& s, DType dtype) : type(dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT) {
+  Descriptors(const ConvShape& s, DType dtype)
+      : type(dtype == DType::f64    ? CUDNN_DATA_DOUBLE
+             : dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16
+                                    : CUDNN_DATA_FLOAT),
+        compute(dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT) {
     const auto i32 = [](int64_t v) { return static_cast<int>(v); };
     LOUPE_CUDNN_CHECK(cudnnCreateTensorDescriptor(&x));
     LOUPE_CUDNN_CHECK(cudnnCreateTensorDescriptor(&y));
@@ -88,7 +101,7 @@ struct Descriptors {
                                                  i32(s.in_channels / s.groups), i32(s.kernel_h), i32(s.kernel_w)));
     LOUPE_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(conv, i32(s.pad_h), i32(s.pad_w), i32(s.stride_h),
                                                       i32(s.stride_w), i32(s.dilation_h), i32(s.dilation_w),
-                                                      CUDNN_CROSS_CORRELATION, type));
+                                                      CUDNN_CROSS_CORRELATION, compute));
     LOUPE_CUDNN_CHECK(cudnnSetConvolutionGroupCount(conv, i32(s.groups)));
   }
   ~Descriptors() {
@@ -123,8 +136,10 @@ Choice choose(Kind kind, int device, const ConvShape& s, DType dtype, const Desc
     const auto it = algorithm_cache().find(key);
     if (it != algorithm_cache().end()) return it->second;
   }
-  // In "highest" precision, ask for FMA math so the heuristics rank full-fp32 algorithms.
-  LOUPE_CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv, strict_fp32(dtype) ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH));
+  // In "highest" precision, ask for FMA math so the heuristics rank full-fp32 algorithms;
+  // bfloat16 asks for tensor cores.
+  LOUPE_CUDNN_CHECK(cudnnSetConvolutionMathType(
+      d.conv, strict_fp32(dtype) ? CUDNN_FMA_MATH : dtype == DType::bf16 ? CUDNN_TENSOR_OP_MATH : CUDNN_DEFAULT_MATH));
   cudnnHandle_t handle = cudnn_handle(device);
   constexpr int kMax = 16;
   int count = 0;
@@ -200,6 +215,7 @@ bool use_cudnn() { return cudnn_wanted(); }
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
   LOUPE_CHECK(x.defined(), "conv2d: input is undefined");
   LOUPE_CHECK(is_floating(x.dtype()), "conv2d: expected a floating dtype (float32 or float64), got ", x.dtype());
+  check_gpu_dtype(x.dtype(), "conv2d");
   check_tensor(weight, "weight", x, "conv2d");
   const ConvShape s = conv_shape(x.shape(), weight.shape(), params, "conv2d");
   if (bias.defined()) {
@@ -224,6 +240,7 @@ Tensor conv2d_backward_input(const Tensor& grad_out, const Tensor& weight, const
                              const Conv2dParams& params) {
   const char* op = "conv2d_backward_input";
   LOUPE_CHECK(grad_out.defined() && is_floating(grad_out.dtype()), op, ": expected a floating grad_out");
+  check_gpu_dtype(grad_out.dtype(), op);
   check_tensor(weight, "weight", grad_out, op);
   const ConvShape s = conv_shape(input_shape, weight.shape(), params, op);
   const Shape expected = output_shape(s, input_shape.size() == 4);
@@ -243,6 +260,7 @@ Tensor conv2d_backward_weight(const Tensor& grad_out, const Tensor& x, const Sha
                               const Conv2dParams& params) {
   const char* op = "conv2d_backward_weight";
   LOUPE_CHECK(grad_out.defined() && is_floating(grad_out.dtype()), op, ": expected a floating grad_out");
+  check_gpu_dtype(grad_out.dtype(), op);
   check_tensor(x, "input", grad_out, op);
   const ConvShape s = conv_shape(x.shape(), weight_shape, params, op);
   const Shape expected = output_shape(s, x.dim() == 4);

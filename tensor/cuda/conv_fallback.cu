@@ -5,7 +5,7 @@
 //   backward input:   col[g] = W[g]^T @ dy[n, g];    dx[n] = col2im(col)
 //   backward weight:  col = im2col(x[n]);            dW[g] += dy[n, g] @ col[g]^T
 // col2im gathers (each input pixel sums the columns that read it), so no atomics and the result
-// does not depend on scheduling.
+// does not depend on scheduling. bfloat16 runs the same way (bf16 GEMMs accumulating in fp32).
 // Tests: tests/cuda/test_cuda.cpp (conv cases with cuDNN switched off)
 #include "tensor/cuda/common.cuh"
 #include "tensor/cuda/internal.hpp"
@@ -28,7 +28,7 @@ __global__ void im2col(const T* x, T* col, ConvShape s, int64_t channels) {
     const int64_t kj = row % s.kernel_w, ki = (row / s.kernel_w) % s.kernel_h, c = row / (s.kernel_w * s.kernel_h);
     const int64_t h = oh * s.stride_h - s.pad_h + ki * s.dilation_h;
     const int64_t w = ow * s.stride_w - s.pad_w + kj * s.dilation_w;
-    col[i] = (h >= 0 && h < s.height && w >= 0 && w < s.width) ? x[(c * s.height + h) * s.width + w] : T(0);
+    col[i] = (h >= 0 && h < s.height && w >= 0 && w < s.width) ? x[(c * s.height + h) * s.width + w] : convert<T>(0.0f);
   }
 }
 
@@ -40,7 +40,8 @@ __global__ void col2im(const T* col, T* dx, ConvShape s, int64_t channels) {
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
     const int64_t w = i % s.width, h = (i / s.width) % s.height, c = i / (s.width * s.height);
-    T total = T(0);
+    using Acc = std::conditional_t<std::is_same_v<T, bf16>, float, T>;  // bfloat16 sums in float
+    Acc total = Acc(0);
     for (int64_t ki = 0; ki < s.kernel_h; ++ki) {
       const int64_t th = h + s.pad_h - ki * s.dilation_h;  // = oh * stride_h when pixel h is read
       if (th < 0 || th % s.stride_h != 0 || th / s.stride_h >= s.out_h) continue;
@@ -48,10 +49,10 @@ __global__ void col2im(const T* col, T* dx, ConvShape s, int64_t channels) {
         const int64_t tw = w + s.pad_w - kj * s.dilation_w;
         if (tw < 0 || tw % s.stride_w != 0 || tw / s.stride_w >= s.out_w) continue;
         const int64_t row = (c * s.kernel_h + ki) * s.kernel_w + kj;
-        total += col[row * plane + (th / s.stride_h) * s.out_w + tw / s.stride_w];
+        total += convert<Acc>(col[row * plane + (th / s.stride_h) * s.out_w + tw / s.stride_w]);
       }
     }
-    dx[i] = total;
+    dx[i] = convert<T>(total);
   }
 }
 
@@ -79,7 +80,7 @@ void conv2d_forward_fallback(const ConvShape& s, const Tensor& x, const Tensor& 
   const int device = x.device().index;
   DeviceGuard guard(device);
   const Sizes z = sizes_of(s);
-  dispatch_floating(x.dtype(), "conv2d", [&](auto tag) {
+  dispatch_floating_bf16(x.dtype(), "conv2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     Workspace col(sizeof(T) * static_cast<size_t>(s.in_channels * s.kernel_h * s.kernel_w * z.plane), device);
     T* c = static_cast<T*>(col.data());
@@ -99,7 +100,7 @@ void conv2d_backward_input_fallback(const ConvShape& s, const Tensor& grad_out, 
   const int device = grad_out.device().index;
   DeviceGuard guard(device);
   const Sizes z = sizes_of(s);
-  dispatch_floating(grad_out.dtype(), "conv2d_backward_input", [&](auto tag) {
+  dispatch_floating_bf16(grad_out.dtype(), "conv2d_backward_input", [&](auto tag) {
     using T = typename decltype(tag)::type;
     Workspace col(sizeof(T) * static_cast<size_t>(s.in_channels * s.kernel_h * s.kernel_w * z.plane), device);
     T* c = static_cast<T*>(col.data());
@@ -122,7 +123,7 @@ void conv2d_backward_weight_fallback(const ConvShape& s, const Tensor& grad_out,
   const int device = grad_out.device().index;
   DeviceGuard guard(device);
   const Sizes z = sizes_of(s);
-  dispatch_floating(grad_out.dtype(), "conv2d_backward_weight", [&](auto tag) {
+  dispatch_floating_bf16(grad_out.dtype(), "conv2d_backward_weight", [&](auto tag) {
     using T = typename decltype(tag)::type;
     Workspace col(sizeof(T) * static_cast<size_t>(s.in_channels * s.kernel_h * s.kernel_w * z.plane), device);
     T* c = static_cast<T*>(col.data());

@@ -1,4 +1,5 @@
 // Copies with dtype conversion and broadcasting between tensors on one CUDA device, and fill_.
+// Every storage dtype, float16 and bfloat16 included (rounded to nearest even).
 // The cross-device copies (host <-> device, device <-> device) are in transfer.cpp.
 // Tests: tests/cuda/test_cuda.cpp
 #include "tensor/cuda/elementwise.cuh"
@@ -8,11 +9,12 @@ namespace loupe::cuda {
 
 namespace {
 
+// Conversions to bfloat16/float16 round to nearest even (common.cuh's convert).
 template <typename D>
 struct Convert {
   template <typename S>
   __device__ D operator()(S v) const {
-    return static_cast<D>(v);
+    return convert<D>(v);
   }
 };
 
@@ -32,9 +34,9 @@ void copy_same_device(const Tensor& dst, const Tensor& src) {
   const Shape target = broadcast_shapes(dst.shape(), src.shape(), "copy_");
   LOUPE_CHECK(target == dst.shape(), "copy_: source shape ", shape_str(src.shape()),
               " does not broadcast to destination shape ", shape_str(dst.shape()));
-  dispatch_all(dst.dtype(), "copy_", [&](auto dst_tag) {
+  dispatch_storage(dst.dtype(), "copy_", [&](auto dst_tag) {
     using D = typename decltype(dst_tag)::type;
-    dispatch_all(src.dtype(), "copy_", [&](auto src_tag) {
+    dispatch_storage(src.dtype(), "copy_", [&](auto src_tag) {
       using S = typename decltype(src_tag)::type;
       launch_map<D, S>("copy_", dst, Convert<D>{}, src);
     });
@@ -47,9 +49,9 @@ void fill_(const Tensor& dst, double value) {
   const int device = dst.device().index;
   DeviceGuard guard(device);
   const Geometry<1> g = make_geometry<1>(dst.shape(), {dst.strides()}, "fill_");
-  dispatch_all(dst.dtype(), "fill_", [&](auto tag) {
+  dispatch_storage(dst.dtype(), "fill_", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    fill_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(g, n, device_data<T>(dst), static_cast<T>(value));
+    fill_kernel<T><<<blocks_for(n), kThreads, 0, stream(device)>>>(g, n, device_data<T>(dst), convert<T>(value));
     LOUPE_CUDA_CHECK_LAUNCH();
   });
 }

@@ -11,7 +11,8 @@
 //     are contiguous across threads, so one thread reduces one column, reads coalesced; long
 //     columns are cut into chunks the same way.
 // Any other layout is permuted (kept dims first) and copied to the first.
-// Sums of floats accumulate in double, like the CPU, so f32 results agree to rounding. Max/min
+// Sums of floats accumulate in double, like the CPU, so f32 results agree to rounding; bfloat16
+// sums (mixed precision's bias gradients) accumulate in float. Max/min
 // keep the first index among equal values and propagate NaN (the first NaN), like the CPU; the
 // combine step is order-independent, so results do not depend on the launch configuration.
 // Tests: tests/cuda/test_cuda.cpp (op table: reduce entries)
@@ -33,16 +34,18 @@ namespace {
 
 // --- the two reductions, as (identity, load, combine, finish) ---
 
+// bfloat16 accumulates in float (its 8-bit mantissa loses nothing there) and rounds the result.
 template <typename T>
 struct SumOp {
   using Elem = T;
-  using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
-  using Out = std::conditional_t<std::is_floating_point_v<T>, T, int64_t>;
+  using Acc = std::conditional_t<std::is_same_v<T, bf16>, float,
+                                 std::conditional_t<std::is_floating_point_v<T>, double, int64_t>>;
+  using Out = std::conditional_t<std::is_floating_point_v<T> || std::is_same_v<T, bf16>, T, int64_t>;
   static constexpr bool kIndices = false;
   __device__ Acc identity() const { return Acc(0); }
-  __device__ Acc load(T v, int64_t) const { return static_cast<Acc>(v); }
+  __device__ Acc load(T v, int64_t) const { return convert<Acc>(v); }
   __device__ Acc combine(Acc a, Acc b) const { return a + b; }
-  __device__ Out finish(Acc a) const { return static_cast<Out>(a); }
+  __device__ Out finish(Acc a) const { return convert<Out>(a); }
 };
 
 template <typename T>
@@ -323,7 +326,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
   const ops::Dims dims = ops::normalize_dims(dims_in, x.dim(), "sum");
   const DType out_dtype = is_floating(x.dtype()) ? x.dtype() : DType::i64;
   Tensor out = Tensor::empty(ops::reduced_shape(x.shape(), dims, keepdim), out_dtype, x.device());
-  dispatch_all(x.dtype(), "sum", [&](auto tag) {
+  dispatch_all_bf16(x.dtype(), "sum", [&](auto tag) {
     using T = typename decltype(tag)::type;
     reduce(SumOp<T>{}, x, dims, out, Tensor());
   });

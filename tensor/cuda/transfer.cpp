@@ -1,5 +1,6 @@
 // Copies between devices: host <-> device through pinned staging buffers, device <-> device
-// (same GPU or peer), and copy_ across devices. See tensor/cuda/ops.hpp.
+// (same GPU or peer), and copy_ across devices. See tensor/cuda/ops.hpp. Conversions to and from
+// float16/bfloat16 always run on the GPU (the CPU has no kernels for them).
 //
 // Why staging: the GPU's copy engines read and write only page-locked (pinned) host memory. A
 // copy from ordinary memory makes the driver stage it anyway, synchronously. We keep two pinned
@@ -10,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "tensor/cpu/loops.hpp"
 #include "tensor/cuda/internal.hpp"
 #include "tensor/cuda/ops.hpp"
 #include "tensor/cuda/runtime.hpp"
@@ -93,13 +95,48 @@ PinnedStaging& staging(int device) {
 
 size_t byte_size(const Tensor& t) { return static_cast<size_t>(t.numel()) * t.element_size(); }
 
+bool is_reduced(DType dtype) { return dtype == DType::bf16 || dtype == DType::f16; }
+
+// dst = src (same shape, both float16 or both bfloat16, both on the CPU, any strides): the CPU
+// has no kernels for these dtypes, but moving 16-bit patterns needs none.
+void copy_host_16bit(const Tensor& dst, const Tensor& src) {
+  auto* out = static_cast<uint16_t*>(dst.raw_data());
+  const auto* in = static_cast<const uint16_t*>(src.raw_data());
+  cpu::for_each_run<2>(dst.shape(), {dst.strides(), src.strides()},
+                       [&](int64_t n, const cpu::Offsets<2>& at, const cpu::Offsets<2>& step) {
+                         for (int64_t j = 0; j < n; ++j) out[at[0] + j * step[0]] = in[at[1] + j * step[1]];
+                       });
+}
+
+// x made contiguous on its own device (a float16/bfloat16 tensor on the CPU by a bit copy).
+Tensor dense(const Tensor& x) {
+  if (x.is_contiguous() || !x.device().is_cpu() || !is_reduced(x.dtype())) return ops::contiguous(x);
+  Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
+  copy_host_16bit(out, x);
+  return out;
+}
+
+// GPU -> CPU copy_ involving float16/bfloat16, which the CPU cannot convert: convert and
+// broadcast on the GPU into dst's dtype and shape, bring the bytes over, and place them in dst's
+// layout (a plain strided copy of 2-byte or CPU-typed elements).
+void copy_reduced_to_host(const Tensor& dst, const Tensor& src) {
+  const Shape target = broadcast_shapes(dst.shape(), src.shape(), "copy_");
+  LOUPE_CHECK(target == dst.shape(), "copy_: source shape ", shape_str(src.shape()),
+              " does not broadcast to destination shape ", shape_str(dst.shape()));
+  Tensor staged = Tensor::empty(dst.shape(), dst.dtype(), src.device());
+  copy_same_device(staged, src);
+  const Tensor moved = to_device(staged, Device::cpu());
+  if (!is_reduced(dst.dtype())) return ops::copy_(dst, moved);
+  copy_host_16bit(dst, moved);
+}
+
 }  // namespace
 
 Tensor to_device(const Tensor& x, Device device) {
   LOUPE_CHECK(x.defined(), "to_device: undefined tensor");
   if (x.device() == device) return x;
   if (device.is_cuda()) check_device(device, "to_device");
-  const Tensor src = ops::contiguous(x);  // made dense on its own device first
+  const Tensor src = dense(x);  // made dense on its own device first
   Tensor out = Tensor::empty(x.shape(), x.dtype(), device);
   const size_t nbytes = byte_size(src);
   if (nbytes == 0) return out;
@@ -123,6 +160,9 @@ Tensor to_device(const Tensor& x, Device device) {
 
 void copy_(const Tensor& dst, const Tensor& src) {
   if (dst.device() == src.device()) return copy_same_device(dst, src);
+  if (dst.device().is_cpu() && (is_reduced(dst.dtype()) || is_reduced(src.dtype()))) {
+    return copy_reduced_to_host(dst, src);
+  }
   // Bring the (dense) source to the destination's device, then convert and broadcast there.
   const Tensor moved = to_device(src, dst.device());
   if (dst.device().is_cpu()) return ops::copy_(dst, moved);

@@ -1,6 +1,7 @@
 // CUDA kernels of the unary elementwise ops and their derivatives (the same formulas as
 // tensor/ops/unary.cpp, evaluated in the element type). Called from ops::unary and
-// ops::unary_backward when the input is on a CUDA device.
+// ops::unary_backward when the input is on a CUDA device. bfloat16 operands are computed in
+// float and rounded back (common.cuh's ViaFloat).
 // Tests: tests/cuda/test_cuda.cpp (op table: unary entries)
 #include <cmath>
 #include <type_traits>
@@ -147,9 +148,11 @@ Tensor unary(UnaryOp op, const Tensor& x_in, ops::UnaryParams params) {
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   with_op(op, [&](auto op_tag) {
     constexpr UnaryOp kOp = decltype(op_tag)::value;
-    dispatch_numeric(x.dtype(), name, [&](auto tag) {
+    dispatch_numeric_bf16(x.dtype(), name, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      if constexpr (std::is_floating_point_v<T> || accepts_integers(kOp)) {
+      if constexpr (std::is_same_v<T, bf16>) {
+        launch_map<T, T>(name, out, via_float(Forward<kOp>{params.a, params.b}), x);
+      } else if constexpr (std::is_floating_point_v<T> || accepts_integers(kOp)) {
         launch_map<T, T>(name, out, Forward<kOp>{params.a, params.b}, x);
       }
     });
@@ -167,9 +170,13 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
   const Tensor ys = ops::to_dtype(y, g.dtype());
   with_op(op, [&](auto op_tag) {
     constexpr UnaryOp kOp = decltype(op_tag)::value;
-    dispatch_floating(g.dtype(), name, [&](auto tag) {
+    dispatch_floating_bf16(g.dtype(), name, [&](auto tag) {
       using T = typename decltype(tag)::type;
-      launch_map<T, T, T, T>(name, out, Derivative<kOp>{params.a, params.b}, xs, ys, g);
+      if constexpr (std::is_same_v<T, bf16>) {
+        launch_map<T, T, T, T>(name, out, via_float(Derivative<kOp>{params.a, params.b}), xs, ys, g);
+      } else {
+        launch_map<T, T, T, T>(name, out, Derivative<kOp>{params.a, params.b}, xs, ys, g);
+      }
     });
   });
   return out;
