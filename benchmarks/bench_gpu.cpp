@@ -11,6 +11,7 @@
 //   resnet18_train_fp32 / _tf32 / _bf16   one SGD step (momentum 0.9) of torchvision's ResNet18,
 //                                1000 classes, NCHW, cross-entropy; fp32, TF32 convolutions and
 //                                matmuls, bf16 autocast                               -> images/s
+//                                (_find: fp32 with cuDNN's benchmark mode on both sides)
 //   ig50 / smoothgrad50          integrated gradients (50 Gauss-Legendre steps) and SmoothGrad
 //                                (50 samples) of one 3x224x224 input on ResNet18, one pass of 50
 //                                rows                                                 -> explanations/s
@@ -193,7 +194,7 @@ void conv_cases(Bench& bench, Generator& gen) {
 // fp32 storage) or bf16 autocast.
 enum class TrainPrecision { fp32, tf32, bf16 };
 
-void train_case(Bench& bench, const std::string& name, TrainPrecision precision) {
+void train_case(Bench& bench, const std::string& name, TrainPrecision precision, bool cudnn_benchmark = false) {
   const int64_t batch = bench.quick() ? 64 : 128;
   std::shared_ptr<nn::Module> model;
   std::unique_ptr<nn::SGD> sgd;
@@ -211,20 +212,22 @@ void train_case(Bench& bench, const std::string& name, TrainPrecision precision)
     labels = ops::to_device(randint(0, 1000, {batch}, &gen), kGpu);
   };
   const auto step = [&] {
-#if __has_include("autograd/autocast.hpp")
-    std::optional<AutocastGuard> autocast;
-    if (precision == TrainPrecision::bf16) autocast.emplace(DType::bf16);
-#else
-    LOUPE_CHECK(precision != TrainPrecision::bf16, "bf16 autocast is not in this build");
-#endif
     sgd->zero_grad();
-    const Tensor loss = cross_entropy((*model)(x), labels);
+    Tensor loss;
+    {
+      // Like torch.autocast, the scope covers the forward pass; the backward follows its dtypes.
+      std::optional<AutocastGuard> autocast;
+      if (precision == TrainPrecision::bf16) autocast.emplace(DType::bf16);
+      loss = cross_entropy((*model)(x), labels);
+    }
     backward(loss);
     sgd->step();
   };
   cuda::set_matmul_precision(precision == TrainPrecision::tf32 ? cuda::MatmulPrecision::tf32
                                                                : cuda::MatmulPrecision::highest);
+  cuda::set_cudnn_benchmark(cudnn_benchmark);
   bench.rate(name, "images/s", static_cast<double>(batch), step, setup);
+  cuda::set_cudnn_benchmark(false);
   cuda::set_matmul_precision(cuda::MatmulPrecision::highest);
 }
 
@@ -286,6 +289,7 @@ int main(int argc, char** argv) {
     train_case(bench, "resnet18_train_fp32", TrainPrecision::fp32);
     train_case(bench, "resnet18_train_tf32", TrainPrecision::tf32);
     train_case(bench, "resnet18_train_bf16", TrainPrecision::bf16);
+    train_case(bench, "resnet18_train_fp32_find", TrainPrecision::fp32, /*cudnn_benchmark=*/true);
     explain_cases(bench);
     if (!json.empty()) bench.write_json(json);
     const cuda::MemoryStats m = cuda::memory_stats(0);

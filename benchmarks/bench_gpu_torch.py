@@ -120,7 +120,7 @@ def conv_cases(bench, dev):
         bench.run("conv_bwd" if backward else "conv_fwd", "TFLOP/s", measure)
 
 
-def train_case(bench, dev, name, precision):
+def train_case(bench, dev, name, precision, cudnn_benchmark=False):
     batch = 64 if bench.quick else 128
     state = {}
 
@@ -140,8 +140,10 @@ def train_case(bench, dev, name, precision):
         loss.backward()
         sgd.step()
 
+    torch.backends.cudnn.benchmark = cudnn_benchmark
     with tf32(precision == "tf32"):
         bench.rate(name, "images/s", float(batch), step, setup)
+    torch.backends.cudnn.benchmark = False
 
 
 def import_captum():
@@ -218,6 +220,7 @@ def main():
     train_case(bench, dev, "resnet18_train_fp32", "fp32")
     train_case(bench, dev, "resnet18_train_tf32", "tf32")
     train_case(bench, dev, "resnet18_train_bf16", "bf16")
+    train_case(bench, dev, "resnet18_train_fp32_find", "fp32", cudnn_benchmark=True)
     explain_cases(bench, dev)
     if args.json:
         with open(args.json, "w") as f:

@@ -25,6 +25,7 @@ if [[ -n ${PREBUILT:-} ]]; then
   for binary in tests/loupe_tests benchmarks/bench_gpu; do
     [[ -x "$PREBUILT/$binary" ]] || { echo "prepare_gpu_tree: $PREBUILT/$binary not built" >&2; exit 1; }
     cp "$PREBUILT/$binary" "$root/third_party/prebuilt/"
+    strip --strip-unneeded "$root/third_party/prebuilt/$(basename "$binary")" 2>/dev/null || true  # the lease copies less
   done
   echo "prepare_gpu_tree: third_party/prebuilt holds loupe_tests and bench_gpu from $PREBUILT"
 fi

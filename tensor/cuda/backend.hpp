@@ -32,6 +32,11 @@ MatmulPrecision matmul_precision();
 // im2col kernels (for comparison and tests). use_cudnn() is false in a build without cuDNN.
 void set_use_cudnn(bool use);
 bool use_cudnn();
+// Benchmark mode (off by default, as torch.backends.cudnn.benchmark): the first convolution of
+// each shape times every cuDNN algorithm and keeps the fastest, instead of trusting cuDNN's
+// heuristics. Pays off when shapes repeat (training at a fixed size); costs a pause per shape.
+void set_cudnn_benchmark(bool benchmark);
+bool cudnn_benchmark();
 
 // Statistics of one device's caching allocator, in bytes.
 struct MemoryStats {

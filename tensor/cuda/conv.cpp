@@ -1,8 +1,9 @@
 // conv2d and its backward kernels on the GPU (same semantics and errors as tensor/ops/conv.cpp).
 //
 // cuDNN does the work when loupe is built with it: for each (kind, input shape, weight shape,
-// parameters, dtype, precision) the best algorithm cuDNN's heuristics offer is looked up once and
-// cached, and its workspace comes from the caching allocator. When cuDNN is absent, declines a
+// parameters, dtype, precision) the best algorithm cuDNN's heuristics offer -- or, in benchmark
+// mode (set_cudnn_benchmark), the fastest one measured -- is looked up once and cached, and its
+// workspace comes from the caching allocator. When cuDNN is absent, declines a
 // case (no algorithm, or CUDNN_STATUS_NOT_SUPPORTED), or set_use_cudnn(false) was called, our
 // own im2col + GEMM kernels (conv_fallback.cu) run instead.
 // float32 convolutions compute in full fp32 (CUDNN_FMA_MATH) unless matmul precision allows TF32.
@@ -26,6 +27,7 @@ namespace loupe::cuda {
 namespace {
 
 std::atomic<bool> g_use_cudnn{true};
+std::atomic<bool> g_cudnn_benchmark{false};
 
 ConvShape conv_shape(const Shape& input, const Shape& weight, const Conv2dParams& p, const char* op) {
   return ops::conv2d_geometry(input, weight, p, op);
@@ -65,7 +67,7 @@ using Key = std::tuple<int, int, std::array<int64_t, 16>, int, int>;  // kind, d
 Key make_key(Kind kind, int device, const ConvShape& s, DType dtype) {
   return {static_cast<int>(kind), device,
           {s.batch, s.in_channels, s.height, s.width, s.out_channels, s.kernel_h, s.kernel_w, s.stride_h, s.stride_w,
-           s.pad_h, s.pad_w, s.dilation_h, s.dilation_w, s.groups, 0, 0},
+           s.pad_h, s.pad_w, s.dilation_h, s.dilation_w, s.groups, g_cudnn_benchmark ? 1 : 0, 0},
           static_cast<int>(dtype), static_cast<int>(matmul_precision())};
 }
 
@@ -144,17 +146,30 @@ Choice choose(Kind kind, int device, const ConvShape& s, DType dtype, const Desc
   constexpr int kMax = 16;
   int count = 0;
   Choice choice;
+  // Benchmark mode times every algorithm once on scratch buffers cuDNN allocates itself (the
+  // Find calls); when that fails (say, out of memory beside our cache) the heuristics answer.
+  const bool benchmark = g_cudnn_benchmark;
   if (kind == Kind::forward) {
     cudnnConvolutionFwdAlgoPerf_t perf[kMax];
-    LOUPE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.conv, d.y, kMax, &count, perf));
+    if (!benchmark ||
+        cudnnFindConvolutionForwardAlgorithm(handle, d.x, d.w, d.conv, d.y, kMax, &count, perf) != CUDNN_STATUS_SUCCESS) {
+      LOUPE_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(handle, d.x, d.w, d.conv, d.y, kMax, &count, perf));
+    }
     choice = first_usable(perf, count, dtype);
   } else if (kind == Kind::backward_data) {
     cudnnConvolutionBwdDataAlgoPerf_t perf[kMax];
-    LOUPE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.conv, d.x, kMax, &count, perf));
+    if (!benchmark || cudnnFindConvolutionBackwardDataAlgorithm(handle, d.w, d.y, d.conv, d.x, kMax, &count, perf) !=
+                          CUDNN_STATUS_SUCCESS) {
+      LOUPE_CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, d.w, d.y, d.conv, d.x, kMax, &count, perf));
+    }
     choice = first_usable(perf, count, dtype);
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t perf[kMax];
-    LOUPE_CUDNN_CHECK(cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.conv, d.w, kMax, &count, perf));
+    if (!benchmark || cudnnFindConvolutionBackwardFilterAlgorithm(handle, d.x, d.y, d.conv, d.w, kMax, &count, perf) !=
+                          CUDNN_STATUS_SUCCESS) {
+      LOUPE_CUDNN_CHECK(
+          cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, d.x, d.y, d.conv, d.w, kMax, &count, perf));
+    }
     choice = first_usable(perf, count, dtype);
   }
   std::lock_guard<std::mutex> lock(g_cache_mutex);
@@ -210,6 +225,8 @@ bool cudnn_wanted() {
 }  // namespace
 
 void set_use_cudnn(bool use) { g_use_cudnn = use; }
+void set_cudnn_benchmark(bool benchmark) { g_cudnn_benchmark = benchmark; }
+bool cudnn_benchmark() { return g_cudnn_benchmark; }
 bool use_cudnn() { return cudnn_wanted(); }
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {

@@ -22,6 +22,8 @@ void set_matmul_precision(MatmulPrecision) {}
 MatmulPrecision matmul_precision() { return MatmulPrecision::highest; }
 void set_use_cudnn(bool) {}
 bool use_cudnn() { return false; }
+void set_cudnn_benchmark(bool) {}
+bool cudnn_benchmark() { return false; }
 MemoryStats memory_stats(int) { return {}; }
 void reset_peak_memory_stats(int) {}
 void empty_cache(int) {}

@@ -390,13 +390,21 @@ TEST_CASE("cuda: conv2d forward and backward match the CPU with cuDNN and with t
                                    {{2, 4, 11, 10}, {6, 4, 3, 2}, strided},
                                    {{3, 4, 7, 7}, {6, 2, 3, 3}, grouped},
                                    {{4, 8, 8}, {5, 4, 1, 1}, {}}};  // unbatched, 1x1
-  const std::vector<bool> backends = cuda::use_cudnn() ? std::vector<bool>{true, false} : std::vector<bool>{false};
-  for (bool with_cudnn : backends) {
+  // cuDNN with its heuristics, cuDNN in benchmark mode (every algorithm timed), our fallback.
+  struct Backend {
+    bool cudnn, benchmark;
+  };
+  const std::vector<Backend> backends = cuda::use_cudnn()
+                                            ? std::vector<Backend>{{true, false}, {true, true}, {false, false}}
+                                            : std::vector<Backend>{{false, false}};
+  for (const auto [with_cudnn, benchmark] : backends) {
     cuda::set_use_cudnn(with_cudnn);
+    cuda::set_cudnn_benchmark(benchmark);
     for (DType dtype : {DType::f32, DType::f64}) {
       const double tol = dtype == DType::f32 ? 1e-4 : 1e-10;
       for (const Case& k : cases) {
-        const std::string where = std::string(with_cudnn ? "cuDNN " : "fallback ") + dtype_name(dtype) + " x " +
+        const std::string where = std::string(with_cudnn ? (benchmark ? "cuDNN benchmark " : "cuDNN ") : "fallback ") +
+                                  dtype_name(dtype) + " x " +
                                   shape_str(k.x) + " w " + shape_str(k.w);
         const Tensor x = random_tensor(k.x, dtype, -1, 1, 15), w = random_tensor(k.w, dtype, -1, 1, 16);
         const Tensor b = random_tensor({k.w[0]}, dtype, -1, 1, 17);
@@ -411,6 +419,7 @@ TEST_CASE("cuda: conv2d forward and backward match the CPU with cuDNN and with t
     }
   }
   cuda::set_use_cudnn(true);
+  cuda::set_cudnn_benchmark(false);
 }
 
 // --- reductions and softmax on shapes that take the other kernel paths ---
