@@ -44,7 +44,7 @@ Tensor doubled_difference(const Tensor& t, const char* what) {
               " is not a doubled batch [inputs; references] (dim 0 must be even)");
   const int64_t half = t.size(0) / 2;
   const Tensor delta = ops::sub(ops::narrow(t, 0, 0, half), ops::narrow(t, 0, half, half));
-  Tensor out = Tensor::empty(t.shape(), delta.dtype());
+  Tensor out = Tensor::empty(t.shape(), delta.dtype(), t.device());
   ops::copy_(ops::narrow(out, 0, 0, half), delta);
   ops::copy_(ops::narrow(out, 0, half, half), delta);
   return out;
@@ -80,12 +80,12 @@ Grads deeplift_max_pool(const Node& node, const Tensor& g, double eps) {
   const Tensor m = ops::maximum(y_in, y_ref);
   // Route g * (m - y') through the input half's argmax and g * (y - m) through the reference
   // half's, then add the two halves: that is the pooled difference seen from each input pixel.
-  Tensor delta_out = Tensor::empty(y.shape(), y.dtype());
+  Tensor delta_out = Tensor::empty(y.shape(), y.dtype(), y.device());
   ops::copy_(ops::narrow(delta_out, 0, 0, half), ops::sub(m, y_ref));
   ops::copy_(ops::narrow(delta_out, 0, half, half), ops::sub(y_in, m));
   const Tensor routed = ops::max_pool2d_backward(ops::mul(g, delta_out), indices, x.shape());
   const Tensor summed = ops::add(ops::narrow(routed, 0, 0, half), ops::narrow(routed, 0, half, half));
-  Tensor numerator = Tensor::empty(x.shape(), summed.dtype());
+  Tensor numerator = Tensor::empty(x.shape(), summed.dtype(), x.device());
   ops::copy_(ops::narrow(numerator, 0, 0, half), summed);
   ops::copy_(ops::narrow(numerator, 0, half, half), summed);
   const Tensor ordinary = ops::max_pool2d_backward(g, indices, x.shape());

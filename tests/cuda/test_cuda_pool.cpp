@@ -284,7 +284,7 @@ TEST_CASE("cuda pool: errors match the CPU's and mixed devices are refused" * do
                        Error);
   CHECK_THROWS_WITH_AS(ops::adaptive_avg_pool2d(gpu(ops::to_dtype(x, DType::i64)), {2, 2}),
                        doctest::Contains("expected a floating dtype"), Error);
-  CHECK_THROWS_WITH_AS(ops::pad(gpu(x), {5, 0}, PadMode::reflect), doctest::Contains("must be smaller than the size"),
+  CHECK_THROWS_WITH_AS(ops::pad(gpu(x), {5, 0, 0, 0}, PadMode::reflect), doctest::Contains("must be smaller than the size"),
                        Error);
   const ops::ValuesIndices c = ops::max_pool2d_with_indices(x, pool({2, 2}, {2, 2}, {0, 0}));
   CHECK_THROWS_WITH_AS(ops::max_pool2d_backward(gpu(c.values), c.indices, x.shape()),
