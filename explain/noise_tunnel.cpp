@@ -74,14 +74,28 @@ Attribution noise_tunnel(const Query& query, const Method& base, const NoiseTunn
       const Tensor x = ops::index_select(p.inputs[i], 0, index);
       Shape row_shape = x.shape();
       row_shape[0] = 1;
-      std::vector<Tensor> noise_rows;
-      for (int64_t v = start; v < end; ++v) {
-        Generator row_gen(seed);
-        row_gen.set_state(seed, first + input_offset[i] + static_cast<uint64_t>(v) * blocks_per_row[i]);
-        noise_rows.push_back(normal(row_shape, 0.0, 1.0, x.dtype(), &row_gen, x.device()));
+      // Virtual row v's noise starts at block first + offset_i + v * blocks_i. When a row fills
+      // whole Philox blocks, the rows of a chunk are one run of blocks: one draw makes them all
+      // (one kernel on a GPU instead of one per row); otherwise each row is drawn on its own.
+      const uint64_t row_start = first + input_offset[i] + static_cast<uint64_t>(start) * blocks_per_row[i];
+      const uint64_t row_words = static_cast<uint64_t>(x.numel() / std::max<int64_t>(x.size(0), 1)) *
+                                 (x.dtype() == DType::f64 ? 4u : 2u);
+      Tensor noise;
+      if (row_words % 4 == 0) {
+        Generator chunk_gen(seed);
+        chunk_gen.set_state(seed, row_start);
+        noise = normal(x.shape(), 0.0, 1.0, x.dtype(), &chunk_gen, x.device());
+      } else {
+        std::vector<Tensor> noise_rows;
+        for (int64_t v = start; v < end; ++v) {
+          Generator row_gen(seed);
+          row_gen.set_state(seed, row_start + static_cast<uint64_t>(v - start) * blocks_per_row[i]);
+          noise_rows.push_back(normal(row_shape, 0.0, 1.0, x.dtype(), &row_gen, x.device()));
+        }
+        noise = ops::cat(noise_rows, 0);
       }
       const Tensor s = sigma[i].dim() == 0 ? sigma[i] : ops::index_select(sigma[i], 0, index);
-      noisy.inputs.push_back(ops::add(x, ops::mul(ops::cat(noise_rows, 0), s)));
+      noisy.inputs.push_back(ops::add(x, ops::mul(noise, s)));
       noisy.baselines.push_back(ops::index_select(p.baselines[i], 0, index));
     }
     const Attribution a = base(noisy);
@@ -92,7 +106,9 @@ Attribution noise_tunnel(const Query& query, const Method& base, const NoiseTunn
                   shape_str(a.attributions[i].shape()), " for an input of shape ", shape_str(noisy.inputs[i].shape()),
                   " (several targets per row are resolved before the noise tunnel, not inside it)");
       sum[i] = ops::index_add(sum[i], 0, index, a.attributions[i]);
-      sum_sq[i] = ops::index_add(sum_sq[i], 0, index, ops::mul(a.attributions[i], a.attributions[i]));
+      if (options.type != NoiseType::smoothgrad) {  // SmoothGrad needs no second moment
+        sum_sq[i] = ops::index_add(sum_sq[i], 0, index, ops::mul(a.attributions[i], a.attributions[i]));
+      }
     }
     if (a.delta.defined()) {
       if (!delta_sum.defined()) delta_sum = zeros({r}, DType::f64, a.delta.device());

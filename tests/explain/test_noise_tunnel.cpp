@@ -86,6 +86,18 @@ TEST_CASE("NoiseTunnel: seeded, reproducible, and independent of internal_batch_
   }
   // The generator moved on: a second call draws new noise.
   CHECK(max_relative_error(run(0, g0), all) > 1e-3);
+
+  // Rows of 3 float32 values do not fill whole Philox blocks (6 words): drawn row by row, with
+  // the same independence of the split.
+  const Tensor w3 = random_tensor({6, 3}, DType::f32, -1, 1, 115);
+  Query odd{tanh_mlp(w3, b1, w2), {random_tensor({2, 3}, DType::f32, -1, 1, 116)}, Target::per_row({1, 0})};
+  auto run_odd = [&](int64_t chunk) {
+    Generator g(10);
+    return noise_tunnel(odd, signed_saliency, {.n_samples = 5, .stdevs = {0.3}, .internal_batch_size = chunk, .generator = &g})
+        .attributions[0];
+  };
+  const Tensor odd_all = run_odd(0);
+  for (int64_t chunk : {1, 3}) check_close(run_odd(chunk), odd_all, 1e-7, 1e-5, "chunked NoiseTunnel, odd rows");
 }
 
 TEST_CASE("NoiseTunnel over integrated gradients keeps the baseline and averages the delta") {
