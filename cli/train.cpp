@@ -123,6 +123,9 @@ int run_train(int argc, char** argv) {
   Generator generator(seed);
   std::shared_ptr<nn::Module> model = nn::build_model(info, &generator);
   model->to(device);
+  // Training repeats the same shapes for thousands of steps: timing cuDNN's algorithms once per
+  // shape pays for itself (22% on ResNet18, benchmarks/RESULTS.md).
+  if (device.is_cuda()) cuda::set_cudnn_benchmark(true);
   nn::OptimizerConfig optimizer_config;
   optimizer_config.name = args.get("optimizer");
   optimizer_config.lr = args.get_double("lr");
