@@ -12,11 +12,14 @@
 //     differentiable to_dtype and compute in bf16 (tensor cores, fp32 accumulation); output bf16.
 //     The cast's backward turns the bf16 gradient back into float32, so the float32 parameters
 //     are the master weights: the optimiser updates them in full precision.
-//   - float32: ops that need fp32 range or precision (batch/layer/rms norm, softmax, log_softmax,
+//   - float32: ops that need fp32 range or precision (layer/rms norm, softmax, log_softmax,
 //     the losses, sum/mean, logsumexp, norm, cumsum, exp, log, log1p, rsqrt, reciprocal, softplus,
 //     pow) cast bfloat16 inputs to float32 first (autocast_to_float) and output float32.
 //   - everything else (relu, add, mul, pooling, views, ...) runs in the dtype it is given;
-//     bf16 with float32 promotes to float32.
+//     bf16 with float32 promotes to float32. batch_norm (and batch_norm_relu) is one of these, as
+//     in PyTorch: a bf16 input with float32 weight, bias and running statistics gives a bf16
+//     output (statistics in float64, running statistics updated in float32) and float32
+//     weight/bias gradients, so a ResNet's activations stay bf16 from conv to the loss.
 // float64 tensors and CPU tensors are never cast.
 // Tests: tests/autograd/test_autocast.cpp (scope), tests/cuda/test_cuda_amp.cpp (GPU)
 #pragma once

@@ -28,9 +28,11 @@ Grads as_input_dtypes(const Node& n, const ops::NormGrads& g) {
 }
 }  // namespace
 
-Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
+// Batch norm is not on autocast's float32 list (as in PyTorch): a bfloat16 x stays bfloat16 (the
+// CUDA kernels take it with float32 parameters, statistics in float64) and so does the output;
+// the gradients come back in each input's dtype (bf16 for x, float32 for weight and bias).
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                   const Tensor& bias, bool training, double momentum, double eps) {
-  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   ops::NormForward f = ops::batch_norm_forward(x, running_mean, running_var, weight, bias, training, momentum, eps);
   if (!autograd::should_record({x, weight, bias})) return f.out;
   return autograd::record(
@@ -43,9 +45,8 @@ Tensor batch_norm(const Tensor& x_in, const Tensor& running_mean, const Tensor& 
       {x, f.mean, f.rstd, weight}, {training ? 1.0 : 0.0, momentum, eps});
 }
 
-Tensor batch_norm_relu(const Tensor& x_in, const Tensor& running_mean, const Tensor& running_var,
+Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                        const Tensor& weight, const Tensor& bias, bool training, double momentum, double eps) {
-  const Tensor x = autocast_to_float(x_in);  // float32 under autocast
   if (!autograd::should_record({x, weight, bias})) {
     return ops::batch_norm_relu(x, running_mean, running_var, weight, bias, training, momentum, eps);
   }

@@ -4,6 +4,10 @@
 // cost nothing measurable on data-centre GPUs), and are returned as float64 device tensors for
 // the backward pass. The elementwise passes run in x's dtype with the CPU fast kernels' fma
 // shapes (tensor/cpu/fast_elementwise.cpp), so float32 results agree with the CPU to rounding.
+// Batch norm also takes bfloat16 x (and gradient) with parameters and running statistics of any
+// floating dtype (float32 under autocast), like cuDNN's: bf16 loads widen to float64 for the sums,
+// the elementwise passes compute in float and store bf16 (y, dx), the running statistics update
+// in their own dtype and the parameter gradients come out in the weight's dtype.
 //
 // Batch norm, x (N, C, S) contiguous; channel c holds the M = N * S elements x[n, c, 0:S]:
 //   1. partial sums: a grid of (C, chunks) blocks; block (c, p) sums its chunk of channel c's M
@@ -21,6 +25,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "tensor/cuda/common.cuh"
 #include "tensor/cuda/ops.hpp"
@@ -33,6 +38,10 @@ namespace {
 constexpr int kRowWarpLimit = 1024;  // rows up to this length get a warp each
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The type the elementwise passes compute in: float for bfloat16 elements, T itself otherwise.
+template <typename T>
+using Wide = std::conditional_t<std::is_same_v<T, bf16>, float, T>;
 
 // Sum of v over the threads of one row (blockDim.x threads, a multiple of 32; all of them get the
 // result). `shared` holds blockDim.y * 32 doubles; used only when a row spans several warps.
@@ -120,16 +129,16 @@ __global__ void channel_partials(const T* x, const T* g, const double* mean, Cha
   const int64_t begin = p * len, end = l.m() < begin + len ? l.m() : begin + len;
   // Forward: sums of (x - pivot) and its square, pivot = the channel's first element.
   // Backward: sums of g and g * (x - mean).
-  const double centre = Backward ? mean[c] : static_cast<double>(x[c * l.s]);
+  const double centre = Backward ? mean[c] : convert<double>(x[c * l.s]);
   double s1 = 0.0, s2 = 0.0;
   int64_t i = begin + threadIdx.x;
   int64_t n = i / l.s, s = i % l.s;
   const int64_t step_n = blockDim.x / l.s, step_s = blockDim.x % l.s;
   for (; i < end; i += blockDim.x) {
     const int64_t at = (n * l.c + c) * l.s + s;
-    const double d = static_cast<double>(x[at]) - centre;
+    const double d = convert<double>(x[at]) - centre;
     if constexpr (Backward) {
-      const double gv = static_cast<double>(g[at]);
+      const double gv = convert<double>(g[at]);
       s1 += gv;
       s2 += gv * d;
     } else {
@@ -159,10 +168,11 @@ struct BnForwardArgs {
   Param running_mean, running_var, weight, bias;
 };
 
-// A thread per channel: statistics, running-statistic update, y = x * scale + shift coefficients.
+// A thread per channel: statistics, running-statistic update, y = x * scale + shift coefficients
+// (in Wide<T>).
 template <typename T>
 __global__ void bn_forward_finalize(const T* x, const double* partial, BnForwardArgs a, double* mean_out,
-                                    double* rstd_out, T* scale_out, T* shift_out) {
+                                    double* rstd_out, Wide<T>* scale_out, Wide<T>* shift_out) {
   for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < a.l.c;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     double mean = 0.0, var = 0.0;
@@ -174,7 +184,7 @@ __global__ void bn_forward_finalize(const T* x, const double* partial, BnForward
           s1 += partial[(c * a.chunks + p) * 2];
           s2 += partial[(c * a.chunks + p) * 2 + 1];
         }
-        mean = static_cast<double>(x[c * a.l.s]) + s1 / m;
+        mean = convert<double>(x[c * a.l.s]) + s1 / m;
         var = (s2 - s1 * (s1 / m)) / m;
         if (var < 0.0) var = 0.0;  // rounding; NaN stays NaN, as on the CPU
         if (a.running_mean.p != nullptr) {
@@ -193,21 +203,23 @@ __global__ void bn_forward_finalize(const T* x, const double* partial, BnForward
     const double shift = a.bias.get(c, 0.0) - mean * scale;
     mean_out[c] = mean;
     rstd_out[c] = rstd;
-    scale_out[c] = static_cast<T>(scale);
-    shift_out[c] = static_cast<T>(shift);
+    scale_out[c] = static_cast<Wide<T>>(scale);
+    shift_out[c] = static_cast<Wide<T>>(shift);
   }
 }
 
-// out = x * scale[c] + shift[c] (then max(out, 0) when relu); c = (i / S) % C.
+// out = x * scale[c] + shift[c] (then max(out, 0) when relu); c = (i / S) % C. Computed in
+// W = Wide<T>, stored in T.
 template <typename T, typename Index>
-__global__ void bn_apply(const T* x, T* out, Index total, Index c_count, Index s, const T* scale, const T* shift,
-                         bool relu) {
+__global__ void bn_apply(const T* x, T* out, Index total, Index c_count, Index s, const Wide<T>* scale,
+                         const Wide<T>* shift, bool relu) {
+  using W = Wide<T>;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
     const Index c = (i / s) % c_count;
-    T v = fma(x[i], scale[c], shift[c]);
-    if (relu) v = v > T(0) ? v : T(0);  // NaN -> 0, like the CPU's relu
-    out[i] = v;
+    W v = fma(convert<W>(x[i]), scale[c], shift[c]);
+    if (relu) v = v > W(0) ? v : W(0);  // NaN -> 0, like the CPU's relu
+    out[i] = convert<T>(v);
   }
 }
 
@@ -218,10 +230,12 @@ struct BnBackwardArgs {
   Param weight;
 };
 
-// A thread per channel: the parameter gradients and dx = k ((g - a) - (x - mu) c).
+// A thread per channel: the parameter gradients (written through Param views, in their own dtype;
+// p == nullptr when not needed) and the coefficients of dx = k ((g - a) - (x - mu) c) in Wide<T>.
 template <typename T>
 __global__ void bn_backward_finalize(const double* partial, const double* mean, const double* rstd, BnBackwardArgs a,
-                                     T* grad_weight, T* grad_bias, T* coef) {
+                                     Param grad_weight, Param grad_bias, Wide<T>* coef) {
+  using W = Wide<T>;
   for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < a.l.c;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     double sg = 0.0, sgx = 0.0;
@@ -230,28 +244,30 @@ __global__ void bn_backward_finalize(const double* partial, const double* mean, 
       sgx += partial[(c * a.chunks + p) * 2 + 1];
     }
     sgx *= rstd[c];  // sum(g * xhat)
-    if (grad_weight != nullptr) grad_weight[c] = static_cast<T>(sgx);
-    if (grad_bias != nullptr) grad_bias[c] = static_cast<T>(sg);
+    if (grad_weight.p != nullptr) grad_weight.set(c, sgx);
+    if (grad_bias.p != nullptr) grad_bias.set(c, sg);
     if (coef != nullptr) {
       // In training the batch statistics depend on x: remove the mean gradient and its projection
       // on xhat. In inference they are constants and only the scale remains.
       const double m = static_cast<double>(a.l.m());
       const double ac = a.training ? sg / m : 0.0;
       const double bc = a.training ? sgx / m : 0.0;
-      coef[c * 4] = static_cast<T>(a.weight.get(c, 1.0) * rstd[c]);
-      coef[c * 4 + 1] = static_cast<T>(ac);
-      coef[c * 4 + 2] = static_cast<T>(mean[c]);
-      coef[c * 4 + 3] = static_cast<T>(rstd[c] * bc);
+      coef[c * 4] = static_cast<W>(a.weight.get(c, 1.0) * rstd[c]);
+      coef[c * 4 + 1] = static_cast<W>(ac);
+      coef[c * 4 + 2] = static_cast<W>(mean[c]);
+      coef[c * 4 + 3] = static_cast<W>(rstd[c] * bc);
     }
   }
 }
 
 template <typename T, typename Index>
-__global__ void bn_backward_dx(const T* g, const T* x, T* dx, Index total, Index c_count, Index s, const T* coef) {
+__global__ void bn_backward_dx(const T* g, const T* x, T* dx, Index total, Index c_count, Index s,
+                               const Wide<T>* coef) {
+  using W = Wide<T>;
   for (Index i = static_cast<Index>(blockIdx.x) * blockDim.x + threadIdx.x; i < total;
        i += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const T* k = coef + ((i / s) % c_count) * 4;
-    dx[i] = k[0] * ((g[i] - k[1]) - (x[i] - k[2]) * k[3]);
+    const W* k = coef + ((i / s) % c_count) * 4;
+    dx[i] = convert<T>(k[0] * ((convert<W>(g[i]) - k[1]) - (convert<W>(x[i]) - k[2]) * k[3]));
   }
 }
 
@@ -420,13 +436,14 @@ ops::NormForward batch_norm_forward(const Tensor& x_in, const Tensor& running_me
   result.mean = Tensor::empty({l.c}, DType::f64, x.device());
   result.rstd = Tensor::empty({l.c}, DType::f64, x.device());
   if (l.c == 0) return result;
-  dispatch_floating(x.dtype(), op, [&](auto tag) {
+  dispatch_floating_bf16(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
+    using W = Wide<T>;
     const T* px = device_data<const T>(x);
     Workspace partial(static_cast<size_t>(l.c * args.chunks * 2) * sizeof(double), device);
-    Workspace coef(static_cast<size_t>(l.c * 2) * sizeof(T), device);
-    T* scale = static_cast<T*>(coef.data());
-    T* shift = scale + l.c;
+    Workspace coef(static_cast<size_t>(l.c * 2) * sizeof(W), device);
+    W* scale = static_cast<W*>(coef.data());
+    W* shift = scale + l.c;
     if (args.chunks > 0) {
       const int64_t len = ceil_div(l.m(), args.chunks);
       channel_partials<T, false><<<dim3(static_cast<unsigned>(l.c), static_cast<unsigned>(args.chunks)), kThreads, 0,
@@ -479,29 +496,46 @@ ops::NormGrads batch_norm_backward(const Tensor& g_in, const Tensor& x_in, const
   // The sums are needed for the parameter gradients, and for dx in training.
   args.chunks = (needs[1] || needs[2] || (needs[0] && training)) ? chunks_for(l) : 0;
 
+  // The parameter gradients: in x's dtype for float32/float64 x (as on the CPU); for bfloat16 x
+  // in the weight's dtype (float32 when there is no weight), as cuDNN's mixed batch norm. Written
+  // by the kernel in float32/float64; another dtype goes through a float64 tensor, converted last.
+  const DType param_dtype =
+      x.dtype() != DType::bf16 ? x.dtype() : (weight.defined() ? weight.dtype() : DType::f32);
+  const bool param_direct = param_dtype == DType::f32 || param_dtype == DType::f64;
+  const DType param_store = param_direct ? param_dtype : DType::f64;
   ops::NormGrads grads;
   if (needs[0]) grads.x = Tensor::empty(x.shape(), x.dtype(), x.device());
-  if (needs[1]) grads.weight = Tensor::empty({l.c}, x.dtype(), x.device());
-  if (needs[2]) grads.bias = Tensor::empty({l.c}, x.dtype(), x.device());
-  if (l.c == 0 || !(needs[0] || needs[1] || needs[2])) return grads;
-  dispatch_floating(x.dtype(), op, [&](auto tag) {
+  if (needs[1]) grads.weight = Tensor::empty({l.c}, param_store, x.device());
+  if (needs[2]) grads.bias = Tensor::empty({l.c}, param_store, x.device());
+  auto finish = [&]() {
+    if (param_direct) return grads;
+    if (needs[1]) grads.weight = ops::to_dtype(grads.weight, param_dtype);
+    if (needs[2]) grads.bias = ops::to_dtype(grads.bias, param_dtype);
+    return grads;
+  };
+  if (l.c == 0 || !(needs[0] || needs[1] || needs[2])) return finish();
+  auto param_out = [&](const Tensor& t) {
+    return t.defined() ? Param{t.raw_data(), 1, t.dtype() == DType::f64} : Param{};
+  };
+  const Param grad_weight = param_out(grads.weight), grad_bias = param_out(grads.bias);
+  dispatch_floating_bf16(x.dtype(), op, [&](auto tag) {
     using T = typename decltype(tag)::type;
+    using W = Wide<T>;
     const T* px = device_data<const T>(x);
     const T* pg = device_data<const T>(g);
     const double* pmean = device_data<const double>(mean);
     const double* prstd = device_data<const double>(rstd);
     Workspace partial(static_cast<size_t>(l.c * args.chunks * 2) * sizeof(double), device);
-    Workspace coef(needs[0] ? static_cast<size_t>(l.c * 4) * sizeof(T) : 0, device);
+    Workspace coef(needs[0] ? static_cast<size_t>(l.c * 4) * sizeof(W) : 0, device);
     if (args.chunks > 0) {
       const int64_t len = ceil_div(l.m(), args.chunks);
       channel_partials<T, true><<<dim3(static_cast<unsigned>(l.c), static_cast<unsigned>(args.chunks)), kThreads, 0,
                                   s>>>(px, pg, pmean, l, len, static_cast<double*>(partial.data()));
       LOUPE_CUDA_CHECK_LAUNCH();
     }
-    T* pcoef = static_cast<T*>(coef.data());
-    bn_backward_finalize<T><<<blocks_for(l.c), kThreads, 0, s>>>(
-        static_cast<const double*>(partial.data()), pmean, prstd, args,
-        needs[1] ? device_data<T>(grads.weight) : nullptr, needs[2] ? device_data<T>(grads.bias) : nullptr, pcoef);
+    W* pcoef = static_cast<W*>(coef.data());
+    bn_backward_finalize<T><<<blocks_for(l.c), kThreads, 0, s>>>(static_cast<const double*>(partial.data()), pmean,
+                                                                 prstd, args, grad_weight, grad_bias, pcoef);
     LOUPE_CUDA_CHECK_LAUNCH();
     const int64_t total = x.numel();
     if (!needs[0] || total == 0) return;
@@ -517,7 +551,7 @@ ops::NormGrads batch_norm_backward(const Tensor& g_in, const Tensor& x_in, const
         });
     LOUPE_CUDA_CHECK_LAUNCH();
   });
-  return grads;
+  return finish();
 }
 
 ops::NormForward row_norm_forward(const Tensor& x_in, int64_t rows, int64_t k, const Tensor& weight,

@@ -10,6 +10,13 @@
 //              only the saved indices, not the window geometry, so an input element cannot find
 //              the windows that picked it (with overlapping windows the order of the few adds
 //              into one element, hence the last bits of float sums, may vary from run to run).
+// bfloat16 (mixed precision): every kernel loads bf16, computes in float (W = Wide<T>: max
+// comparisons, backward sums; the forward average sums in double as for float32) and stores bf16,
+// so bf16 max pooling picks the same values and indices as float32 pooling of the same values.
+// The max-pool backward adds bf16 gradients with the native bf16 atomicAdd (sm_90) straight into
+// the bf16 dx: no float32 scratch (that would cost a zero fill, a second buffer twice dx's size and
+// a conversion pass), at the price of one bf16 rounding per add, which only matters where windows
+// overlap (a 3x3 stride-2 pool sends at most 4 gradients to one element).
 // Tests: tests/cuda/test_cuda_pool.cpp, tests/cuda/test_cuda.cpp (op table: pool entries)
 #include <limits>
 #include <type_traits>
@@ -23,6 +30,10 @@ namespace {
 
 __host__ __device__ inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 __host__ __device__ inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
+
+// The type a kernel computes in: float for bfloat16 elements, T itself otherwise.
+template <typename T>
+using Wide = std::conditional_t<std::is_same_v<T, bf16>, float, T>;
 
 template <typename F>
 __global__ void for_each_index(int64_t n, F f) {
@@ -47,7 +58,8 @@ struct MaxPool {
   int64_t* indices;
   Pool2dShape s;
 
-  __host__ __device__ void operator()(int64_t i) const {
+  __device__ void operator()(int64_t i) const {
+    using W = Wide<T>;
     const int64_t ow = i % s.out_w, oh = (i / s.out_w) % s.out_h, plane = i / (s.out_w * s.out_h);
     const T* src = x + plane * s.in_h * s.in_w;
     int64_t h0 = oh * s.stride_h - s.pad_h, w0 = ow * s.stride_w - s.pad_w;
@@ -56,21 +68,21 @@ struct MaxPool {
     while (h0 < 0) h0 += s.dilation_h;  // skip taps in the top/left padding
     while (w0 < 0) w0 += s.dilation_w;
     int64_t best = h0 * s.in_w + w0;
-    T best_value = std::numeric_limits<T>::has_infinity ? -std::numeric_limits<T>::infinity()
-                                                        : std::numeric_limits<T>::lowest();
+    W best_value = std::numeric_limits<W>::has_infinity ? -std::numeric_limits<W>::infinity()
+                                                        : std::numeric_limits<W>::lowest();
     for (int64_t h = h0; h < h1; h += s.dilation_h) {
       for (int64_t w = w0; w < w1; w += s.dilation_w) {
         const int64_t at = h * s.in_w + w;
-        const T v = src[at];
+        const W v = convert<W>(src[at]);
         bool take = v > best_value;
-        if constexpr (std::is_floating_point_v<T>) take = take || v != v;
+        if constexpr (std::is_floating_point_v<W>) take = take || v != v;
         if (take) {
           best_value = v;
           best = at;
         }
       }
     }
-    values[i] = best_value;
+    values[i] = convert<T>(best_value);  // exact: best_value is one of the bf16 inputs (or -inf)
     indices[i] = best;
   }
 };
@@ -125,21 +137,22 @@ struct AvgPool {
   T* out;
   Pool2dShape s;
 
-  __host__ __device__ void operator()(int64_t i) const {
-    using Acc = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+  __device__ void operator()(int64_t i) const {
+    using W = Wide<T>;
+    using Acc = std::conditional_t<std::is_floating_point_v<W>, double, int64_t>;
     const int64_t ow = i % s.out_w, oh = (i / s.out_w) % s.out_h, plane = i / (s.out_w * s.out_h);
     const T* src = x + plane * s.in_h * s.in_w;
     const Span hs = avg_span(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h);
     const Span ws = avg_span(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w);
     if (hs.begin >= hs.end || ws.begin >= ws.end) {
-      out[i] = T(0);
+      out[i] = convert<T>(Acc(0));
       return;
     }
     Acc acc = 0;
     for (int64_t h = hs.begin; h < hs.end; ++h) {
-      for (int64_t w = ws.begin; w < ws.end; ++w) acc += static_cast<Acc>(src[h * s.in_w + w]);
+      for (int64_t w = ws.begin; w < ws.end; ++w) acc += static_cast<Acc>(convert<W>(src[h * s.in_w + w]));
     }
-    out[i] = static_cast<T>(acc / static_cast<Acc>(avg_divisor(hs, ws, s.count_include_pad)));
+    out[i] = convert<T>(acc / static_cast<Acc>(avg_divisor(hs, ws, s.count_include_pad)));
   }
 };
 
@@ -150,21 +163,22 @@ struct AvgPoolBackward {
   T* dx;
   Pool2dShape s;
 
-  __host__ __device__ void operator()(int64_t i) const {
+  __device__ void operator()(int64_t i) const {
+    using W = Wide<T>;
     const int64_t w = i % s.in_w, h = (i / s.in_w) % s.in_h, plane = i / (s.in_w * s.in_h);
     const T* g = grad + plane * s.out_h * s.out_w;
     const int64_t oh_end = min64(s.out_h, (h + s.pad_h) / s.stride_h + 1);
     const int64_t ow_begin = first_window(w, s.kernel_w, s.stride_w, s.pad_w);
     const int64_t ow_end = min64(s.out_w, (w + s.pad_w) / s.stride_w + 1);
-    T acc = T(0);
+    W acc = W(0);
     for (int64_t oh = first_window(h, s.kernel_h, s.stride_h, s.pad_h); oh < oh_end; ++oh) {
       const Span hs = avg_span(oh, s.in_h, s.kernel_h, s.stride_h, s.pad_h);
       for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
         const Span ws = avg_span(ow, s.in_w, s.kernel_w, s.stride_w, s.pad_w);
-        acc += g[oh * s.out_w + ow] / static_cast<T>(avg_divisor(hs, ws, s.count_include_pad));
+        acc += convert<W>(g[oh * s.out_w + ow]) / static_cast<W>(avg_divisor(hs, ws, s.count_include_pad));
       }
     }
-    dx[i] = acc;
+    dx[i] = convert<T>(acc);
   }
 };
 
@@ -181,16 +195,16 @@ struct AdaptiveAvgPool {
   T* out;
   Pool2dShape s;
 
-  __host__ __device__ void operator()(int64_t i) const {
+  __device__ void operator()(int64_t i) const {
     const int64_t ow = i % s.out_w, oh = (i / s.out_w) % s.out_h, plane = i / (s.out_w * s.out_h);
     const T* src = x + plane * s.in_h * s.in_w;
     const int64_t h0 = adaptive_start(oh, s.in_h, s.out_h), h1 = adaptive_end(oh, s.in_h, s.out_h);
     const int64_t w0 = adaptive_start(ow, s.in_w, s.out_w), w1 = adaptive_end(ow, s.in_w, s.out_w);
     double acc = 0;
     for (int64_t h = h0; h < h1; ++h) {
-      for (int64_t w = w0; w < w1; ++w) acc += static_cast<double>(src[h * s.in_w + w]);
+      for (int64_t w = w0; w < w1; ++w) acc += convert<double>(src[h * s.in_w + w]);
     }
-    out[i] = static_cast<T>(acc / static_cast<double>((h1 - h0) * (w1 - w0)));
+    out[i] = convert<T>(acc / static_cast<double>((h1 - h0) * (w1 - w0)));
   }
 };
 
@@ -202,23 +216,24 @@ struct AdaptiveAvgPoolBackward {
   T* dx;
   Pool2dShape s;
 
-  __host__ __device__ void operator()(int64_t i) const {
+  __device__ void operator()(int64_t i) const {
+    using W = Wide<T>;
     const int64_t w = i % s.in_w, h = (i / s.in_w) % s.in_h, plane = i / (s.in_w * s.in_h);
     const T* g = grad + plane * s.out_h * s.out_w;
     const int64_t oh_end = min64(s.out_h, adaptive_end(h, s.out_h, s.in_h));
     const int64_t ow_begin = adaptive_start(w, s.out_w, s.in_w);
     const int64_t ow_end = min64(s.out_w, adaptive_end(w, s.out_w, s.in_w));
-    T acc = T(0);
+    W acc = W(0);
     for (int64_t oh = adaptive_start(h, s.out_h, s.in_h); oh < oh_end; ++oh) {
       const int64_t h0 = adaptive_start(oh, s.in_h, s.out_h), h1 = adaptive_end(oh, s.in_h, s.out_h);
       if (h < h0 || h >= h1) continue;
       for (int64_t ow = ow_begin; ow < ow_end; ++ow) {
         const int64_t w0 = adaptive_start(ow, s.in_w, s.out_w), w1 = adaptive_end(ow, s.in_w, s.out_w);
         if (w < w0 || w >= w1) continue;
-        acc += g[oh * s.out_w + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
+        acc += convert<W>(g[oh * s.out_w + ow]) / static_cast<W>((h1 - h0) * (w1 - w0));
       }
     }
-    dx[i] = acc;
+    dx[i] = convert<T>(acc);
   }
 };
 
@@ -227,7 +242,7 @@ struct AdaptiveAvgPoolBackward {
 void max_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& values, const Tensor& indices) {
   const int device = x.device().index;
   DeviceGuard guard(device);
-  dispatch_numeric(x.dtype(), "max_pool2d", [&](auto tag) {
+  dispatch_numeric_bf16(x.dtype(), "max_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch(values.numel(), device,
            MaxPool<T>{device_data<const T>(x), device_data<T>(values), device_data<int64_t>(indices), s});
@@ -237,7 +252,7 @@ void max_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& values, con
 void max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Pool2dShape& s, const Tensor& dx) {
   const int device = grad.device().index;
   DeviceGuard guard(device);
-  dispatch_floating(grad.dtype(), "max_pool2d_backward", [&](auto tag) {
+  dispatch_floating_bf16(grad.dtype(), "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch(grad.numel(), device,
            MaxPoolBackward<T>{device_data<const T>(grad), device_data<const int64_t>(indices), device_data<T>(dx),
@@ -248,7 +263,7 @@ void max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Pool2d
 void avg_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& out) {
   const int device = x.device().index;
   DeviceGuard guard(device);
-  dispatch_numeric(x.dtype(), "avg_pool2d", [&](auto tag) {
+  dispatch_numeric_bf16(x.dtype(), "avg_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch(out.numel(), device, AvgPool<T>{device_data<const T>(x), device_data<T>(out), s});
   });
@@ -257,7 +272,7 @@ void avg_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& out) {
 void avg_pool2d_backward(const Tensor& grad, const Pool2dShape& s, const Tensor& dx) {
   const int device = grad.device().index;
   DeviceGuard guard(device);
-  dispatch_floating(grad.dtype(), "avg_pool2d_backward", [&](auto tag) {
+  dispatch_floating_bf16(grad.dtype(), "avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch(dx.numel(), device, AvgPoolBackward<T>{device_data<const T>(grad), device_data<T>(dx), s});
   });
@@ -266,7 +281,7 @@ void avg_pool2d_backward(const Tensor& grad, const Pool2dShape& s, const Tensor&
 void adaptive_avg_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& out) {
   const int device = x.device().index;
   DeviceGuard guard(device);
-  dispatch_floating(x.dtype(), "adaptive_avg_pool2d", [&](auto tag) {
+  dispatch_floating_bf16(x.dtype(), "adaptive_avg_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch(out.numel(), device, AdaptiveAvgPool<T>{device_data<const T>(x), device_data<T>(out), s});
   });
@@ -275,7 +290,7 @@ void adaptive_avg_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& ou
 void adaptive_avg_pool2d_backward(const Tensor& grad, const Pool2dShape& s, const Tensor& dx) {
   const int device = grad.device().index;
   DeviceGuard guard(device);
-  dispatch_floating(grad.dtype(), "adaptive_avg_pool2d_backward", [&](auto tag) {
+  dispatch_floating_bf16(grad.dtype(), "adaptive_avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch(dx.numel(), device, AdaptiveAvgPoolBackward<T>{device_data<const T>(grad), device_data<T>(dx), s});
   });

@@ -46,6 +46,13 @@ void check_floating(const Tensor& x, const char* op) {
               shape_str(x.shape()));
 }
 
+// The CPU kernels compute in float32 or float64; bfloat16 / float16 batch norm (mixed precision)
+// exists only on CUDA devices.
+void check_cpu_dtype(const Tensor& x, const char* op) {
+  LOUPE_CHECK(x.dtype() == DType::f32 || x.dtype() == DType::f64, op, ": a ", x.dtype(), " input (shape ",
+              shape_str(x.shape()), ") is supported only on CUDA devices; the CPU computes in float32 or float64");
+}
+
 // An optional parameter / statistic: undefined, or a floating tensor of exactly `shape`.
 void check_param(const Tensor& p, const Shape& shape, const char* op, const char* what) {
   if (!p.defined()) return;
@@ -262,6 +269,7 @@ NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, cons
   if (x.device().is_cuda()) {
     return cuda::batch_norm_forward(x, running_mean, running_var, weight, bias, training, momentum, eps, fuse_relu);
   }
+  check_cpu_dtype(x, "batch_norm");
 
   std::vector<double> mean(static_cast<size_t>(l.c), 0.0), var(static_cast<size_t>(l.c), 0.0);
   const Tensor xc = contiguous(x);
@@ -334,6 +342,7 @@ NormGrads batch_norm_backward(const Tensor& g_in, const Tensor& x, const Tensor&
                               const Tensor& weight, bool training, NormNeeds needs) {
   check_same_device("batch_norm_backward", {g_in, x, mean_t, rstd_t, weight});
   if (x.device().is_cuda()) return cuda::batch_norm_backward(g_in, x, mean_t, rstd_t, weight, training, needs);
+  check_cpu_dtype(x, "batch_norm_backward");
   const ChannelLayout l = channel_layout(x);
   const double m = static_cast<double>(l.per_channel());
   const std::vector<double> mean = to_vector<double>(mean_t);

@@ -6,6 +6,10 @@
 //
 // The variance that normalises is always the biased (population) one. Statistics accumulate in
 // float64 whatever x's dtype, and are kept as float64 tensors for backward.
+// On CUDA devices batch norm also takes a bfloat16 x with float32 (or any floating) parameters and
+// running statistics, as cuDNN does for mixed precision: y and dx are bfloat16, the running
+// statistics update in their own dtype, and the parameter gradients are in the weight's dtype.
+// The CPU rejects bfloat16 / float16 inputs.
 // Tests: tests/ops/op_table_norm.cpp
 #pragma once
 
@@ -52,7 +56,8 @@ NormForward layer_norm_forward(const Tensor& x, const Shape& normalized_shape, c
                                const Tensor& bias, double eps);
 NormForward rms_norm_forward(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, double eps);
 
-// Gradients w.r.t. x, weight and bias (each in x's dtype); `needs` picks which are computed, the
+// Gradients w.r.t. x, weight and bias (each in x's dtype, except that batch norm's parameter
+// gradients for a bfloat16 x are in the weight's dtype, float32 without a weight); `needs` picks which are computed, the
 // others stay undefined. With xhat = (x - mean) * rstd and the sums over one group of M elements:
 //   batch norm, training:  dx = weight * rstd * (g - sum(g) / M - xhat * sum(g * xhat) / M)
 //   batch norm, inference: dx = weight * rstd * g (the statistics are constants)
