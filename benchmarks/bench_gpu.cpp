@@ -16,7 +16,7 @@
 //                                (50 samples) of one 3x224x224 input on ResNet18, one pass of 50
 //                                rows                                                 -> explanations/s
 // Usage: bench_gpu [--quick] [--json FILE] [--filter S]
-// Each case: 3 warm-up runs, then the median of 10 (each run synchronised). A case that fails
+// Each case: 3 warm-up runs, then the median of 20 (each run synchronised). A case that fails
 // (an op without a CUDA kernel, say) is reported and skipped; the others still run.
 #include <algorithm>
 #include <chrono>
@@ -45,7 +45,7 @@ namespace {
 const Device kGpu = Device::cuda(0);
 
 // Median seconds of `reps` runs of f, each run synchronised.
-double time_median(const std::function<void()>& f, int warmup = 3, int reps = 10) {
+double time_median(const std::function<void()>& f, int warmup = 3, int reps = 20) {
   for (int i = 0; i < warmup; ++i) f();
   cuda::synchronize(0);
   std::vector<double> seconds;

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch counterpart of benchmarks/bench_gpu.cpp: the same cases, sizes and timing rule
-(3 warm-up runs, median of 10, each run synchronised), so the numbers compare side by side.
+(3 warm-up runs, median of 20, each run synchronised), so the numbers compare side by side.
 Every value is "higher is better"; see bench_gpu.cpp for what each case measures.
 PyTorch runs eager, NCHW, with TF32 off unless a case says otherwise (its default for cuDNN
 convolutions is TF32 on: fp32 cases turn it off so both sides compute the same arithmetic).
@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_torch import RESNET18_CONVS, ResNet18  # noqa: E402  (the same model definition as the CPU side)
 
 
-def time_median(f, warmup=3, reps=10):
+def time_median(f, warmup=3, reps=20):
     for _ in range(warmup):
         f()
     torch.cuda.synchronize()

@@ -9,9 +9,9 @@
 # Everything it writes goes under $OUT (default: out/gpu_check). Budget: well under 8 minutes.
 #
 # Lease time is scarce, so prepare_gpu_tree.sh may also leave binaries built on the CPU machine in
-# third_party/prebuilt/ (the same sources, built with nvcc there). Then the suite and the
-# benchmarks start at once from those while the build runs beside them at low priority; at the
-# end the fresh build runs a smoke test, and the summary says how the build went.
+# third_party/prebuilt/ (the same sources, built with nvcc there). Then the suite starts at once
+# from those while the build runs beside it at low priority; the fresh build then runs a smoke
+# test and the benchmarks (the prebuilt ones only if the build failed; the summary says which).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -77,16 +77,6 @@ fi
 if [[ $use_prebuilt == no ]]; then
   built="ok in $(( $(date +%s) - build_start ))s"
 fi
-bench_bin=$([[ $use_prebuilt == yes ]] && echo "$prebuilt/bench_gpu" || echo "$build/benchmarks/bench_gpu")
-
-# --- benchmarks ---
-step "benchmarks: loupe ($bench_bin)"
-bench=ok
-"$bench_bin" $quick --json "$out/bench_loupe.json" > "$out/bench_loupe.txt" 2>&1 || bench=FAILED
-grep -E "skipped|allocator" "$out/bench_loupe.txt" | cut -c1-300 || true
-step "benchmarks: PyTorch"
-python3 benchmarks/bench_gpu_torch.py $quick --json "$out/bench_torch.json" > "$out/bench_torch.txt" 2>&1 || bench=FAILED
-grep -E "^device|skipped" "$out/bench_torch.txt" | cut -c1-300 || true
 
 if [[ $use_prebuilt == yes ]]; then
   # At most BUILD_WAIT seconds more (default 240): the summary must come back within the lease.
@@ -100,7 +90,7 @@ if [[ $use_prebuilt == yes ]]; then
     kill "$build_pid" 2>/dev/null || true
     built="unfinished after $(( $(date +%s) - build_start ))s ($(tail -1 "$out/build.log" | cut -c1-60))"
   elif wait "$build_pid"; then
-    built="ok in $(( $(date +%s) - build_start ))s (beside the runs)"
+    built="ok in $(( $(date +%s) - build_start ))s (beside the suite)"
     # The fresh build answers too: the device-move and op-table cases.
     "$build/tests/loupe_tests" -tc="cuda: to_device*,cuda: every op-table entry*" > "$out/smoke.log" 2>&1 ||
       built="$built, smoke test FAILED"
@@ -111,6 +101,17 @@ if [[ $use_prebuilt == yes ]]; then
   fi
   echo "build: $built"
 fi
+
+# --- benchmarks (the fresh build's, on an otherwise idle machine; the prebuilt ones if it failed) ---
+bench_bin=$build/benchmarks/bench_gpu
+[[ $built == ok* ]] || bench_bin=$prebuilt/bench_gpu
+step "benchmarks: loupe ($bench_bin)"
+bench=ok
+"$bench_bin" $quick --json "$out/bench_loupe.json" > "$out/bench_loupe.txt" 2>&1 || bench=FAILED
+grep -E "skipped|allocator" "$out/bench_loupe.txt" | cut -c1-300 || true
+step "benchmarks: PyTorch"
+python3 benchmarks/bench_gpu_torch.py $quick --json "$out/bench_torch.json" > "$out/bench_torch.txt" 2>&1 || bench=FAILED
+grep -E "^device|skipped" "$out/bench_torch.txt" | cut -c1-300 || true
 
 cudnn_note=$(grep -q LOUPE_WITH_CUDNN "$build/build.ninja" 2>/dev/null && echo "yes" || echo "unknown (build unfinished)")
 

@@ -317,7 +317,14 @@ TEST_CASE("cuda bf16 path: a small ResNet under autocast keeps bf16 activations 
     REQUIRE(p.grad().defined());
     CHECK_MESSAGE(p.grad().dtype() == DType::f32, "parameter ", i);
     CHECK(p.grad().device() == kGpu);
-    CHECK_MESSAGE(relative_error(p.grad(), params[i].second.grad()) < 3e-2, "parameter ", i);
+    // The weights of a convolution followed by batch norm get their gradient through the batch
+    // norm backward, which subtracts two per-channel means from bf16 gradients: what is left is a
+    // small difference of rounded terms. An emulation in PyTorch (every activation and gradient
+    // rounded to bf16 where this policy stores them, float32 arithmetic otherwise) gives 8-15%
+    // (by norm) on these two tensors of this net over 10 random draws and 0.3-3% on the others;
+    // loupe measured 6-7% and under 3%.
+    const bool conv_weight = i == 0 || i == 3;
+    CHECK_MESSAGE(relative_error(p.grad(), params[i].second.grad()) < (conv_weight ? 0.2 : 5e-2), "parameter ", i);
   }
   // The running statistics stay float32 and track the float32 run's (from bf16 conv outputs).
   const std::vector<std::pair<Tensor, Tensor>> stats = {
