@@ -1,4 +1,4 @@
-// Device moves, creation on a device, and the CPU-only guard. See device.hpp.
+// Device moves, creation on a device, and the same-device check. See device.hpp.
 #include "tensor/ops/device.hpp"
 
 #include "tensor/cuda/ops.hpp"
@@ -11,20 +11,6 @@ Tensor to_device(const Tensor& x, Device device) {
   LOUPE_CHECK(x.defined(), "to_device: undefined tensor");
   if (x.device() == device) return x;
   return cuda::to_device(x, device);  // every move that is not cpu -> cpu involves a GPU
-}
-
-namespace {
-void check_on_cpu(const char* op, const Tensor& t) {
-  LOUPE_CHECK(!t.defined() || t.device().is_cpu(), op, ": not implemented on ", t.device().str(), " yet");
-}
-}  // namespace
-
-void cpu_only(const char* op, const Tensor& a, const Tensor& b, const Tensor& c, const Tensor& d) {
-  for (const Tensor* t : {&a, &b, &c, &d}) check_on_cpu(op, *t);
-}
-
-void cpu_only(const char* op, const std::vector<Tensor>& tensors) {
-  for (const Tensor& t : tensors) check_on_cpu(op, t);
 }
 
 void check_same_device(const char* op, const std::vector<Tensor>& tensors) {

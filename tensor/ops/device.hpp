@@ -1,5 +1,6 @@
 // Moving tensors between devices (cpu, cuda:N), creating tensors directly on a device, and the
-// guard that keeps CPU kernels away from device memory.
+// check that an op's tensors share one device (every op dispatches to its CUDA kernels after its
+// device-independent checks, so a CPU kernel never sees device memory).
 // Raw forward only; the differentiable to_device is in autograd/functions/device.hpp.
 // Tests: tests/cuda/test_cuda.cpp (the CPU side runs without a GPU too)
 #pragma once
@@ -13,13 +14,6 @@ namespace loupe::ops {
 
 // A contiguous copy of x on `device` (same shape and dtype); x itself when it is already there.
 Tensor to_device(const Tensor& x, Device device);
-
-// The guard at the top of every op that has no CUDA kernel yet: raises
-// "<op>: not implemented on cuda:N yet" when any defined tensor given lives on a CUDA device, so
-// that a CPU kernel never reads device memory.
-void cpu_only(const char* op, const Tensor& a, const Tensor& b = Tensor(), const Tensor& c = Tensor(),
-              const Tensor& d = Tensor());
-void cpu_only(const char* op, const std::vector<Tensor>& tensors);
 
 // Raises "<op>: expected every tensor on one device, got cpu and cuda:0" unless all defined
 // tensors share a device.
