@@ -197,6 +197,21 @@ decltype(auto) dispatch_storage(DType dtype, const char* op, F&& body) {
   return dispatch_all_bf16(dtype, op, std::forward<F>(body));
 }
 
+// f(i) for every i in [0, n) on the device's stream, as a grid-stride loop: the kernels that
+// compute one element per index (pooling, resampling, padding) are __device__ functors run so.
+template <typename F>
+__global__ void for_each_index_kernel(int64_t n, F f) {
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) f(i);
+}
+
+template <typename F>
+void launch_for_each(int64_t n, int device, const F& f) {
+  if (n == 0) return;
+  for_each_index_kernel<F><<<blocks_for(n), kThreads, 0, stream(device)>>>(n, f);
+  LOUPE_CUDA_CHECK_LAUNCH();
+}
+
 // Checks that every defined tensor is on `device` (a CUDA device).
 inline void check_same_device(const char* op, Device device, std::initializer_list<const Tensor*> tensors) {
   for (const Tensor* t : tensors) {

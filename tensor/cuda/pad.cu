@@ -16,19 +16,6 @@ namespace loupe::cuda {
 
 namespace {
 
-template <typename F>
-__global__ void for_each_index(int64_t n, F f) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) f(i);
-}
-
-template <typename F>
-void launch(int64_t n, int device, const F& f) {
-  if (n == 0) return;
-  for_each_index<F><<<blocks_for(n), kThreads, 0, stream(device)>>>(n, f);
-  LOUPE_CUDA_CHECK_LAUNCH();
-}
-
 template <typename T>
 struct Pad {
   const T* x;
@@ -95,7 +82,7 @@ void pad(const Tensor& x, const Tensor& tables, const PadShape& s, double value,
   DeviceGuard guard(device);
   dispatch_all(x.dtype(), "pad", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch(out.numel(), device,
+    launch_for_each(out.numel(), device,
            Pad<T>{device_data<const T>(x), device_data<T>(out), device_data<const int64_t>(tables), s,
                   static_cast<T>(value)});
   });
@@ -107,7 +94,7 @@ void pad_backward(const Tensor& grad, const Tensor& tables, const PadShape& s, c
   DeviceGuard guard(device);
   dispatch_numeric(grad.dtype(), "pad_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch(dx.numel(), device,
+    launch_for_each(dx.numel(), device,
            PadBackward<T>{device_data<const T>(grad), device_data<T>(dx), device_data<const int64_t>(tables), s});
   });
 }

@@ -35,20 +35,6 @@ __host__ __device__ inline int64_t max64(int64_t a, int64_t b) { return a > b ? 
 template <typename T>
 using Wide = std::conditional_t<std::is_same_v<T, bf16>, float, T>;
 
-template <typename F>
-__global__ void for_each_index(int64_t n, F f) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) f(i);
-}
-
-// f(i) for i in [0, n) on the device's stream.
-template <typename F>
-void launch(int64_t n, int device, const F& f) {
-  if (n == 0) return;
-  for_each_index<F><<<blocks_for(n), kThreads, 0, stream(device)>>>(n, f);
-  LOUPE_CUDA_CHECK_LAUNCH();
-}
-
 // --- max pooling ---
 
 template <typename T>
@@ -244,7 +230,7 @@ void max_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& values, con
   DeviceGuard guard(device);
   dispatch_numeric_bf16(x.dtype(), "max_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch(values.numel(), device,
+    launch_for_each(values.numel(), device,
            MaxPool<T>{device_data<const T>(x), device_data<T>(values), device_data<int64_t>(indices), s});
   });
 }
@@ -254,7 +240,7 @@ void max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Pool2d
   DeviceGuard guard(device);
   dispatch_floating_bf16(grad.dtype(), "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch(grad.numel(), device,
+    launch_for_each(grad.numel(), device,
            MaxPoolBackward<T>{device_data<const T>(grad), device_data<const int64_t>(indices), device_data<T>(dx),
                               s.in_h * s.in_w, s.out_h * s.out_w});
   });
@@ -265,7 +251,7 @@ void avg_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& out) {
   DeviceGuard guard(device);
   dispatch_numeric_bf16(x.dtype(), "avg_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch(out.numel(), device, AvgPool<T>{device_data<const T>(x), device_data<T>(out), s});
+    launch_for_each(out.numel(), device, AvgPool<T>{device_data<const T>(x), device_data<T>(out), s});
   });
 }
 
@@ -274,7 +260,7 @@ void avg_pool2d_backward(const Tensor& grad, const Pool2dShape& s, const Tensor&
   DeviceGuard guard(device);
   dispatch_floating_bf16(grad.dtype(), "avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch(dx.numel(), device, AvgPoolBackward<T>{device_data<const T>(grad), device_data<T>(dx), s});
+    launch_for_each(dx.numel(), device, AvgPoolBackward<T>{device_data<const T>(grad), device_data<T>(dx), s});
   });
 }
 
@@ -283,7 +269,7 @@ void adaptive_avg_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& ou
   DeviceGuard guard(device);
   dispatch_floating_bf16(x.dtype(), "adaptive_avg_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch(out.numel(), device, AdaptiveAvgPool<T>{device_data<const T>(x), device_data<T>(out), s});
+    launch_for_each(out.numel(), device, AdaptiveAvgPool<T>{device_data<const T>(x), device_data<T>(out), s});
   });
 }
 
@@ -292,7 +278,7 @@ void adaptive_avg_pool2d_backward(const Tensor& grad, const Pool2dShape& s, cons
   DeviceGuard guard(device);
   dispatch_floating_bf16(grad.dtype(), "adaptive_avg_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch(dx.numel(), device, AdaptiveAvgPoolBackward<T>{device_data<const T>(grad), device_data<T>(dx), s});
+    launch_for_each(dx.numel(), device, AdaptiveAvgPoolBackward<T>{device_data<const T>(grad), device_data<T>(dx), s});
   });
 }
 

@@ -15,19 +15,6 @@ namespace loupe::cuda {
 
 namespace {
 
-template <typename F>
-__global__ void for_each_index(int64_t n, F f) {
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) f(i);
-}
-
-template <typename F>
-void launch(int64_t n, int device, const F& f) {
-  if (n == 0) return;
-  for_each_index<F><<<blocks_for(n), kThreads, 0, stream(device)>>>(n, f);
-  LOUPE_CUDA_CHECK_LAUNCH();
-}
-
 // One axis's tables as device pointers (layout in tensor/cuda/ops.hpp).
 template <typename T>
 struct Taps {
@@ -106,7 +93,7 @@ void interpolate(const Tensor& x, const ResampleAxis& h, const ResampleAxis& w, 
   DeviceGuard guard(device);
   dispatch_floating(x.dtype(), "interpolate", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch(out.numel(), device,
+    launch_for_each(out.numel(), device,
            Interpolate<T>{device_data<const T>(x), device_data<T>(out), taps_of<T>(h), taps_of<T>(w), nearest});
   });
 }
@@ -118,7 +105,7 @@ void interpolate_backward(const Tensor& grad, const ResampleAxis& h, const Resam
   DeviceGuard guard(device);
   dispatch_floating(grad.dtype(), "interpolate_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
-    launch(dx.numel(), device,
+    launch_for_each(dx.numel(), device,
            InterpolateBackward<T>{device_data<const T>(grad), device_data<T>(dx), taps_of<T>(h), taps_of<T>(w),
                                   nearest});
   });

@@ -19,18 +19,13 @@
 #include "tensor/cuda/backend.hpp"
 #include "tensor/cuda/runtime.hpp"
 #include "tensor/ops/device.hpp"
+#include "tests/cuda/cuda_test_util.hpp"
 #include "tests/op_table.hpp"
 #include "tests/support.hpp"
 
 namespace loupe::test {
 
 namespace {
-
-const bool kNoGpu = !cuda::is_available();
-const Device kGpu = Device::cuda(0);
-
-Tensor cpu(const Tensor& t) { return t.defined() ? ops::to_device(t, Device::cpu()) : t; }
-Tensor gpu(const Tensor& t) { return t.defined() ? ops::to_device(t, kGpu) : t; }
 
 Inputs on(const Inputs& inputs, Device device) {
   Inputs out;

@@ -19,17 +19,12 @@
 #include "tensor/cuda/backend.hpp"
 #include "tensor/cuda/runtime.hpp"
 #include "tensor/ops/device.hpp"
+#include "tests/cuda/cuda_test_util.hpp"
 #include "tests/support.hpp"
 
 namespace loupe::test {
 
 namespace {
-
-const bool kNoGpu = !cuda::is_available();
-const Device kGpu = Device::cuda(0);
-
-Tensor cpu(const Tensor& t) { return ops::to_device(t, Device::cpu()); }
-Tensor gpu(const Tensor& t) { return ops::to_device(t, kGpu); }
 
 // The raw bit patterns of a bfloat16 tensor (on any device).
 std::vector<uint16_t> bf16_bits(const Tensor& t) {

@@ -24,17 +24,13 @@
 #include "tensor/ops/device.hpp"
 #include "tensor/ops/norm.hpp"
 #include "tensor/ops/pool.hpp"
+#include "tests/cuda/cuda_test_util.hpp"
 #include "tests/support.hpp"
 
 namespace loupe::test {
 
 namespace {
 
-const bool kNoGpu = !cuda::is_available();
-const Device kGpu = Device::cuda(0);
-
-Tensor cpu(const Tensor& t) { return ops::to_device(t, Device::cpu()); }
-Tensor gpu(const Tensor& t) { return ops::to_device(t, kGpu); }
 Tensor bf16(const Tensor& t) { return ops::to_dtype(t, DType::bf16); }
 Tensor f32(const Tensor& t) { return ops::to_dtype(t, DType::f32); }
 

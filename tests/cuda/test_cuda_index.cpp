@@ -16,17 +16,12 @@
 #include "tensor/ops/loss.hpp"
 #include "tensor/ops/loss_backward.hpp"
 #include "tensor/ops/sort.hpp"
+#include "tests/cuda/cuda_test_util.hpp"
 #include "tests/support.hpp"
 
 namespace loupe::test {
 
 namespace {
-
-const bool kNoGpu = !cuda::is_available();
-const Device kGpu = Device::cuda(0);
-
-Tensor cpu(const Tensor& t) { return t.defined() ? ops::to_device(t, Device::cpu()) : t; }
-Tensor gpu(const Tensor& t) { return t.defined() ? ops::to_device(t, kGpu) : t; }
 
 // Exact comparison of a GPU result with the CPU's (NaN matches NaN).
 void check_same(const Tensor& gpu_result, const Tensor& expected, const std::string& what) {

@@ -18,20 +18,16 @@
 #include "nn/training.hpp"
 #include "tensor/cuda/backend.hpp"
 #include "tensor/ops/device.hpp"
+#include "tests/cuda/cuda_test_util.hpp"
 #include "tests/support.hpp"
 
 namespace loupe::test {
 
 namespace {
 
-const bool kNoGpu = !cuda::is_available();
-const Device kGpu = Device::cuda(0);
-
-Tensor on_cpu(const Tensor& t) { return ops::to_device(t, Device::cpu()); }
-
 // max |a - b| / max |b|, with a copied to the CPU.
 double relative_error(const Tensor& a, const Tensor& b) {
-  const auto va = values(on_cpu(a)), vb = values(on_cpu(b));
+  const auto va = values(cpu(a)), vb = values(cpu(b));
   REQUIRE(va.size() == vb.size());
   double err = 0, scale = 0;
   for (size_t i = 0; i < va.size(); ++i) {
@@ -179,7 +175,7 @@ TEST_CASE("cuda: every attribution method on a ResNet gives the CPU's result on 
       const auto sums = values(ops::sum(ops::reshape(a, {a.size(0), -1}), {1}));
       double scale = 0;
       for (double v : sums) scale = std::max(scale, std::abs(v));
-      const auto dg = values(on_cpu(a_gpu.delta)), dc = values(a_cpu.delta);
+      const auto dg = values(cpu(a_gpu.delta)), dc = values(a_cpu.delta);
       for (size_t i = 0; i < dc.size(); ++i) {
         CHECK_MESSAGE(std::abs(dg[i] - dc[i]) <= 1e-3 * scale + 1e-6,
                       name << " delta of row " << i << ": GPU " << dg[i] << ", CPU " << dc[i] << " (sums up to " << scale << ")");

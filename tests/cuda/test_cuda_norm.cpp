@@ -15,19 +15,10 @@
 #include "tensor/ops/device.hpp"
 #include "tensor/ops/norm.hpp"
 #include "tensor/ops/softmax.hpp"
+#include "tests/cuda/cuda_test_util.hpp"
 #include "tests/support.hpp"
 
 namespace loupe::test {
-
-namespace {
-
-const bool kNoGpu = !cuda::is_available();
-const Device kGpu = Device::cuda(0);
-
-Tensor cpu(const Tensor& t) { return t.defined() ? ops::to_device(t, Device::cpu()) : t; }
-Tensor gpu(const Tensor& t) { return t.defined() ? ops::to_device(t, kGpu) : t; }
-
-}  // namespace
 
 // --- softmax ---
 

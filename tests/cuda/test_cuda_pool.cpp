@@ -13,17 +13,12 @@
 
 #include "tensor/cuda/backend.hpp"
 #include "tensor/ops/device.hpp"
+#include "tests/cuda/cuda_test_util.hpp"
 #include "tests/support.hpp"
 
 namespace loupe::test {
 
 namespace {
-
-const bool kNoGpu = !cuda::is_available();
-const Device kGpu = Device::cuda(0);
-
-Tensor cpu(const Tensor& t) { return ops::to_device(t, Device::cpu()); }
-Tensor gpu(const Tensor& t) { return ops::to_device(t, kGpu); }
 
 // The same values on the GPU in a non-contiguous layout (the dims stored in reverse order, with a
 // gap in what becomes the first dim).
