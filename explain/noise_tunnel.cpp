@@ -7,11 +7,12 @@ namespace loupe::explain {
 
 namespace {
 
-// Philox blocks one normal() call of `numel` elements reserves (2 words per f32 element, 4 per f64).
-uint64_t normal_blocks(int64_t numel, DType dtype) {
-  const uint64_t words = static_cast<uint64_t>(numel) * (dtype == DType::f64 ? 4u : 2u);
-  return (words + 3) / 4;
+// Philox words one normal() call of `numel` elements uses (2 per f32 element, 4 per f64), and
+// the blocks of 4 words it reserves.
+uint64_t normal_words(int64_t numel, DType dtype) {
+  return static_cast<uint64_t>(numel) * (dtype == DType::f64 ? 4u : 2u);
 }
+uint64_t normal_blocks(int64_t numel, DType dtype) { return (normal_words(numel, dtype) + 3) / 4; }
 
 // (max - min) of each row of x (R, ...) as an (R, 1, ..., 1) tensor.
 Tensor row_ranges(const Tensor& x) {
@@ -78,10 +79,8 @@ Attribution noise_tunnel(const Query& query, const Method& base, const NoiseTunn
       // whole Philox blocks, the rows of a chunk are one run of blocks: one draw makes them all
       // (one kernel on a GPU instead of one per row); otherwise each row is drawn on its own.
       const uint64_t row_start = first + input_offset[i] + static_cast<uint64_t>(start) * blocks_per_row[i];
-      const uint64_t row_words = static_cast<uint64_t>(x.numel() / std::max<int64_t>(x.size(0), 1)) *
-                                 (x.dtype() == DType::f64 ? 4u : 2u);
       Tensor noise;
-      if (row_words % 4 == 0) {
+      if (normal_words(x.numel() / std::max<int64_t>(x.size(0), 1), x.dtype()) % 4 == 0) {
         Generator chunk_gen(seed);
         chunk_gen.set_state(seed, row_start);
         noise = normal(x.shape(), 0.0, 1.0, x.dtype(), &chunk_gen, x.device());

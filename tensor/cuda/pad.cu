@@ -83,8 +83,8 @@ void pad(const Tensor& x, const Tensor& tables, const PadShape& s, double value,
   dispatch_all(x.dtype(), "pad", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_for_each(out.numel(), device,
-           Pad<T>{device_data<const T>(x), device_data<T>(out), device_data<const int64_t>(tables), s,
-                  static_cast<T>(value)});
+                    Pad<T>{device_data<const T>(x), device_data<T>(out), device_data<const int64_t>(tables), s,
+                           static_cast<T>(value)});
   });
 }
 
@@ -95,7 +95,8 @@ void pad_backward(const Tensor& grad, const Tensor& tables, const PadShape& s, c
   dispatch_numeric(grad.dtype(), "pad_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_for_each(dx.numel(), device,
-           PadBackward<T>{device_data<const T>(grad), device_data<T>(dx), device_data<const int64_t>(tables), s});
+                    PadBackward<T>{device_data<const T>(grad), device_data<T>(dx),
+                                   device_data<const int64_t>(tables), s});
   });
 }
 

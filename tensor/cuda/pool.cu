@@ -231,7 +231,7 @@ void max_pool2d(const Tensor& x, const Pool2dShape& s, const Tensor& values, con
   dispatch_numeric_bf16(x.dtype(), "max_pool2d", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_for_each(values.numel(), device,
-           MaxPool<T>{device_data<const T>(x), device_data<T>(values), device_data<int64_t>(indices), s});
+                    MaxPool<T>{device_data<const T>(x), device_data<T>(values), device_data<int64_t>(indices), s});
   });
 }
 
@@ -241,8 +241,8 @@ void max_pool2d_backward(const Tensor& grad, const Tensor& indices, const Pool2d
   dispatch_floating_bf16(grad.dtype(), "max_pool2d_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_for_each(grad.numel(), device,
-           MaxPoolBackward<T>{device_data<const T>(grad), device_data<const int64_t>(indices), device_data<T>(dx),
-                              s.in_h * s.in_w, s.out_h * s.out_w});
+                    MaxPoolBackward<T>{device_data<const T>(grad), device_data<const int64_t>(indices),
+                                       device_data<T>(dx), s.in_h * s.in_w, s.out_h * s.out_w});
   });
 }
 

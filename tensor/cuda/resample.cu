@@ -94,7 +94,8 @@ void interpolate(const Tensor& x, const ResampleAxis& h, const ResampleAxis& w, 
   dispatch_floating(x.dtype(), "interpolate", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_for_each(out.numel(), device,
-           Interpolate<T>{device_data<const T>(x), device_data<T>(out), taps_of<T>(h), taps_of<T>(w), nearest});
+                    Interpolate<T>{device_data<const T>(x), device_data<T>(out), taps_of<T>(h), taps_of<T>(w),
+                                   nearest});
   });
 }
 
@@ -106,8 +107,8 @@ void interpolate_backward(const Tensor& grad, const ResampleAxis& h, const Resam
   dispatch_floating(grad.dtype(), "interpolate_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     launch_for_each(dx.numel(), device,
-           InterpolateBackward<T>{device_data<const T>(grad), device_data<T>(dx), taps_of<T>(h), taps_of<T>(w),
-                                  nearest});
+                    InterpolateBackward<T>{device_data<const T>(grad), device_data<T>(dx), taps_of<T>(h), taps_of<T>(w),
+                                           nearest});
   });
 }
 
