@@ -8,3 +8,4 @@
 #include "explain/guided_backprop.hpp"
 #include "explain/integrated_gradients.hpp"
 #include "explain/noise_tunnel.hpp"
+#include "explain/perturbation.hpp"
