@@ -9,5 +9,6 @@ int run_train(int argc, char** argv);     // cli/train.cpp
 int run_evaluate(int argc, char** argv);  // cli/evaluate.cpp
 int run_predict(int argc, char** argv);   // cli/predict.cpp
 int run_explain(int argc, char** argv);   // cli/explain.cpp
+int run_profile(int argc, char** argv);   // cli/profile.cpp
 
 }  // namespace loupe::cli

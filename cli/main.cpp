@@ -18,6 +18,7 @@ const char* kUsage =
     "  evaluate  metrics of a checkpoint on a data set (table, confusion matrix, --json)\n"
     "  predict   per-image probabilities of a checkpoint\n"
     "  explain   attributions of a checkpoint's prediction (heatmaps, .npy)\n"
+    "  profile   neuron activation profiles: which feature maps respond to which group of images\n"
     "\n"
     "Run 'loupe <command> --help' for the options of a command.\n";
 
@@ -35,6 +36,7 @@ int main(int argc, char** argv) {
     if (command == "evaluate") return loupe::cli::run_evaluate(argc, argv);
     if (command == "predict") return loupe::cli::run_predict(argc, argv);
     if (command == "explain") return loupe::cli::run_explain(argc, argv);
+    if (command == "profile") return loupe::cli::run_profile(argc, argv);
   } catch (const loupe::Error& error) {
     std::cerr << "loupe " << command << ": " << error.what() << "\n";
     return 1;

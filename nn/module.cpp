@@ -49,7 +49,14 @@ std::string key_list(const std::vector<std::string>& keys, size_t limit = 12) {
 
 Tensor Module::operator()(const Tensor& x) {
   SummaryRecorder* recorder = active_recorder;
-  if (recorder == nullptr) return forward(x);
+  if (recorder == nullptr) {
+    if (forward_hooks_.empty()) return forward(x);
+    Tensor y = forward(x);
+    // A copy of the list: a hook may remove itself (or another) while it runs.
+    const auto hooks = forward_hooks_;
+    for (const auto& hook : hooks) hook.second(y);
+    return y;
+  }
   const size_t row = recorder->rows.size();
   recorder->rows.push_back({this, recorder->depth, {}});
   ++recorder->depth;
@@ -57,7 +64,32 @@ Tensor Module::operator()(const Tensor& x) {
   --recorder->depth;
   recorder->rows[row].output = y.shape();
   recorder->rows[row].done = true;
+  const auto hooks = forward_hooks_;
+  for (const auto& hook : hooks) hook.second(y);
   return y;
+}
+
+ForwardHookHandle Module::add_forward_hook(ForwardHook fn) {
+  LOUPE_CHECK(fn != nullptr, "add_forward_hook: empty hook function on a ", type_name());
+  const int64_t id = next_hook_id_++;
+  forward_hooks_.emplace_back(id, std::move(fn));
+  return ForwardHookHandle(this, id);
+}
+
+ForwardHookHandle& ForwardHookHandle::operator=(ForwardHookHandle&& other) noexcept {
+  if (this != &other) {
+    remove();
+    module_ = std::exchange(other.module_, nullptr);
+    id_ = std::exchange(other.id_, 0);
+  }
+  return *this;
+}
+
+void ForwardHookHandle::remove() {
+  if (module_ == nullptr) return;
+  auto& hooks = module_->forward_hooks_;
+  hooks.erase(std::remove_if(hooks.begin(), hooks.end(), [&](const auto& h) { return h.first == id_; }), hooks.end());
+  module_ = nullptr;
 }
 
 Tensor Module::register_parameter(const std::string& name, Tensor value) {

@@ -7,10 +7,19 @@
 // its own buffers, then each child's entries. Loading checks the whole dict before copying
 // anything, so a failed load leaves the model unchanged. Files: nn/serialization.hpp.
 //
-// Call children through operator() (not forward()) so that summary() sees every call.
+// Call children through operator() (not forward()) so that summary() and forward hooks see every
+// call.
+//
+// Forward hooks: add_forward_hook(fn) makes operator() call fn(output) after each forward() of
+// that module, until the returned handle is destroyed. They exist to read intermediate feature
+// maps (explain/activation_profiles.hpp records chosen layers' outputs) without changing any
+// model's forward() and without a second, instrumented copy of the model. A hook only observes:
+// it gets the output by const reference and the caller receives the same tensor, so outputs and
+// gradients are unchanged. With no hook registered operator() costs one empty-vector check.
 // Tests: tests/nn/models/test_module.cpp
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -29,6 +38,25 @@ using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 struct LoadResult {
   std::vector<std::string> missing_keys;     // in the model, not in the dict
   std::vector<std::string> unexpected_keys;  // in the dict, not in the model
+};
+
+class Module;
+
+// Removes its forward hook when destroyed (move-only). The module must outlive the handle.
+class ForwardHookHandle {
+ public:
+  ForwardHookHandle() = default;
+  ForwardHookHandle(Module* module, int64_t id) : module_(module), id_(id) {}
+  ForwardHookHandle(ForwardHookHandle&& other) noexcept { *this = std::move(other); }
+  ForwardHookHandle& operator=(ForwardHookHandle&& other) noexcept;
+  ForwardHookHandle(const ForwardHookHandle&) = delete;
+  ForwardHookHandle& operator=(const ForwardHookHandle&) = delete;
+  ~ForwardHookHandle() { remove(); }
+  void remove();  // idempotent
+
+ private:
+  Module* module_ = nullptr;
+  int64_t id_ = 0;
 };
 
 class Module {
@@ -80,6 +108,13 @@ class Module {
   // to modules at most that deep in the tree (-1: all; 0: the model only).
   std::string summary(const Shape& input_shape, int max_depth = -1);
 
+  // --- forward hooks (see the head comment) ---
+  using ForwardHook = std::function<void(const Tensor& output)>;
+  // fn runs after every forward() of this module made through operator(), in the order hooks were
+  // added, while the handle lives.
+  [[nodiscard]] ForwardHookHandle add_forward_hook(ForwardHook fn);
+  size_t forward_hook_count() const { return forward_hooks_.size(); }
+
  protected:
   Tensor register_parameter(const std::string& name, Tensor value);  // marks it requires_grad
   // persistent = false keeps a buffer out of state dicts (PyTorch's persistent=False).
@@ -104,6 +139,9 @@ class Module {
   std::vector<Buffer> buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  std::vector<std::pair<int64_t, ForwardHook>> forward_hooks_;
+  int64_t next_hook_id_ = 1;
+  friend class ForwardHookHandle;
 };
 
 }  // namespace loupe::nn
