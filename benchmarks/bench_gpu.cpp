@@ -259,6 +259,10 @@ void explain_cases(Bench& bench) {
     options.internal_batch_size = n;
     (void)ex::noise_tunnel(query(), [](const ex::Query& q) { return ex::saliency(q); }, options);
   }, setup);
+  // Occlusion, window (3, 15, 15), strides (3, 8, 8): 729 windows in chunks of the default 111.
+  bench.rate("occlusion_w15s8", "expl/s", 1.0, [&] {
+    (void)ex::occlusion(query(), {.windows = {{3, 15, 15}}, .strides = {{3, 8, 8}}});
+  }, setup);
 }
 
 }  // namespace

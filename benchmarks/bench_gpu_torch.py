@@ -172,7 +172,7 @@ def import_captum():
 
 
 def explain_cases(bench, dev):
-    if bench.filter and bench.filter not in "ig50 smoothgrad50":
+    if bench.filter and bench.filter not in "ig50 smoothgrad50 occlusion_w15s8":
         return
     try:
         IntegratedGradients, NoiseTunnel, Saliency = import_captum()
@@ -197,9 +197,16 @@ def explain_cases(bench, dev):
         NoiseTunnel(Saliency(state["model"])).attribute(state["x"], nt_type="smoothgrad", nt_samples=n,
                                                         nt_samples_batch_size=n, stdevs=0.15, target=3)
 
+    def occlusion():
+        # perturbations_per_eval: loupe's default chunk (copies of the row in 64 MiB: 111).
+        from captum.attr import Occlusion
+        Occlusion(state["model"]).attribute(state["x"], sliding_window_shapes=(3, 15, 15), strides=(3, 8, 8),
+                                            baselines=0.0, target=3, perturbations_per_eval=111)
+
     with tf32(False):
         bench.rate("ig50", "expl/s", 1.0, ig, setup)
         bench.rate("smoothgrad50", "expl/s", 1.0, smoothgrad, setup)
+        bench.rate("occlusion_w15s8", "expl/s", 1.0, occlusion, setup)
 
 
 def main():

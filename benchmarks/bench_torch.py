@@ -44,13 +44,22 @@ class Bench:
             times.append(time.perf_counter() - start)
         return statistics.median(times), min(times), reps
 
-    def run(self, name, group, shape, fn, flops=0.0, bytes=0.0, count=1, setup=None, always=False):
-        """Times fn (after setup(), which returns the state fn needs) and records a row."""
+    def run(self, name, group, shape, fn, flops=0.0, bytes=0.0, count=1, setup=None, always=False,
+            single_run=False):
+        """Times fn (after setup(), which returns the state fn needs) and records a row.
+        single_run: one timed call without warm-up calls (cases of tens of seconds; setup warms up)."""
         if not always and self.args.filter and self.args.filter not in name:
             return
         print(f"  {name:<48}", end="", file=sys.stderr, flush=True)
         state = setup() if setup else None
-        median_s, min_s, reps = self.time_median((lambda: fn(state)) if setup else fn)
+        call = (lambda: fn(state)) if setup else fn
+        if single_run:
+            start = time.perf_counter()
+            call()
+            median_s = min_s = time.perf_counter() - start
+            reps = 1
+        else:
+            median_s, min_s, reps = self.time_median(call)
         del state
         row = dict(case=name, group=group, shape=shape, ms=median_s * 1e3, min_ms=min_s * 1e3, flops=float(flops),
                    bytes=float(bytes), count=count, reps=reps)
@@ -284,7 +293,8 @@ def explain_cases(bench):
     quick = bench.args.quick
     size, n, chunk = (112, 10, 5) if quick else (224, 50, 25)
     names = (f"explain/ig{n} resnet18 {size}", f"explain/smoothgrad{n} resnet18 {size}")
-    if bench.args.filter and not any(bench.args.filter in name for name in names):
+    occlusion_names = ("explain/occlusion resnet18",)
+    if bench.args.filter and not any(bench.args.filter in name for name in names + occlusion_names):
         return
     try:
         from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
@@ -315,6 +325,44 @@ def explain_cases(bench):
 
     bench.run(names[0], "explain", shape_text(x_shape), ig, flops=flops, setup=setup)
     bench.run(names[1], "explain", shape_text(x_shape), smoothgrad, flops=flops, setup=setup)
+    occlusion_cases(bench, formula)
+
+
+def occlusion_cases(bench, formula):
+    """bench_cpu.cpp's occlusion case: window (3, 15, 15), strides (3, 8, 8) (--quick: 112x112,
+    stride 15), zero baseline, target 3, one timed call. perturbations_per_eval is loupe's default
+    chunk (explain::detail::default_per_eval: copies of the row in 64 MiB, 111 at 3x224x224); a
+    second row runs Captum's own default of 1 (one forward per window)."""
+    from captum.attr import Occlusion
+    quick = bench.args.quick
+    size, stride, window = (112, 15, 15) if quick else (224, 8, 15)
+    name = f"explain/occlusion resnet18 {size} window {window} stride {stride}"
+    names = (name, name + " (captum per_eval 1)")
+    if bench.args.filter and not any(bench.args.filter in n for n in names):
+        return
+    x_shape = (1, 3, size, size)
+    per_dim = (size - window + stride - 1) // stride + 1
+    flops = (per_dim * per_dim + 1) * resnet18_forward_flops(size)
+    chunk = max(1, (64 << 20) // (3 * size * size * 4))
+
+    def setup():
+        model = ResNet18()
+        formula.fill_with_formula(model)
+        model.eval()
+        x = formula.formula_input(x_shape).float()
+        model(x)  # warm-up
+        return model, x
+
+    def occlusion(per_eval):
+        def run(state):
+            model, x = state
+            return Occlusion(model).attribute(x, sliding_window_shapes=(3, window, window),
+                                              strides=(3, stride, stride), baselines=0.0, target=3,
+                                              perturbations_per_eval=per_eval)
+        return run
+
+    bench.run(names[0], "explain", shape_text(x_shape), occlusion(chunk), flops=flops, setup=setup, single_run=True)
+    bench.run(names[1], "explain", shape_text(x_shape), occlusion(1), flops=flops, setup=setup, single_run=True)
 
 
 def main():

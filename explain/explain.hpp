@@ -8,4 +8,5 @@
 #include "explain/guided_backprop.hpp"
 #include "explain/integrated_gradients.hpp"
 #include "explain/noise_tunnel.hpp"
+#include "explain/occlusion.hpp"
 #include "explain/perturbation.hpp"

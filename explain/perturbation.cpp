@@ -81,6 +81,7 @@ int64_t default_per_eval(const std::vector<Tensor>& row_inputs, int64_t budget_b
 }
 
 Tensor blend(const Tensor& x, const Tensor& baseline, const Tensor& mask) {
+  if (mask.dtype() == DType::b8) return ops::where(mask, x, baseline);
   const Tensor m = mask.dtype() == x.dtype() ? mask : ops::to_dtype(mask, x.dtype());
   return ops::add(baseline, ops::mul(m, ops::sub(x, baseline)));
 }

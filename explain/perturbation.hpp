@@ -49,8 +49,10 @@ Tensor score_row(const ForwardFn& model, Output output, const std::vector<int64_
 // 3x224x224 in float32.
 int64_t default_per_eval(const std::vector<Tensor>& row_inputs, int64_t budget_bytes = int64_t{64} << 20);
 
-// baseline + mask * (x - baseline), with mask (P, ...) broadcastable against x (1, ...): the
-// copies of x where mask is 1 and of the baseline where it is 0 (fractional masks interpolate).
+// The copies of x where mask is 1 and of the baseline where it is 0, with mask (P, ...)
+// broadcastable against x (1, ...). A bool mask selects (where: both values kept exactly, which
+// baseline + mask * (x - baseline) does not do in floating point); a fractional mask of x's dtype
+// interpolates, baseline + mask * (x - baseline).
 Tensor blend(const Tensor& x, const Tensor& baseline, const Tensor& mask);
 
 }  // namespace loupe::explain::detail

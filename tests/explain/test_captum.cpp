@@ -15,13 +15,8 @@
 // falls back to the ordinary max-pool gradient, 9% away from the rule on these inputs).
 #include <doctest/doctest.h>
 
-#include <filesystem>
-#include <map>
-
 #include "tensor/cuda/backend.hpp"
-#include "tensor/io/npy.hpp"
-#include "tensor/io/safetensors.hpp"
-#include "tests/explain/explain_test_util.hpp"
+#include "tests/explain/captum_fixture.hpp"
 
 namespace loupe::test {
 
@@ -29,85 +24,7 @@ using namespace explain_util;
 
 namespace {
 
-namespace fs = std::filesystem;
-
-// tests/fixtures/explain, found above the working directory (the repository root or the build dir
-// below it), above the test program itself (build/tests/loupe_tests), or from this file's path.
-fs::path fixture_dir() {
-  const fs::path relative = fs::path("tests") / "fixtures" / "explain";
-  std::vector<fs::path> starts = {fs::current_path(), fs::path(__FILE__).parent_path().parent_path().parent_path()};
-  std::error_code error;
-  const fs::path self = fs::read_symlink("/proc/self/exe", error);  // Linux; skipped elsewhere
-  if (!error) starts.push_back(self.parent_path());
-  for (fs::path start : starts) {
-    for (int up = 0; up < 4 && !start.empty(); ++up, start = start.parent_path()) {
-      if (fs::exists(start / relative / "cnn_input.npy")) return start / relative;
-      if (start == start.parent_path()) break;
-    }
-  }
-  return {};
-}
-
-struct Fixture {
-  std::string prefix;
-  fs::path dir;
-  std::map<std::string, Tensor> weights;
-  Tensor npy(const std::string& name) const { return load_npy((dir / (prefix + "_" + name + ".npy")).string()); }
-  const Tensor& w(const std::string& name) const {
-    auto it = weights.find(name);
-    REQUIRE_MESSAGE(it != weights.end(), "missing weight " << name);
-    return it->second;
-  }
-};
-
-Fixture load_fixture(const std::string& prefix) {
-  Fixture f;
-  f.prefix = prefix;
-  f.dir = fixture_dir();
-  REQUIRE_MESSAGE(!f.dir.empty(), "tests/fixtures/explain not found (run the tests from the repository or build dir)");
-  f.weights = load_safetensors((f.dir / (prefix + "_weights.safetensors")).string());
-  return f;
-}
-
-Tensor bn_eval(const Fixture& f, const std::string& name, const Tensor& x) {
-  return batch_norm(x, f.w(name + ".running_mean"), f.w(name + ".running_var"), f.w(name + ".weight"),
-                    f.w(name + ".bias"), /*training=*/false, 0.1, 1e-5);
-}
-
-Conv2dParams padding1() {
-  Conv2dParams p;
-  p.padding = {1, 1};
-  return p;
-}
-
-// conv - bn(eval) - relu - maxpool(2) - conv - relu - adaptive avg pool - flatten - linear.
-ForwardFn small_cnn(const Fixture& f) {
-  return [&f](const std::vector<Tensor>& in) {
-    Pool2dParams pool;
-    pool.kernel = {2, 2};
-    Tensor h = conv2d(in[0], f.w("conv1.weight"), f.w("conv1.bias"), padding1());
-    h = max_pool2d(relu(bn_eval(f, "bn1", h)), pool);
-    h = relu(conv2d(h, f.w("conv2.weight"), f.w("conv2.bias"), padding1()));
-    return linear(flatten(adaptive_avg_pool2d(h, {1, 1}), 1), f.w("fc.weight"), f.w("fc.bias"));
-  };
-}
-
-// conv - relu - [conv - bn - relu - conv - bn] + identity - relu - adaptive avg pool - linear.
-ForwardFn small_resnet(const Fixture& f) {
-  return [&f](const std::vector<Tensor>& in) {
-    const Tensor x = relu(conv2d(in[0], f.w("stem.weight"), f.w("stem.bias"), padding1()));
-    Tensor y = relu(bn_eval(f, "bn1", conv2d(x, f.w("conv1.weight"), Tensor(), padding1())));
-    y = bn_eval(f, "bn2", conv2d(y, f.w("conv2.weight"), Tensor(), padding1()));
-    const Tensor h = relu(add(x, y));
-    return linear(flatten(adaptive_avg_pool2d(h, {1, 1}), 1), f.w("fc.weight"), f.w("fc.bias"));
-  };
-}
-
-// The same fixture with its weights on `device` (the networks above then run there).
-Fixture on_device(Fixture f, Device device) {
-  for (auto& [name, w] : f.weights) w = ops::to_device(w, device);
-  return f;
-}
+using namespace captum_fixture;
 
 // The allowed error of loupe against Captum, as a fraction of the largest |value|: cuDNN sums
 // convolutions in yet another order than either CPU library, which the GPU runs get room for.

@@ -74,6 +74,11 @@ TEST_CASE("blend and default_per_eval") {
   const Tensor mask = from_values(std::vector<double>{1, 0, 1, 0, 1, 0.5}, {2, 3}, DType::f64);
   check_close(explain::detail::blend(x, b, mask), from_values(std::vector<double>{1, -1, 3, -1, 2, 1}, {2, 3}, DType::f64), 0,
               0, "blend");
+  // A bool mask selects both values exactly (0.7 + (0.1 - 0.7) is not 0.1 in float64).
+  const Tensor xs = from_values(std::vector<double>{0.1, 0.1}, {1, 2}, DType::f64);
+  const Tensor bs = from_values(std::vector<double>{0.7, 0.7}, {1, 2}, DType::f64);
+  const Tensor keep = ops::to_dtype(from_values(std::vector<double>{1, 0, 0, 1}, {2, 2}, DType::f64), DType::b8);
+  CHECK(values(explain::detail::blend(xs, bs, keep)) == std::vector<double>{0.1, 0.7, 0.7, 0.1});
   // 3x224x224 float32 rows: 64 MiB hold 111 of them (602112 bytes each).
   CHECK(explain::detail::default_per_eval({zeros({1, 3, 224, 224})}) == (int64_t{64} << 20) / (3 * 224 * 224 * 4));
   CHECK(explain::detail::default_per_eval({zeros({1, 3, 224, 224})}, 1) == 1);
