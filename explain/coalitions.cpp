@@ -15,8 +15,8 @@ Shape row_shape(const Tensor& input) {
 
 }  // namespace
 
-RowFeatures row_features(const std::vector<Tensor>& feature_mask, const std::vector<Tensor>& inputs,
-                         int64_t input_row, int64_t n_rows, const char* method) {
+RowFeatures row_features(const std::vector<Tensor>& feature_mask, const std::vector<Tensor>& inputs, int64_t input_row,
+                         int64_t n_rows, const char* method) {
   LOUPE_CHECK(feature_mask.empty() || feature_mask.size() == inputs.size(), method, ": ", feature_mask.size(),
               " feature masks for ", inputs.size(), " inputs (give one per input, or none)");
   RowFeatures f;
@@ -27,15 +27,16 @@ RowFeatures row_features(const std::vector<Tensor>& feature_mask, const std::vec
     const int64_t numel = shape_numel(shape);
     f.shapes.push_back(shape);
     if (feature_mask.empty()) {
-      f.ids.push_back(ops::to_device(arange(static_cast<double>(offset), static_cast<double>(offset + numel)),
-                                     input.device()));
+      f.ids.push_back(
+          ops::to_device(arange(static_cast<double>(offset), static_cast<double>(offset + numel)), input.device()));
       offset += numel;
       f.count = offset;
       continue;
     }
     Tensor mask = feature_mask[i];
     LOUPE_CHECK(mask.defined() && mask.dtype() == DType::i64, method, ": feature mask ", i,
-                " must be an int64 tensor of feature ids, got ", mask.defined() ? dtype_name(mask.dtype()) : "undefined");
+                " must be an int64 tensor of feature ids, got ",
+                mask.defined() ? dtype_name(mask.dtype()) : "undefined");
     LOUPE_CHECK(mask.dim() <= input.dim(), method, ": feature mask ", i, " of shape ", shape_str(mask.shape()),
                 " has more dims than input ", i, " ", shape_str(input.shape()));
     if (mask.dim() == input.dim()) {  // with a batch dim: 1 (shared) or one per input row
@@ -98,11 +99,10 @@ std::vector<double> feature_sums(const RowFeatures& features, const std::vector<
 }
 
 std::vector<double> score_coalitions(const Prepared& p, const CoalitionRow& row, const Tensor& z, int64_t per_eval) {
-  const Tensor scores = score_perturbations(p.model, p.output, row.group->classes, z.size(0), per_eval,
-                                            [&](int64_t start, int64_t end) {
-                                              return apply_coalitions(row.features, row.x, row.baseline,
-                                                                      ops::narrow(z, 0, start, end - start));
-                                            });
+  const Tensor scores =
+      score_perturbations(p.model, p.output, row.group->classes, z.size(0), per_eval, [&](int64_t start, int64_t end) {
+        return apply_coalitions(row.features, row.x, row.baseline, ops::narrow(z, 0, start, end - start));
+      });
   return to_vector<double>(scores);
 }
 

@@ -23,15 +23,15 @@ namespace loupe::explain::detail {
 
 // The features of one input row.
 struct RowFeatures {
-  int64_t count = 0;                 // M
-  std::vector<Tensor> ids;           // per input: (numel of one row) int64 on the input's device
-  std::vector<Shape> shapes;         // per input: the row shape (1, ...)
+  int64_t count = 0;          // M
+  std::vector<Tensor> ids;    // per input: (numel of one row) int64 on the input's device
+  std::vector<Shape> shapes;  // per input: the row shape (1, ...)
 };
 
 // Resolves `feature_mask` (see above) for input row `input_row` of the original batch of
 // `n_rows` rows; `inputs` are the prepared inputs (any number of rows, the row shape matters).
-RowFeatures row_features(const std::vector<Tensor>& feature_mask, const std::vector<Tensor>& inputs,
-                         int64_t input_row, int64_t n_rows, const char* method);
+RowFeatures row_features(const std::vector<Tensor>& feature_mask, const std::vector<Tensor>& inputs, int64_t input_row,
+                         int64_t n_rows, const char* method);
 
 // Per input, the copies x' + z[g] (x - x') for the coalitions z (P, M) (any dtype, on the
 // inputs' device): (P, ...) each. x and baseline are one row (1, ...) per input.

@@ -104,9 +104,9 @@ Attribution kernel_shap(const Query& query, const KernelShapOptions& options) {
         }
         const Tensor z = detail::coalition_tensor(zh, n, m, dtype, device);
         const std::vector<double> y = detail::score_coalitions(p, row, z, options.perturbations_per_eval);
-        const LinearFit fit = weighted_least_squares(from_values(zh, {n, m}, DType::f64),
-                                                     from_values(y, {n, t}, DType::f64),
-                                                     from_values(w, {n}, DType::f64), true);
+        const LinearFit fit =
+            weighted_least_squares(from_values(zh, {n, m}, DType::f64), from_values(y, {n, t}, DType::f64),
+                                   from_values(w, {n}, DType::f64), true);
         return to_vector<double>(fit.coef);
       });
 }

@@ -12,13 +12,15 @@ namespace {
 
 std::vector<Tensor> products(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
   std::vector<Tensor> out;
-  for (size_t i = 0; i < a.size(); ++i) out.push_back(ops::mul(ops::to_dtype(a[i], DType::f64), ops::to_dtype(b[i], DType::f64)));
+  for (size_t i = 0; i < a.size(); ++i)
+    out.push_back(ops::mul(ops::to_dtype(a[i], DType::f64), ops::to_dtype(b[i], DType::f64)));
   return out;
 }
 
 std::vector<Tensor> differences(const std::vector<Tensor>& a, const std::vector<Tensor>& b) {
   std::vector<Tensor> out;
-  for (size_t i = 0; i < a.size(); ++i) out.push_back(ops::sub(ops::to_dtype(a[i], DType::f64), ops::to_dtype(b[i], DType::f64)));
+  for (size_t i = 0; i < a.size(); ++i)
+    out.push_back(ops::sub(ops::to_dtype(a[i], DType::f64), ops::to_dtype(b[i], DType::f64)));
   return out;
 }
 
@@ -50,7 +52,8 @@ std::vector<double> kernel_weights(const detail::CoalitionRow& row, const std::v
         dot += zs[g] * a[gi] + (1.0 - zs[g]) * b[gi];
         z_norm2 += zs[g] * a[gi] + (1.0 - zs[g]) * c[gi];
       }
-      const double cosine = dot / (std::max(std::sqrt(x_norm2), eps) * std::max(std::sqrt(std::max(z_norm2, 0.0)), eps));
+      const double cosine =
+          dot / (std::max(std::sqrt(x_norm2), eps) * std::max(std::sqrt(std::max(z_norm2, 0.0)), eps));
       distance2 = (1.0 - cosine) * (1.0 - cosine);
     } else {
       for (int64_t g = 0; g < m; ++g) distance2 += (1.0 - zs[g]) * d[static_cast<size_t>(g)];
@@ -60,7 +63,9 @@ std::vector<double> kernel_weights(const detail::CoalitionRow& row, const std::v
   return w;
 }
 
-std::vector<double> coefficients(const LinearFit& fit) { return to_vector<double>(fit.coef); }
+std::vector<double> coefficients(const LinearFit& fit) {
+  return to_vector<double>(fit.coef);
+}
 
 }  // namespace
 

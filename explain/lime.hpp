@@ -41,14 +41,14 @@ struct LimeOptions {
   LimeDistance distance = LimeDistance::cosine;
   double kernel_width = 1.0;
   SurrogateFit fit = SurrogateFit::lasso;
-  double alpha = 0.01;                 // Lasso penalty
-  Tensor coalitions;                   // given (n, M) 0/1 coalitions used for every row instead of sampling
+  double alpha = 0.01;  // Lasso penalty
+  Tensor coalitions;    // given (n, M) 0/1 coalitions used for every row instead of sampling
 };
 
 Attribution lime(const Query& query, const LimeOptions& options = {});
 
 struct CLimeOptions {
-  std::vector<Tensor> feature_mask;    // empty: every scalar its own feature
+  std::vector<Tensor> feature_mask;  // empty: every scalar its own feature
   int64_t n_samples = 1000;
   double stdev = 0.1;
   int64_t perturbations_per_eval = 0;

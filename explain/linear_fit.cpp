@@ -24,8 +24,8 @@ struct Matrix {
 // The regression data as float64 host matrices, centred and scaled by sqrt(weight) row by row.
 struct Problem {
   int64_t n = 0, m = 0, t = 0;
-  Matrix a{0, 0};  // (n, M) sqrt(w) (x - x_bar)
-  Matrix b{0, 0};  // (n, T) sqrt(w) (y - y_bar)
+  Matrix a{0, 0};                    // (n, M) sqrt(w) (x - x_bar)
+  Matrix b{0, 0};                    // (n, T) sqrt(w) (y - y_bar)
   std::vector<double> x_bar, y_bar;  // (M), (T); zeros without an intercept
 };
 
@@ -34,7 +34,8 @@ Problem load(const Tensor& x, const Tensor& y, const Tensor& weights, bool fit_i
   LOUPE_CHECK(x.defined() && x.dim() == 2, name, ": x must be (n, M), got ",
               x.defined() ? shape_str(x.shape()) : "undefined");
   LOUPE_CHECK(y.defined() && (y.dim() == 1 || y.dim() == 2) && y.size(0) == x.size(0), name,
-              ": y must be (n) or (n, T) with n = ", x.size(0), ", got ", y.defined() ? shape_str(y.shape()) : "undefined");
+              ": y must be (n) or (n, T) with n = ", x.size(0), ", got ",
+              y.defined() ? shape_str(y.shape()) : "undefined");
   LOUPE_CHECK(x.size(0) >= 1 && x.size(1) >= 1, name, ": empty problem ", shape_str(x.shape()));
   Problem p;
   p.n = x.size(0);
@@ -71,8 +72,10 @@ Problem load(const Tensor& x, const Tensor& y, const Tensor& weights, bool fit_i
   p.b = Matrix(p.n, p.t);
   for (int64_t i = 0; i < p.n; ++i) {
     const double s = std::sqrt(w[static_cast<size_t>(i)] * scale);
-    for (int64_t j = 0; j < p.m; ++j) p.a(i, j) = s * (xv[static_cast<size_t>(i * p.m + j)] - p.x_bar[static_cast<size_t>(j)]);
-    for (int64_t k = 0; k < p.t; ++k) p.b(i, k) = s * (yv[static_cast<size_t>(i * p.t + k)] - p.y_bar[static_cast<size_t>(k)]);
+    for (int64_t j = 0; j < p.m; ++j)
+      p.a(i, j) = s * (xv[static_cast<size_t>(i * p.m + j)] - p.x_bar[static_cast<size_t>(j)]);
+    for (int64_t k = 0; k < p.t; ++k)
+      p.b(i, k) = s * (yv[static_cast<size_t>(i * p.t + k)] - p.y_bar[static_cast<size_t>(k)]);
   }
   return p;
 }
@@ -172,7 +175,8 @@ LinearFit weighted_least_squares(const Tensor& x, const Tensor& y, const Tensor&
   std::vector<double> k_diag(static_cast<size_t>(rank)), k_vnorm(static_cast<size_t>(rank));
   for (int64_t k = 0; k < rank; ++k) {
     k_diag[static_cast<size_t>(k)] = householder(kmat.col(k) + k, m - k, k_vnorm[static_cast<size_t>(k)]);
-    for (int64_t j = k + 1; j < rank; ++j) reflect(kmat.col(k) + k, k_vnorm[static_cast<size_t>(k)], kmat.col(j) + k, m - k);
+    for (int64_t j = k + 1; j < rank; ++j)
+      reflect(kmat.col(k) + k, k_vnorm[static_cast<size_t>(k)], kmat.col(j) + k, m - k);
   }
   for (int64_t c = 0; c < t; ++c) {
     // R2 is upper triangular (rank x rank): R2(i, j) = kmat(i, j) above the diagonal, k_diag on it.
@@ -185,7 +189,8 @@ LinearFit weighted_least_squares(const Tensor& x, const Tensor& y, const Tensor&
     for (int64_t k = rank - 1; k >= 0; --k) {  // z = Q2 [u; 0] = H_0 ... H_{rank-1} [u; 0]
       reflect(kmat.col(k) + k, k_vnorm[static_cast<size_t>(k)], z.data() + k, m - k);
     }
-    for (int64_t j = 0; j < m; ++j) coef[static_cast<size_t>(c * m + perm[static_cast<size_t>(j)])] = z[static_cast<size_t>(j)];
+    for (int64_t j = 0; j < m; ++j)
+      coef[static_cast<size_t>(c * m + perm[static_cast<size_t>(j)])] = z[static_cast<size_t>(j)];
   }
   LinearFit fit = make_fit(p, coef);
   fit.rank = rank;
@@ -266,8 +271,10 @@ LinearFit weighted_lasso(const Tensor& x, const Tensor& y, const Tensor& weights
       // With alpha = 0 (least squares) the gap bound is void (no dual point): the settled
       // coefficients are the criterion.
       const bool settled = w_max == 0.0 || d_w_max / w_max <= options.tol;
-      if (settled && alpha == 0.0) done = true;
-      else if (settled || sweeps == options.max_iter) done = gap() <= gap_tol;
+      if (settled && alpha == 0.0)
+        done = true;
+      else if (settled || sweeps == options.max_iter)
+        done = gap() <= gap_tol;
     }
     result.converged = result.converged && done;
     result.iterations = std::max(result.iterations, sweeps);

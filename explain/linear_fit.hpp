@@ -30,9 +30,9 @@
 namespace loupe::explain {
 
 struct LinearFit {
-  Tensor coef;       // (T, M) float64, CPU
-  Tensor intercept;  // (T) float64, CPU (zeros when fitted without an intercept)
-  int64_t rank = 0;  // least squares: numerical rank of the (centred, weighted) design
+  Tensor coef;             // (T, M) float64, CPU
+  Tensor intercept;        // (T) float64, CPU (zeros when fitted without an intercept)
+  int64_t rank = 0;        // least squares: numerical rank of the (centred, weighted) design
   int64_t iterations = 0;  // Lasso: most coordinate descent sweeps over the targets
   bool converged = true;   // Lasso: every target met tol within max_iter sweeps
 };
@@ -41,9 +41,9 @@ LinearFit weighted_least_squares(const Tensor& x, const Tensor& y, const Tensor&
                                  bool fit_intercept = true);
 
 struct LassoOptions {
-  double alpha = 0.01;      // Captum's LIME default (SkLearnLasso(alpha=0.01))
+  double alpha = 0.01;  // Captum's LIME default (SkLearnLasso(alpha=0.01))
   bool fit_intercept = true;
-  double tol = 1e-10;       // relative duality gap at which descent stops (scikit-learn: 1e-4)
+  double tol = 1e-10;         // relative duality gap at which descent stops (scikit-learn: 1e-4)
   int64_t max_iter = 100000;  // sweeps over the features (then it stops; converged says false)
 };
 

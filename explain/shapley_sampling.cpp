@@ -10,8 +10,7 @@ Attribution shapley_value_sampling(const Query& query, const ShapleySamplingOpti
   LOUPE_CHECK(options.n_samples >= 1, "shapley_value_sampling: n_samples must be >= 1, got ", options.n_samples);
   Generator& gen = options.generator != nullptr ? *options.generator : default_generator();
   return detail::attribute_features(
-      p, options.feature_mask, query.inputs[0].size(0), "shapley_value_sampling",
-      [&](const detail::CoalitionRow& row) {
+      p, options.feature_mask, query.inputs[0].size(0), "shapley_value_sampling", [&](const detail::CoalitionRow& row) {
         const int64_t m = row.features.count, n = options.n_samples;
         const auto t = static_cast<int64_t>(row.group->classes.size());
         // Coalition 0: the baseline (empty); coalition 1 + j M + k: the first k + 1 features of
@@ -35,7 +34,8 @@ Attribution shapley_value_sampling(const Query& query, const ShapleySamplingOpti
             const int64_t r = 1 + j * m + k, prev = k == 0 ? 0 : r - 1;
             const int64_t g = perms[static_cast<size_t>(j * m + k)];
             for (int64_t c = 0; c < t; ++c) {
-              phi[static_cast<size_t>(c * m + g)] += v[static_cast<size_t>(r * t + c)] - v[static_cast<size_t>(prev * t + c)];
+              phi[static_cast<size_t>(c * m + g)] +=
+                  v[static_cast<size_t>(r * t + c)] - v[static_cast<size_t>(prev * t + c)];
             }
           }
         }

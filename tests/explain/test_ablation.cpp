@@ -60,7 +60,8 @@ TEST_CASE("feature_ablation: linear model closed form, grouped features, several
   // One mask per input row (batch dim N), and a mask with a batch dim of 1.
   FeatureAblationOptions per_row;
   per_row.feature_mask = {from_values(std::vector<int64_t>{0, 0, 1, 2, 2, 2, 0, 1, 0, 1, 0, 1}, {2, 6})};
-  const Attribution pr = feature_ablation(Query{linear_model(w), {x}, Target(0), Output::logit, {Baseline(base)}}, per_row);
+  const Attribution pr =
+      feature_ablation(Query{linear_model(w), {x}, Target(0), Output::logit, {Baseline(base)}}, per_row);
   check_close(ops::narrow(pr.attributions[0], 0, 1, 1),
               ops::narrow(ablation_closed_form(x, base, w, {0, 1}, {0, 0}, {0, 1, 0, 1, 0, 1}), 0, 1, 1), 1e-12, 0,
               "row 1 mask");
@@ -76,7 +77,8 @@ TEST_CASE("feature_ablation: two inputs sharing feature ids are ablated together
   FeatureAblationOptions o;
   o.feature_mask = {from_values(std::vector<int64_t>{0, 1}, {2}), from_values(std::vector<int64_t>{1, 1, 0}, {3})};
   const Attribution attr = feature_ablation(Query{model, {a, c}, Target(1)}, o);
-  const Tensor joined = ablation_closed_form(ops::cat({a, c}, 1), zeros({1, 5}, DType::f64), w, {0}, {1}, {0, 1, 1, 1, 0});
+  const Tensor joined =
+      ablation_closed_form(ops::cat({a, c}, 1), zeros({1, 5}, DType::f64), w, {0}, {1}, {0, 1, 1, 1, 0});
   check_close(attr.attributions[0], ops::narrow(joined, 1, 0, 2), 1e-12, 0, "input 0");
   check_close(attr.attributions[1], ops::narrow(joined, 1, 2, 3), 1e-12, 0, "input 1");
 }

@@ -105,15 +105,16 @@ TEST_CASE("linear_fit: weighted Lasso and least squares equal scikit-learn") {
 
 TEST_CASE("feature_ablation and exact kernel_shap equal Captum's FeatureAblation and ShapleyValues") {
   const SurrogateFixture f;
-  const Query q{scaled_cnn(f), {f.npy("cnn_input")}, Target::per_row(kTargets), Output::logit,
-                {Baseline(f.npy("cnn_baseline"))}};
+  const Query q{
+      scaled_cnn(f), {f.npy("cnn_input")}, Target::per_row(kTargets), Output::logit, {Baseline(f.npy("cnn_baseline"))}};
   FeatureAblationOptions ablation;
   ablation.feature_mask = {f.npy("surrogate_mask25")};
   compare("feature ablation", feature_ablation(q, ablation).attributions[0], f.npy("surrogate_ablation"), 1e-5);
   KernelShapOptions exact;
   exact.feature_mask = {f.npy("surrogate_mask4")};
   exact.exact = true;
-  compare("exact kernel shap vs ShapleyValues", kernel_shap(q, exact).attributions[0], f.npy("surrogate_shapley4"), 1e-5);
+  compare("exact kernel shap vs ShapleyValues", kernel_shap(q, exact).attributions[0], f.npy("surrogate_shapley4"),
+          1e-5);
 }
 
 TEST_CASE("lime and kernel_shap on Captum's coalitions equal Captum") {
@@ -122,8 +123,11 @@ TEST_CASE("lime and kernel_shap on Captum's coalitions equal Captum") {
   const Tensor lime_masks = f.npy("surrogate_lime_masks"), kshap_masks = f.npy("surrogate_kshap_masks");
   for (int64_t row = 0; row < 3; ++row) {
     const std::string r = "row " + std::to_string(row);
-    const Query q{scaled_cnn(f), {ops::narrow(x, 0, row, 1)}, Target(kTargets[static_cast<size_t>(row)]),
-                  Output::logit, {Baseline(f.npy("cnn_baseline"))}};
+    const Query q{scaled_cnn(f),
+                  {ops::narrow(x, 0, row, 1)},
+                  Target(kTargets[static_cast<size_t>(row)]),
+                  Output::logit,
+                  {Baseline(f.npy("cnn_baseline"))}};
     LimeOptions lo;
     lo.feature_mask = {f.npy("surrogate_mask25")};
     lo.coalitions = ops::to_dtype(ops::select(lime_masks, 0, row), DType::f64);

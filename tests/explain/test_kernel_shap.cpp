@@ -146,7 +146,8 @@ TEST_CASE("kernel_shap and shapley_value_sampling converge to the exact values l
   };
   for (bool kernel : {true, false}) {
     const double e64 = rms(kernel, 64), e256 = rms(kernel, 256), e1024 = rms(kernel, 1024);
-    INFO(std::string(kernel ? "kernel_shap" : "shapley sampling") << " RMS errors " << e64 << " " << e256 << " " << e1024);
+    INFO(std::string(kernel ? "kernel_shap" : "shapley sampling")
+         << " RMS errors " << e64 << " " << e256 << " " << e1024);
     // 1/sqrt(n): each 4x more samples halves the error; allow 1.4x-3x per step.
     CHECK(e64 / e256 > 1.4);
     CHECK(e64 / e256 < 3.0);

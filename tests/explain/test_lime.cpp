@@ -44,9 +44,8 @@ TEST_CASE("lime: least squares recovers a linear model's group contributions exa
   o.fit = SurrogateFit::least_squares;
   o.n_samples = 60;
   o.generator = &gen;
-  const Attribution a = lime(Query{linear_model(w, random_tensor({2}, DType::f64)), {x}, Target(1), Output::logit,
-                                   {Baseline(base)}},
-                             o);
+  const Attribution a =
+      lime(Query{linear_model(w, random_tensor({2}, DType::f64)), {x}, Target(1), Output::logit, {Baseline(base)}}, o);
   check_close(a.attributions[0], spread_ids(group_contributions(x, base, w, 1, ids, 4), ids), 1e-9, 0, "coef");
 }
 
@@ -79,7 +78,8 @@ TEST_CASE("lime: kernel weights and Lasso equal an independent computation on th
     }
     LassoOptions lasso;
     lasso.alpha = 0.003;
-    const LinearFit fit = weighted_lasso(z, from_values(ys, {n}, DType::f64), from_values(weights, {n}, DType::f64), lasso);
+    const LinearFit fit =
+        weighted_lasso(z, from_values(ys, {n}, DType::f64), from_values(weights, {n}, DType::f64), lasso);
     LimeOptions o;
     o.feature_mask = {from_values(ids, {6})};
     o.coalitions = z;
