@@ -514,7 +514,10 @@ void model_cases(Bench& bench) {
 //   "explain/smoothgrad50 resnet18 224"  NoiseTunnel(Saliency) smoothgrad, 50 samples, stdev 0.15
 //                                        (absolute), 25 samples per pass
 //   "explain/occlusion resnet18 224 window 15 stride 8"  Occlusion, see the case below
-// --quick: 10 steps / samples in passes of 5, at 112x112.
+//   "explain/kernelshap resnet18 224 1000 samples 8x8 grid"  KernelShap, 8x8 grid feature mask,
+//                                        zero baseline, perturbations_per_eval 50
+// --quick: 10 steps / samples in passes of 5, at 112x112; KernelSHAP 100 samples in passes of 25.
+// KernelSHAP's FLOPs: one forward per sample.
 // Counted FLOPs: per explained row, a forward and an input-gradient backward of the convolutions
 // and the linear layer, 2 x 2 x multiply-adds (pooling, batch norm and ReLU not counted).
 double resnet18_forward_flops(int64_t size) {
@@ -600,6 +603,34 @@ void explain_cases(Bench& bench) {
     ex::Attribution a = ex::occlusion(query(), {.windows = {{3, occ_window, occ_window}}, .strides = {{3, occ_stride, occ_stride}}});
   };
   bench.run(std::move(occ));
+
+  // KernelSHAP over an 8x8 grid of patches (64 features shared by the channels), zero baseline:
+  // samples coalitions (1000; --quick: 100 at 112x112) evaluated in forward passes of 50 (25).
+  const int64_t ks_n = quick ? 100 : 1000, ks_chunk = quick ? 25 : 50, grid = 8;
+  Case ks;
+  ks.row.name = "explain/kernelshap resnet18 " + std::to_string(size) + " " + std::to_string(ks_n) + " samples " +
+                std::to_string(grid) + "x" + std::to_string(grid) + " grid";
+  ks.row.group = "explain";
+  ks.row.shape = shape_text({x_shape});
+  ks.row.flops = static_cast<double>(ks_n) * resnet18_forward_flops(size);
+  ks.setup = setup;
+  ks.teardown = teardown;
+  ks.run = [&] {
+    // Grid ids (size, size): cell(h) * grid + cell(w), cell = 0..grid-1 repeated size / grid times.
+    const int64_t patch = size / grid;
+    const Tensor cell = ops::reshape(ops::expand(ops::reshape(loupe::arange(grid), {grid, 1}), {grid, patch}), {size});
+    const Tensor rows =
+        ops::mul(ops::reshape(cell, {size, 1}), loupe::scalar_tensor(static_cast<double>(grid), loupe::DType::i64));
+    const Tensor ids = ops::add(rows, ops::reshape(cell, {1, size}));
+    loupe::Generator gen(0);
+    ex::KernelShapOptions options;
+    options.feature_mask = {ids};
+    options.n_samples = ks_n;
+    options.perturbations_per_eval = ks_chunk;
+    options.generator = &gen;
+    ex::Attribution a = ex::kernel_shap(query(), options);
+  };
+  bench.run(std::move(ks));
 }
 
 // ---------------------------------------------------------------------------------------------

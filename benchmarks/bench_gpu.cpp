@@ -15,6 +15,8 @@
 //   ig50 / smoothgrad50          integrated gradients (50 Gauss-Legendre steps) and SmoothGrad
 //                                (50 samples) of one 3x224x224 input on ResNet18, one pass of 50
 //                                rows                                                 -> explanations/s
+//   kernelshap1000               KernelSHAP, 1000 coalitions of an 8x8 grid of patches, zero
+//                                baseline, forward passes of 100 rows                 -> explanations/s
 // Usage: bench_gpu [--quick] [--json FILE] [--filter S]
 // Each case: 3 warm-up runs, then the median of 20 (each run synchronised). A case that fails
 // (an op without a CUDA kernel, say) is reported and skipped; the others still run.
@@ -262,6 +264,21 @@ void explain_cases(Bench& bench) {
   // Occlusion, window (3, 15, 15), strides (3, 8, 8): 729 windows in chunks of the default 111.
   bench.rate("occlusion_w15s8", "expl/s", 1.0, [&] {
     (void)ex::occlusion(query(), {.windows = {{3, 15, 15}}, .strides = {{3, 8, 8}}});
+  }, setup);
+
+  // KernelSHAP: 1000 coalitions of an 8x8 grid of 28x28 patches, forward passes of 100.
+  bench.rate("kernelshap1000", "expl/s", 1.0, [&] {
+    const int64_t size = 224, grid = 8, patch = size / grid;
+    const Tensor cell = ops::reshape(ops::expand(ops::reshape(arange(grid), {grid, 1}), {grid, patch}), {size});
+    const Tensor ids = ops::add(ops::mul(ops::reshape(cell, {size, 1}), scalar_tensor(static_cast<double>(grid), DType::i64)),
+                                ops::reshape(cell, {1, size}));
+    Generator gen(0);
+    ex::KernelShapOptions options;
+    options.feature_mask = {ids};
+    options.n_samples = 1000;
+    options.perturbations_per_eval = 100;
+    options.generator = &gen;
+    (void)ex::kernel_shap(query(), options);
   }, setup);
 }
 

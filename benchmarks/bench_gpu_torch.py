@@ -167,15 +167,15 @@ def import_captum():
                      "matplotlib.axes", "matplotlib.patches", "matplotlib.collections", "matplotlib.text",
                      "matplotlib.lines", "matplotlib.image", "mpl_toolkits", "mpl_toolkits.axes_grid1"):
             sys.modules.setdefault(name, Stub(name))
-    from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
-    return IntegratedGradients, NoiseTunnel, Saliency
+    from captum.attr import IntegratedGradients, KernelShap, NoiseTunnel, Saliency
+    return IntegratedGradients, NoiseTunnel, Saliency, KernelShap
 
 
 def explain_cases(bench, dev):
-    if bench.filter and bench.filter not in "ig50 smoothgrad50 occlusion_w15s8":
+    if bench.filter and bench.filter not in "ig50 smoothgrad50 occlusion_w15s8 kernelshap1000":
         return
     try:
-        IntegratedGradients, NoiseTunnel, Saliency = import_captum()
+        IntegratedGradients, NoiseTunnel, Saliency, KernelShap = import_captum()
     except ImportError as e:
         print(f"bench_gpu_torch: captum not importable ({e}): explain cases skipped", file=sys.stderr)
         return
@@ -203,10 +203,19 @@ def explain_cases(bench, dev):
         Occlusion(state["model"]).attribute(state["x"], sliding_window_shapes=(3, 15, 15), strides=(3, 8, 8),
                                             baselines=0.0, target=3, perturbations_per_eval=111)
 
+    def kernelshap():
+        size, grid = 224, 8
+        cells = torch.arange(grid, device=dev).repeat_interleave(size // grid)
+        mask = (cells[:, None] * grid + cells[None, :]).reshape(1, 1, size, size)  # 8x8 grid, all channels
+        with torch.no_grad():
+            KernelShap(state["model"]).attribute(state["x"], baselines=0.0, target=3, feature_mask=mask,
+                                                 n_samples=1000, perturbations_per_eval=100)
+
     with tf32(False):
         bench.rate("ig50", "expl/s", 1.0, ig, setup)
         bench.rate("smoothgrad50", "expl/s", 1.0, smoothgrad, setup)
         bench.rate("occlusion_w15s8", "expl/s", 1.0, occlusion, setup)
+        bench.rate("kernelshap1000", "expl/s", 1.0, kernelshap, setup)
 
 
 def main():

@@ -292,12 +292,14 @@ def resnet18_forward_flops(size):
 def explain_cases(bench):
     quick = bench.args.quick
     size, n, chunk = (112, 10, 5) if quick else (224, 50, 25)
-    names = (f"explain/ig{n} resnet18 {size}", f"explain/smoothgrad{n} resnet18 {size}")
+    ks_n, ks_chunk, grid = (100, 25, 8) if quick else (1000, 50, 8)
+    names = (f"explain/ig{n} resnet18 {size}", f"explain/smoothgrad{n} resnet18 {size}",
+             f"explain/kernelshap resnet18 {size} {ks_n} samples {grid}x{grid} grid")
     occlusion_names = ("explain/occlusion resnet18",)
     if bench.args.filter and not any(bench.args.filter in name for name in names + occlusion_names):
         return
     try:
-        from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
+        from captum.attr import IntegratedGradients, KernelShap, NoiseTunnel, Saliency
     except ImportError:
         print("bench_torch: captum is not installed: explain cases skipped (pip install captum)", file=sys.stderr)
         return
@@ -323,8 +325,20 @@ def explain_cases(bench):
             return NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", nt_samples=n,
                                                           nt_samples_batch_size=chunk, stdevs=0.15, target=3)
 
+    def kernelshap(state):
+        model, x = state
+        patch = size // grid
+        cells = torch.arange(grid).repeat_interleave(patch)
+        mask = (cells[:, None] * grid + cells[None, :]).reshape(1, 1, size, size)  # 8x8 grid, all channels
+        torch.manual_seed(0)
+        with torch.no_grad():
+            return KernelShap(model).attribute(x, baselines=0.0, target=3, feature_mask=mask, n_samples=ks_n,
+                                               perturbations_per_eval=ks_chunk)
+
     bench.run(names[0], "explain", shape_text(x_shape), ig, flops=flops, setup=setup)
     bench.run(names[1], "explain", shape_text(x_shape), smoothgrad, flops=flops, setup=setup)
+    bench.run(names[2], "explain", shape_text(x_shape), kernelshap, flops=ks_n * resnet18_forward_flops(size),
+              setup=setup)
     occlusion_cases(bench, formula)
 
 

@@ -10,3 +10,8 @@
 #include "explain/noise_tunnel.hpp"
 #include "explain/occlusion.hpp"
 #include "explain/perturbation.hpp"
+// coalition and surrogate methods
+#include "explain/feature_ablation.hpp"
+#include "explain/kernel_shap.hpp"
+#include "explain/lime.hpp"
+#include "explain/shapley_sampling.hpp"
