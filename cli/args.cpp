@@ -75,7 +75,12 @@ std::string usage(const std::string& command, const std::string& summary, const 
   out << "usage: loupe " << command << " [options]\n\n" << summary << "\n\noptions:\n";
   for (const auto& s : specs) {
     std::string left = "  --" + s.name + (s.value.empty() ? "" : " " + s.value);
-    if (left.size() < 26) left.append(26 - left.size(), ' ');
+    // A long option name gets its text on the next line rather than running into it.
+    if (left.size() >= 26) {
+      left += "\n" + std::string(26, ' ');
+    } else {
+      left.append(26 - left.size(), ' ');
+    }
     out << left << s.help;
     if (!s.fallback.empty() && !s.value.empty()) out << " (default " << s.fallback << ")";
     out << "\n";

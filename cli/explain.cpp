@@ -32,9 +32,13 @@ const std::vector<OptionSpec> kExplainOptions = {
     {"method", "LIST", "saliency,ig,deeplift", "comma list of methods (see above), or all"},
     {"output", "KIND", "auto", "explained output: logit, sigmoid, softmax, auto"},
     {"steps", "N", "50", "integrated gradients: Gauss-Legendre points"},
-    {"samples", "N", "50", "smoothgrad family: noisy samples"},
+    {"samples", "N", "auto", "samples of the sampling methods; auto: smoothgrad 50, lime/clime/kernelshap 1000, shapley 25"},
     {"noise", "S", "0.15", "smoothgrad family: noise stdev / the input's value range"},
     {"internal-batch", "N", "16", "rows per forward/backward pass (0: all at once)"},
+    {"window", "PX", "auto", "occlusion: square window in pixels (auto: 15 per 224 pixels of the input)"},
+    {"stride", "PX", "auto", "occlusion: stride in pixels (auto: half the window)"},
+    {"grid", "RxC|slic:N", "8x8", "features of ablation/lime/clime/kernelshap/shapley: a grid or N SLIC superpixels"},
+    {"perturbations-per-eval", "N", "0", "perturbed copies per forward pass (0: as many as fit 64 MiB)"},
     {"baseline", "B", "zero", "zero, or a .npy broadcastable to the (normalised) model input"},
     {"clip", "P", "99", "heatmaps: scale by the P-th percentile of |attribution|"},
     {"alpha", "A", "0.8", "overlays: heatmap opacity where |attribution| is largest"},
@@ -53,7 +57,9 @@ const char* kSummary =
     "\n"
     "methods: saliency, ixg (input x gradient), guided (guided backprop), deconv (deconvolution),\n"
     "  ig (integrated gradients), deeplift, smoothgrad, smoothgrad_sq, vargrad (noise tunnels over\n"
-    "  saliency)\n"
+    "  saliency); perturbation methods: occlusion (--window, --stride), and on the features of\n"
+    "  --grid: ablation (feature ablation), lime, clime (C-LIME), kernelshap, shapley (Shapley value\n"
+    "  sampling); the mask is saved as DIR/<image>_mask.png\n"
     "targets: auto = all-positive for multilabel models (labels with sigmoid >= 0.5), else predicted\n"
     "output:  auto = sigmoid for multilabel models, else the logit";
 
@@ -106,6 +112,14 @@ std::string text_summary(const explain::Report& report) {
   return out.str();
 }
 
+// "auto" -> 0 (the library's automatic choice), else a positive integer.
+int64_t auto_or_positive(const Args& args, const std::string& name) {
+  if (args.get(name) == "auto") return 0;
+  const int64_t value = args.get_int(name);
+  LOUPE_CHECK(value >= 1, "option --", name, ": expected auto or a positive integer, got ", value);
+  return value;
+}
+
 }  // namespace
 
 int run_explain(int argc, char** argv) {
@@ -126,7 +140,13 @@ int run_explain(int argc, char** argv) {
   options.methods = explain::parse_methods(args.get("method"));
   options.target = args.get("target");
   options.steps = args.get_int("steps");
-  options.samples = args.get_int("samples");
+  options.samples = auto_or_positive(args, "samples");
+  options.window = auto_or_positive(args, "window");
+  options.stride = auto_or_positive(args, "stride");
+  options.grid = args.get("grid");
+  options.perturbations_per_eval = args.get_int("perturbations-per-eval");
+  LOUPE_CHECK(options.perturbations_per_eval >= 0,
+              "option --perturbations-per-eval: expected 0 (as many as fit) or more, got ", options.perturbations_per_eval);
   options.noise = args.get_double("noise");
   options.internal_batch = args.get_int("internal-batch");
   options.clip_percentile = args.get_double("clip");

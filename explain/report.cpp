@@ -16,6 +16,7 @@
 
 #include "autograd/grad_mode.hpp"
 #include "explain/explain.hpp"
+#include "explain/feature_masks.hpp"
 #include "explain/heatmap.hpp"
 #include "nn/data/image.hpp"
 #include "nn/data/transforms.hpp"
@@ -40,6 +41,12 @@ const std::vector<MethodInfo>& report_methods() {
       {MethodKind::smoothgrad, "smoothgrad", "SmoothGrad (saliency)", false},
       {MethodKind::smoothgrad_sq, "smoothgrad_sq", "SmoothGrad^2 (saliency)", false},
       {MethodKind::vargrad, "vargrad", "VarGrad (saliency)", false},
+      {MethodKind::occlusion, "occlusion", "Occlusion", true},
+      {MethodKind::feature_ablation, "ablation", "Feature ablation", true},
+      {MethodKind::lime, "lime", "LIME", true},
+      {MethodKind::clime, "clime", "C-LIME", true},
+      {MethodKind::kernel_shap, "kernelshap", "KernelSHAP", true},
+      {MethodKind::shapley_sampling, "shapley", "Shapley value sampling", true},
   };
   return methods;
 }
@@ -50,6 +57,59 @@ const MethodInfo& method_info(MethodKind kind) {
   throw Error("explain: unknown method kind");
 }
 
+bool uses_feature_mask(MethodKind kind) {
+  switch (kind) {
+    case MethodKind::feature_ablation:
+    case MethodKind::lime:
+    case MethodKind::clime:
+    case MethodKind::kernel_shap:
+    case MethodKind::shapley_sampling: return true;
+    default: return false;
+  }
+}
+
+int64_t method_samples(MethodKind kind, const ReportOptions& options) {
+  if (options.samples > 0) return options.samples;
+  switch (kind) {
+    case MethodKind::lime:
+    case MethodKind::clime:
+    case MethodKind::kernel_shap: return 1000;
+    case MethodKind::shapley_sampling: return 25;
+    default: return 50;  // the smoothgrad family
+  }
+}
+
+int64_t occlusion_window(const ReportOptions& options, int64_t image_size) {
+  if (options.window > 0) return options.window;
+  return std::clamp<int64_t>((image_size * 15 + 112) / 224, 3, std::max<int64_t>(image_size, 1));
+}
+
+int64_t occlusion_stride(const ReportOptions& options, int64_t image_size) {
+  if (options.stride > 0) return options.stride;
+  return std::max<int64_t>(2, (occlusion_window(options, image_size) + 1) / 2);
+}
+
+Tensor report_feature_mask(const ReportOptions& options, const Tensor& picture) {
+  LOUPE_CHECK(picture.dim() == 3, "explain: expected a picture (C, H, W), got ", shape_str(picture.shape()));
+  const std::string& grid = options.grid;
+  if (grid.rfind("slic:", 0) == 0) {
+    int64_t segments = 0;
+    size_t used = 0;
+    try {
+      segments = std::stoll(grid.substr(5), &used);
+    } catch (...) {
+      used = 0;
+    }
+    LOUPE_CHECK(used > 0 && used == grid.size() - 5 && segments >= 1, "explain: --grid '", grid,
+                "' needs a positive number of superpixels after 'slic:' (e.g. slic:100)");
+    return slic_feature_mask(picture, segments);
+  }
+  const GridSize size = parse_grid(grid);
+  LOUPE_CHECK(size.rows <= picture.size(1) && size.cols <= picture.size(2), "explain: --grid ", grid,
+              " has more cells than the ", picture.size(1), "x", picture.size(2), " image has pixels");
+  return grid_feature_mask(picture.size(1), picture.size(2), size.rows, size.cols);
+}
+
 std::vector<MethodKind> parse_methods(const std::string& list) {
   static const std::map<std::string, MethodKind> aliases = {
       {"input_x_gradient", MethodKind::input_x_gradient},
@@ -57,6 +117,10 @@ std::vector<MethodKind> parse_methods(const std::string& list) {
       {"deconvolution", MethodKind::deconvolution},
       {"integrated_gradients", MethodKind::integrated_gradients},
       {"smoothgrad2", MethodKind::smoothgrad_sq},
+      {"feature_ablation", MethodKind::feature_ablation},
+      {"c-lime", MethodKind::clime},
+      {"kernel_shap", MethodKind::kernel_shap},
+      {"shapley_sampling", MethodKind::shapley_sampling},
   };
   std::vector<MethodKind> out;
   std::stringstream items(list);
@@ -199,18 +263,24 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-Attribution run_method(MethodKind kind, const Query& q, const ReportOptions& o, Generator& generator) {
+// Runs one method. `mask` is the (1, H, W) feature mask of the mask-based methods (undefined for
+// the others); `image_size` sizes the default occlusion window.
+Attribution run_method(MethodKind kind, const Query& q, const ReportOptions& o, Generator& generator,
+                       const Tensor& mask, int64_t image_size) {
   const int64_t batch = std::max<int64_t>(o.internal_batch, 0);
+  const int64_t samples = method_samples(kind, o);
+  const int64_t per_eval = o.perturbations_per_eval;
   auto tunnel = [&](NoiseType type) {
     NoiseTunnelOptions nt;
     nt.type = type;
-    nt.n_samples = o.samples;
+    nt.n_samples = samples;
     nt.stdevs = {o.noise};
     nt.relative_to_range = true;
     nt.internal_batch_size = batch;
     nt.generator = &generator;
     return noise_tunnel(q, [](const Query& inner) { return saliency(inner); }, nt);
   };
+  const std::vector<Tensor> feature_mask = mask.defined() ? std::vector<Tensor>{mask} : std::vector<Tensor>{};
   switch (kind) {
     case MethodKind::saliency: return saliency(q, {.absolute = true, .internal_batch_size = batch});
     case MethodKind::input_x_gradient: return input_x_gradient(q, {.internal_batch_size = batch});
@@ -226,6 +296,37 @@ Attribution run_method(MethodKind kind, const Query& q, const ReportOptions& o, 
     case MethodKind::smoothgrad: return tunnel(NoiseType::smoothgrad);
     case MethodKind::smoothgrad_sq: return tunnel(NoiseType::smoothgrad_sq);
     case MethodKind::vargrad: return tunnel(NoiseType::vargrad);
+    case MethodKind::occlusion: {
+      // The window covers every channel: (C, w, w) with strides (C, s, s).
+      const Tensor& x = q.inputs[0];
+      const int64_t c = x.size(1), w = occlusion_window(o, image_size), st = occlusion_stride(o, image_size);
+      LOUPE_CHECK(w <= x.size(2) && w <= x.size(3), "explain: the occlusion window ", w,
+                  " is larger than the image (", x.size(2), "x", x.size(3), ")");
+      LOUPE_CHECK(st <= w, "explain: the occlusion stride ", st, " is larger than the window ", w);
+      return occlusion(q, {.windows = {Shape{c, w, w}}, .strides = {{c, st, st}}, .perturbations_per_eval = per_eval});
+    }
+    case MethodKind::feature_ablation:
+      return feature_ablation(q, {.feature_mask = feature_mask, .perturbations_per_eval = per_eval});
+    case MethodKind::lime:
+      return lime(q, {.feature_mask = feature_mask,
+                      .n_samples = samples,
+                      .perturbations_per_eval = per_eval,
+                      .generator = &generator});
+    case MethodKind::clime:
+      return clime(q, {.feature_mask = feature_mask,
+                       .n_samples = samples,
+                       .perturbations_per_eval = per_eval,
+                       .generator = &generator});
+    case MethodKind::kernel_shap:
+      return kernel_shap(q, {.feature_mask = feature_mask,
+                             .n_samples = samples,
+                             .perturbations_per_eval = per_eval,
+                             .generator = &generator});
+    case MethodKind::shapley_sampling:
+      return shapley_value_sampling(q, {.feature_mask = feature_mask,
+                                        .n_samples = samples,
+                                        .perturbations_per_eval = per_eval,
+                                        .generator = &generator});
   }
   throw Error("explain: unknown method");
 }
@@ -233,7 +334,14 @@ Attribution run_method(MethodKind kind, const Query& q, const ReportOptions& o, 
 void check_options(const ReportOptions& o) {
   LOUPE_CHECK(!o.methods.empty(), "explain: no method to run");
   LOUPE_CHECK(o.steps >= 1, "explain: steps must be at least 1, got ", o.steps);
-  LOUPE_CHECK(o.samples >= 1, "explain: samples must be at least 1, got ", o.samples);
+  LOUPE_CHECK(o.samples >= 0, "explain: samples must be at least 1 (0: each method's default), got ", o.samples);
+  LOUPE_CHECK(o.window >= 0, "explain: the occlusion window must be at least 1 pixel (0: automatic), got ", o.window);
+  LOUPE_CHECK(o.stride >= 0, "explain: the occlusion stride must be at least 1 pixel (0: automatic), got ", o.stride);
+  LOUPE_CHECK(o.perturbations_per_eval >= 0,
+              "explain: perturbations per eval must be at least 1 (0: as many as fit), got ", o.perturbations_per_eval);
+  bool needs_mask = false;
+  for (MethodKind kind : o.methods) needs_mask |= uses_feature_mask(kind);
+  if (needs_mask && o.grid.rfind("slic:", 0) != 0) parse_grid(o.grid);  // a bad --grid fails before any work
   LOUPE_CHECK(std::isfinite(o.noise) && o.noise >= 0.0, "explain: noise must be a non-negative number, got ", o.noise);
   LOUPE_CHECK(o.internal_batch >= 0, "explain: internal batch must be 0 (all at once) or more, got ",
               o.internal_batch);
@@ -274,6 +382,7 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
   report.options = options;
   report.options.progress = nullptr;
   report.folder = folder;
+  report.image_size = info.image_size;
 
   std::error_code ec;
   fs::create_directories(folder, ec);
@@ -352,23 +461,39 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
                 "; expected (1 or 3, ", info.image_size, ", ", info.image_size, ")");
     image.input_png = image.name + "_input.png";
     nn::save_png((fs::path(folder) / image.input_png).string(), display);
-    for (ReportTarget& target : image.targets) {
-      const std::string stem = image.targets.size() == 1 ? image.name : image.name + "_" + safe_name(target.label);
-      Query q{forward, {batches[i]}, Target(target.index), report.output};
-      if (baseline.defined()) q.baselines = {Baseline(baseline)};
-      for (MethodKind kind : options.methods) {
-        const MethodInfo& m = method_info(kind);
-        const auto start = std::chrono::steady_clock::now();
-        const Attribution a = run_method(kind, q, options, generator);
+    // The feature mask of the mask-based methods, made from the picture the model sees.
+    Tensor mask;
+    if (std::any_of(options.methods.begin(), options.methods.end(), uses_feature_mask)) {
+      const Tensor plane = report_feature_mask(options, display);  // (H, W) on the CPU
+      image.features = feature_count(plane);
+      image.mask_png = image.name + "_mask.png";
+      save_mask_png((fs::path(folder) / image.mask_png).string(), display, plane);
+      mask = ops::to_device(ops::unsqueeze(plane, 0), batches[i].device());  // (1, H, W): every channel
+    }
+    // Every target of the image in one call per method: the result rows follow the targets, and
+    // the perturbation methods answer all of them from the same forward passes.
+    std::vector<int64_t> classes;
+    for (const ReportTarget& target : image.targets) classes.push_back(target.index);
+    Query q{forward, {batches[i]}, Target::each_of(classes), report.output};
+    if (baseline.defined()) q.baselines = {Baseline(baseline)};
+    for (MethodKind kind : options.methods) {
+      const MethodInfo& m = method_info(kind);
+      const auto start = std::chrono::steady_clock::now();
+      const Attribution a = run_method(kind, q, options, generator, mask, info.image_size);
+      const double seconds = seconds_since(start) / static_cast<double>(classes.size());
+      const Tensor rows = ops::to_device(ops::contiguous(ops::to_dtype(a.attributions[0], DType::f32)), Device::cpu());
+      const Tensor deltas = a.delta.defined() ? ops::to_device(a.delta, Device::cpu()) : Tensor();
+      for (size_t t = 0; t < image.targets.size(); ++t) {
+        ReportTarget& target = image.targets[t];
+        const std::string stem = image.targets.size() == 1 ? image.name : image.name + "_" + safe_name(target.label);
         ReportAttribution r;
         r.method = m.name;
-        r.seconds = seconds_since(start);
+        r.seconds = seconds;
         r.is_signed = m.is_signed;
-        const Tensor attribution =
-            ops::to_device(ops::contiguous(ops::to_dtype(ops::select(a.attributions[0], 0, 0), DType::f32)), Device::cpu());
+        const Tensor attribution = ops::contiguous(ops::select(rows, 0, static_cast<int64_t>(t)));
         r.total = ops::sum(ops::to_dtype(attribution, DType::f64)).item();
-        r.delta = a.delta.defined() ? ops::to_device(ops::select(a.delta, 0, 0), Device::cpu()).item()
-                                    : std::numeric_limits<double>::quiet_NaN();
+        r.delta = deltas.defined() ? ops::select(deltas, 0, static_cast<int64_t>(t)).item()
+                                   : std::numeric_limits<double>::quiet_NaN();
         r.npy = stem + "_" + m.name + ".npy";
         r.map_png = stem + "_" + m.name + ".png";
         r.overlay_png = stem + "_" + m.name + "_overlay.png";
@@ -464,8 +589,23 @@ const char* output_name(Output o) {
 std::string settings_text(const Report& r) {
   std::ostringstream s;
   s << "explained output: " << output_name(r.output) << "; IG: Gauss-Legendre, " << r.options.steps
-    << " steps; smoothgrad family: " << r.options.samples << " samples, noise " << r.options.noise
-    << " of the input range; baseline: " << (r.options.baseline.defined() ? "from file" : "zeros")
+    << " steps; smoothgrad family: " << method_samples(MethodKind::smoothgrad, r.options) << " samples, noise "
+    << r.options.noise << " of the input range";
+  bool mask_methods = false, occluded = false;
+  for (MethodKind kind : r.options.methods) {
+    mask_methods |= uses_feature_mask(kind);
+    occluded |= kind == MethodKind::occlusion;
+  }
+  if (occluded) {
+    s << "; occlusion: window " << occlusion_window(r.options, r.image_size) << ", stride "
+      << occlusion_stride(r.options, r.image_size);
+  }
+  if (mask_methods) {
+    s << "; features: " << r.options.grid << "; LIME, C-LIME and KernelSHAP: "
+      << method_samples(MethodKind::kernel_shap, r.options) << " samples; Shapley sampling: "
+      << method_samples(MethodKind::shapley_sampling, r.options) << " orders";
+  }
+  s << "; baseline: " << (r.options.baseline.defined() ? "from file" : "zeros")
     << "; maps clipped at the " << r.options.clip_percentile << "th percentile of |attribution|";
   return s.str();
 }
@@ -506,6 +646,10 @@ std::string report_html(const Report& r) {
     h << "<section>\n<h2>" << html_escape(image.name) << "</h2>\n<p class=\"note\">" << html_escape(image.source)
       << "</p>\n";
     h << "<figure><img src=\"" << url(image.input_png) << "\" alt=\"input\"><figcaption>input</figcaption></figure>\n";
+    if (!image.mask_png.empty()) {
+      h << "<figure><img src=\"" << url(image.mask_png) << "\" alt=\"feature mask\"><figcaption>" << image.features
+        << " features (" << html_escape(r.options.grid) << ")</figcaption></figure>\n";
+    }
     h << "<table class=\"probs\">\n";
     for (size_t c : top_classes(image.probabilities, 10)) {
       const double p = image.probabilities[c];
@@ -545,6 +689,9 @@ std::string report_json(const Report& r) {
     << json_escape(output_name(r.output)) << ",\n  \"folder\": " << json_escape(r.folder)
     << ",\n  \"report\": \"report.html\",\n  \"settings\": {\"steps\": " << r.options.steps
     << ", \"samples\": " << r.options.samples << ", \"noise\": " << number(r.options.noise)
+    << ", \"window\": " << occlusion_window(r.options, r.image_size)
+    << ", \"stride\": " << occlusion_stride(r.options, r.image_size) << ", \"grid\": " << json_escape(r.options.grid)
+    << ", \"perturbations_per_eval\": " << r.options.perturbations_per_eval
     << ", \"internal_batch\": " << r.options.internal_batch << ", \"baseline\": "
     << json_escape(r.options.baseline.defined() ? "file" : "zero") << ", \"clip_percentile\": "
     << number(r.options.clip_percentile) << ", \"seed\": " << r.options.seed << "},\n  \"labels\": [";
@@ -553,7 +700,8 @@ std::string report_json(const Report& r) {
   for (size_t i = 0; i < r.images.size(); ++i) {
     const ReportImage& image = r.images[i];
     j << (i ? "," : "") << "\n    {\"name\": " << json_escape(image.name)
-      << ", \"source\": " << json_escape(image.source) << ", \"input_png\": " << json_escape(image.input_png) << ", \"predicted\": " << image.predicted
+      << ", \"source\": " << json_escape(image.source) << ", \"input_png\": " << json_escape(image.input_png) << ", \"mask_png\": "
+      << json_escape(image.mask_png) << ", \"features\": " << image.features << ", \"predicted\": " << image.predicted
       << ", \"probabilities\": [";
     for (size_t c = 0; c < image.probabilities.size(); ++c) j << (c ? ", " : "") << number(image.probabilities[c]);
     j << "],\n     \"targets\": [";

@@ -7,6 +7,7 @@
 //   <name>_<m>.png                  the heatmap alone (diverging colours for signed methods,
 //                                   sequential colours for absolute ones; heatmap.hpp)
 //   <name>_<m>_overlay.png          the heatmap blended over the input
+//   <name>_mask.png                 the feature mask over the input (LIME, KernelSHAP, ... only)
 // and, where one image has several targets (all-positive on a multilabel model, or a list),
 // <name>_<label>_<m>... instead. report.html shows all of it on one page (images referenced
 // relatively, so the folder can be moved), and report_json() gives the same as data.
@@ -38,7 +39,16 @@ enum class MethodKind {
   smoothgrad,            // noise tunnel over saliency, `samples` samples (absolute map)
   smoothgrad_sq,         // SmoothGrad^2 over saliency (absolute map)
   vargrad,               // VarGrad over saliency (absolute map)
+  occlusion,             // sliding window (`window`, `stride`) set to the baseline
+  feature_ablation,      // "ablation": each feature of the mask (`grid`) set to the baseline
+  lime,                  // weighted Lasso over Bernoulli coalitions of the mask's features
+  clime,                 // least squares over Gaussian noise per feature of the mask
+  kernel_shap,           // "kernelshap": Shapley-kernel regression over sampled coalitions
+  shapley_sampling,      // "shapley": Shapley value sampling over random feature orders
 };
+
+// Does the method work on the features of a feature mask (`grid`)?
+bool uses_feature_mask(MethodKind kind);
 
 struct MethodInfo {
   MethodKind kind;
@@ -62,9 +72,19 @@ struct ReportOptions {
   // The explained output; unset: sigmoid on multilabel models (one label at a time), logit otherwise.
   std::optional<Output> output;
   int64_t steps = 50;            // integrated gradients
-  int64_t samples = 50;          // smoothgrad, smoothgrad_sq, vargrad
+  // Samples of the sampling methods; 0: each method's default (smoothgrad family 50, LIME, C-LIME
+  // and KernelSHAP 1000, Shapley value sampling 25 feature orders).
+  int64_t samples = 0;
   double noise = 0.15;           // their noise, as a fraction of each input's value range
   int64_t internal_batch = 16;   // rows per forward/backward pass (IG steps, noisy samples)
+  // Occlusion: square window and stride in pixels (over all channels); 0: about 15 and 8 pixels
+  // per 224 of the image size (Captum's study settings), at least 3 and 2.
+  int64_t window = 0;
+  int64_t stride = 0;
+  // Features of the mask-based methods: "RxC" (a grid of rectangles) or "slic:N" (about N SLIC
+  // superpixels of the displayed image); explain/feature_masks.hpp.
+  std::string grid = "8x8";
+  int64_t perturbations_per_eval = 0;  // perturbed copies per forward pass; 0: as many as fit 64 MiB
   Tensor baseline;               // undefined: zeros; else broadcastable to the model input (C, H, W)
   double clip_percentile = 99.0;
   double alpha = 0.8;            // overlay opacity where |map| = 1 (heatmap.hpp)
@@ -112,6 +132,8 @@ struct ReportTarget {
 struct ReportImage {
   std::string name, source;
   std::string input_png;              // relative to the folder
+  std::string mask_png;               // the feature mask over the input; empty when no method used one
+  int64_t features = 0;               // number of features of that mask
   std::vector<double> probabilities;  // (K) sigmoid (multilabel) or softmax
   int64_t predicted = 0;              // argmax
   std::vector<ReportTarget> targets;
@@ -127,6 +149,7 @@ struct Report {
   ReportOptions options;            // as run (progress callback dropped)
   std::vector<ReportImage> images;
   std::string folder;
+  int64_t image_size = 0;           // side of the model input, in pixels
 };
 
 // Runs every method on every image and writes the files above plus report.html into `folder`
@@ -139,6 +162,14 @@ std::string report_html(const Report& report);
 // The same as JSON: settings, per image the probabilities and per target and method the files,
 // sum and delta.
 std::string report_json(const Report& report);
+
+// The sample count a method uses under these options (options.samples, or the method's default).
+int64_t method_samples(MethodKind kind, const ReportOptions& options);
+// The occlusion window and stride in pixels for an image of this size under these options.
+int64_t occlusion_window(const ReportOptions& options, int64_t image_size);
+int64_t occlusion_stride(const ReportOptions& options, int64_t image_size);
+// The (H, W) int64 feature mask options.grid describes, for a picture (C, H, W) in [0, 1].
+Tensor report_feature_mask(const ReportOptions& options, const Tensor& picture);
 
 // Writes text to a file atomically (a temporary file beside it, renamed once complete).
 void write_text_file(const std::string& path, const std::string& text);

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "explain/explain.hpp"
+#include "explain/feature_masks.hpp"
 #include "explain/heatmap.hpp"
 #include "explain/report.hpp"
 #include "nn/checkpoint.hpp"
@@ -95,7 +96,10 @@ TEST_CASE("report: parse_methods takes short and long names, all, and rejects un
   CHECK(parse_methods("all").size() == report_methods().size());
   CHECK(parse_methods("deeplift,all").front() == MethodKind::deeplift);
   CHECK(parse_methods("deeplift,all").size() == report_methods().size());
-  CHECK_THROWS_WITH_AS(parse_methods("saliency,lime"), doctest::Contains("unknown method 'lime'"), Error);
+  CHECK_THROWS_WITH_AS(parse_methods("saliency,lrp"), doctest::Contains("unknown method 'lrp'"), Error);
+  CHECK(parse_methods("occlusion,feature_ablation,kernel_shap,shapley_sampling,c-lime") ==
+        std::vector<MethodKind>{MethodKind::occlusion, MethodKind::feature_ablation, MethodKind::kernel_shap,
+                                MethodKind::shapley_sampling, MethodKind::clime});
   CHECK_THROWS_WITH_AS(parse_methods("ig,ig"), doctest::Contains("listed twice"), Error);
   CHECK_THROWS_AS(parse_methods(""), Error);
   // Signed or absolute, as the heatmaps need.
@@ -103,6 +107,40 @@ TEST_CASE("report: parse_methods takes short and long names, all, and rejects un
   CHECK_FALSE(method_info(MethodKind::smoothgrad).is_signed);
   CHECK(method_info(MethodKind::integrated_gradients).is_signed);
   CHECK(method_info(MethodKind::deeplift).name == "deeplift");
+  CHECK(method_info(MethodKind::kernel_shap).is_signed);
+  CHECK(uses_feature_mask(MethodKind::lime));
+  CHECK_FALSE(uses_feature_mask(MethodKind::occlusion));
+}
+
+TEST_CASE("report: perturbation settings: automatic window, stride, samples and feature masks") {
+  ReportOptions o;
+  CHECK(occlusion_window(o, 224) == 15);  // Captum's study settings at 224 pixels
+  CHECK(occlusion_stride(o, 224) == 8);
+  CHECK(occlusion_window(o, 28) == 3);    // at least 3 pixels, stride at least 2
+  CHECK(occlusion_stride(o, 28) == 2);
+  CHECK(method_samples(MethodKind::smoothgrad, o) == 50);
+  CHECK(method_samples(MethodKind::kernel_shap, o) == 1000);
+  CHECK(method_samples(MethodKind::shapley_sampling, o) == 25);
+  o.window = 5;
+  o.stride = 4;
+  o.samples = 7;
+  CHECK(occlusion_window(o, 224) == 5);
+  CHECK(occlusion_stride(o, 224) == 4);
+  CHECK(method_samples(MethodKind::lime, o) == 7);
+
+  const Tensor picture = test_picture(kSize, kSize);
+  o.grid = "4x2";
+  const Tensor grid = report_feature_mask(o, picture);
+  CHECK(grid.shape() == Shape{kSize, kSize});
+  CHECK(feature_count(grid) == 8);
+  o.grid = "slic:6";
+  const Tensor slic = report_feature_mask(o, picture);
+  CHECK(feature_count(slic) >= 2);
+  for (const char* bad : {"slic:", "slic:x", "slic:0", "8", "64x64"}) {
+    o.grid = bad;
+    CAPTURE(bad);
+    CHECK_THROWS_AS(report_feature_mask(o, picture), Error);
+  }
 }
 
 TEST_CASE("report: preprocessing follows the ModelInfo and unnormalise inverts it") {
@@ -245,6 +283,17 @@ TEST_CASE("report: every method into one folder: files, shapes, values, HTML and
     if (a.method == "deeplift") CHECK(std::abs(a.delta) < 1e-3);
     if (a.method == "saliency") CHECK(std::isnan(a.delta));
   }
+  // The deterministic perturbation methods, called directly with the report's settings.
+  const Attribution occ = occlusion(q, {.windows = {Shape{1, 3, 3}}, .strides = {{1, 2, 2}}});
+  CHECK(loupe::test::check_close(load_npy((out / "pic_occlusion.npy").string()), ops::select(occ.attributions[0], 0, 0),
+                                 1e-6, 1e-5, "occlusion"));
+  const Tensor grid = ops::unsqueeze(grid_feature_mask(kSize, kSize, 8, 8), 0);
+  const Attribution ablation = feature_ablation(q, {.feature_mask = {grid}});
+  CHECK(loupe::test::check_close(load_npy((out / "pic_ablation.npy").string()),
+                                 ops::select(ablation.attributions[0], 0, 0), 1e-6, 1e-5, "ablation"));
+  CHECK(image.features == 64);
+  CHECK(image.mask_png == "pic_mask.png");
+  CHECK(nn::load_image((out / "pic_mask.png").string()).shape() == Shape{3, kSize, kSize});
   // The heatmap PNG of ixg is the heatmap of the saved attribution.
   const Tensor ixg = load_npy((out / "pic_ixg.npy").string());
   const Heatmap h = make_heatmap(ixg, inputs[0].display);
@@ -265,6 +314,9 @@ TEST_CASE("report: every method into one folder: files, shapes, values, HTML and
   CHECK(contains(json, "\"label\": \"dog\""));
   CHECK(contains(json, "\"output\": \"logit\""));
   CHECK(contains(json, "\"delta\": null"));
+  CHECK(contains(json, "\"mask_png\": \"pic_mask.png\""));
+  CHECK(contains(json, "\"grid\": \"8x8\""));
+  CHECK(contains(html, "src=\"pic_mask.png\""));
   fs::remove_all(dir);
 }
 
@@ -289,6 +341,23 @@ TEST_CASE("report: targets on a multilabel model, several per image, and bad req
   CHECK(fs::exists(out / "x_cat_saliency.npy"));
   CHECK(fs::exists(out / "x_bird_deeplift_overlay.png"));
   CHECK_FALSE(fs::exists(out / "x_saliency.npy"));
+
+  // Perturbation methods answer both targets from the same passes; each equals its own run.
+  options.methods = {MethodKind::occlusion, MethodKind::kernel_shap};
+  options.samples = 20;
+  options.grid = "4x4";
+  report = explain_to_folder(*model, info, inputs, options, out.string());
+  const Tensor both_occ = load_npy((out / "x_bird_occlusion.npy").string());
+  const Tensor both_shap = load_npy((out / "x_bird_kernelshap.npy").string());
+  options.target = "bird";
+  report = explain_to_folder(*model, info, inputs, options, out.string());
+  CHECK(loupe::test::check_close(both_occ, load_npy((out / "x_occlusion.npy").string()), 1e-6, 1e-5, "occlusion"));
+  // KernelSHAP draws the coalitions of an input row once for all of its targets.
+  CHECK(loupe::test::check_close(both_shap, load_npy((out / "x_kernelshap.npy").string()), 1e-6, 1e-4, "kernelshap"));
+  options.target = "auto";
+  options.samples = 0;
+  options.grid = "8x8";
+  options.methods = {MethodKind::saliency, MethodKind::deeplift};
 
   // A list of labels and indices; one target keeps the short names.
   options.target = "dog";
@@ -412,6 +481,21 @@ TEST_CASE("loupe explain: the command writes the files and rejects bad options n
   CHECK(contains(stdout_text, "report: "));
   REQUIRE(run_loupe(program, "--help", dir, &stdout_text) == 0);
   CHECK(contains(stdout_text, "--internal-batch"));
+  CHECK(contains(stdout_text, "--grid"));
+  // A long option puts its text on the next line instead of running into it.
+  CHECK(contains(stdout_text, "--perturbations-per-eval N\n"));
+  // The perturbation methods from the command line, with their options.
+  const fs::path out2 = dir / "out2";
+  REQUIRE(run_loupe(program,
+                    "--model " + q(ckpt) + " --input " + q(png) +
+                        " --method occlusion,ablation,lime,clime,kernelshap,shapley --window 4 --stride 2 --grid 4x4"
+                        " --samples 16 --perturbations-per-eval 5 --out " + q(out2) + " --json",
+                    dir, &stdout_text, &stderr_text) == 0);
+  for (const char* name : {"a_occlusion.npy", "a_ablation.png", "a_lime.npy", "a_clime.npy", "a_kernelshap_overlay.png",
+                           "a_shapley.npy", "a_mask.png"})
+    CHECK_MESSAGE(fs::exists(out2 / name), name);
+  CHECK(contains(stdout_text, "\"window\": 4"));
+  CHECK(contains(stdout_text, "\"features\": 16"));
 
   // Errors: exit code 1 (user error) and a message naming the option or file.
   auto fails_with = [&](const std::string& args, const std::string& part) {
@@ -427,6 +511,10 @@ TEST_CASE("loupe explain: the command writes the files and rejects bad options n
   fails_with(good + " --baseline base.txt", "--baseline");
   fails_with(good + " --target zebra", "zebra");
   fails_with(good + " --frobnicate 3", "--frobnicate");
+  fails_with(good + " --method kernelshap --grid 8by8", "8by8");
+  fails_with(good + " --method occlusion --window 0", "--window");
+  fails_with(good + " --method occlusion --window 40", "window");
+  fails_with(good + " --perturbations-per-eval -2", "--perturbations-per-eval");
   fails_with("--model " + q(dir / "nope.safetensors") + " --input " + q(png) + " --out " + q(out), "nope.safetensors");
   fails_with("--model " + q(ckpt) + " --input " + q(dir / "nope.png") + " --out " + q(out), "nope.png");
   fs::remove_all(dir);
