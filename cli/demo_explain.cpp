@@ -44,7 +44,8 @@ std::string run(const std::string& checkpoint, const Tensor& images, const std::
   explain::ReportOptions options;
   options.methods = explain::parse_methods("all");
   options.steps = 10;
-  options.samples = 6;
+  options.samples = 0;   // each method's default: SmoothGrad 50, LIME/C-LIME/KernelSHAP 1000, Shapley 25 orders
+  options.grid = "7x7";  // 4x4-pixel patches of the 28x28 images
   options.internal_batch = 64;
   options.title = "loupe demo: explanations of test images";
   options.checkpoint = checkpoint;
