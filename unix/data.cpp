@@ -436,6 +436,28 @@ Tensor modality_mask(const Batch& batch, Modality m) {
   return ops::mul(batch.loss_mask, ops::to_dtype(is_m, batch.loss_mask.dtype()));
 }
 
+Batch to_device(const Batch& batch, Device device) {
+  Batch out;
+  out.tokens = ops::to_device(batch.tokens, device);
+  out.targets = ops::to_device(batch.targets, device);
+  out.loss_mask = ops::to_device(batch.loss_mask, device);
+  out.modality = ops::to_device(batch.modality, device);
+  return out;
+}
+
+std::vector<std::vector<int64_t>> batch_indices(int64_t count, int64_t batch_size, bool drop_last) {
+  LOUPE_CHECK(count >= 0 && batch_size > 0, "unix batch_indices: count ", count, ", batch_size ", batch_size);
+  std::vector<std::vector<int64_t>> out;
+  for (int64_t start = 0; start < count; start += batch_size) {
+    const int64_t end = std::min(count, start + batch_size);
+    if (drop_last && end - start < batch_size) break;
+    std::vector<int64_t> chunk;
+    for (int64_t i = start; i < end; ++i) chunk.push_back(i);
+    out.push_back(std::move(chunk));
+  }
+  return out;
+}
+
 // --- the experiment's data -------------------------------------------------------------------------
 
 std::vector<int64_t> seeded_permutation(int64_t n, uint64_t seed) {

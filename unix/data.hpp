@@ -175,6 +175,10 @@ Batch make_batch(const std::vector<Sequence>& sequences, const std::vector<int64
                  bool mask_instructions = true);
 // (B, T) f32: loss_mask where modality == m (per-modality held-out loss, within-batch gradients).
 Tensor modality_mask(const Batch& batch, Modality m);
+// The same batch with its four tensors on `device`.
+Batch to_device(const Batch& batch, Device device);
+// Consecutive chunks of [0, count) of batch_size indices (the last one shorter unless drop_last).
+std::vector<std::vector<int64_t>> batch_indices(int64_t count, int64_t batch_size, bool drop_last = false);
 
 // --- the experiment's data -------------------------------------------------------------------------
 

@@ -217,6 +217,13 @@ TEST_CASE("unix batches: shifted targets, loss masks, modality and padding") {
   CHECK_NOTHROW(make_batch(seqs, {0}, seqs[0].length() - 1));
   CHECK_THROWS_AS(make_batch(seqs, {3}, T), Error);
   CHECK_THROWS_AS(make_batch(seqs, {}, T), Error);
+
+  const Batch moved = to_device(batch, Device::cpu());
+  CHECK(to_vector<int64_t>(moved.targets) == targets);
+  CHECK(batch_indices(5, 2) == std::vector<std::vector<int64_t>>{{0, 1}, {2, 3}, {4}});
+  CHECK(batch_indices(5, 2, true) == std::vector<std::vector<int64_t>>{{0, 1}, {2, 3}});
+  CHECK(batch_indices(0, 2).empty());
+  CHECK_THROWS_AS(batch_indices(5, 0), Error);
 }
 
 TEST_CASE("unix seeded permutations are permutations, deterministic and seed-dependent") {
@@ -370,4 +377,22 @@ TEST_CASE("unix fashion-mnist: 2x2 means quantised to 16 levels") {
   const Vocabulary vocab = Vocabulary::build(fashion_captions(), 16);
   const Sequence s = text_to_image(vocab, test, 0);
   CHECK(s.length() == 1 + 27 + 1 + 196 + 2);
+
+  if (!licences_present()) return;
+  // The larger run's data: Fashion-MNIST's train split (limited here) and its test split held out.
+  DataConfig config;
+  config.source = "fashion-mnist";
+  config.fashion_dir = dir;
+  config.fashion_limit = 300;
+  const UnixData data = load_unix_data(config);
+  CHECK(data.train_images.size() == 300);
+  CHECK(data.heldout_images.size() == 10000);
+  CHECK(data.vocab.image_levels() == 16);
+  CHECK(data.seq_len() == 1 + 32 + 1 + 196 + 1);  // the longest caption: "a picture of a pair of trousers."
+  const auto mm = data.multimodal_sequences(Split::train);
+  CHECK(mm.size() == 600);
+  const Batch batch = make_batch(mm, {0, 1, 2, 3}, data.seq_len());
+  CHECK(batch.tokens.shape() == Shape{4, data.seq_len()});
+  config.source = "cifar";
+  CHECK_THROWS_AS(load_unix_data(config), Error);
 }
