@@ -3,6 +3,7 @@
 // model with known gradients, the whole analysis on losses linear in the weights (so every mean
 // gradient is known in closed form), the CSV, and the weighted next-token loss.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -305,7 +306,7 @@ TEST_CASE("unix conflict: CSV text and atomic file") {
         "100,3,q,model.layers.3.self_attn.q_proj.weight,4096,0.25,0.75,0.5,\n"
         "100,3,all,,4096,0.25,0.75,-0.125,\n");
 
-  const fs::path dir = fs::temp_directory_path() / "loupe_unix_conflict_csv";
+  const fs::path dir = fs::temp_directory_path() / ("loupe_unix_conflict_csv_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   const fs::path file = dir / "conflict.csv";

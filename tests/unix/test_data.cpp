@@ -3,6 +3,7 @@
 // permutations, the Fashion-MNIST quantisation, and the real data (sklearn's digits, the
 // licence texts, Fashion-MNIST), which skip with a message where their files are absent.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -96,7 +97,7 @@ TEST_CASE("unix text: normalisation of the licence layout") {
 }
 
 TEST_CASE("unix text: the stream reads regular files in name order, skipping symbolic links") {
-  const fs::path dir = fs::temp_directory_path() / "loupe_unix_text_stream";
+  const fs::path dir = fs::temp_directory_path() / ("loupe_unix_text_stream_" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
   std::ofstream(dir / "B") << "second\tfile\n";
