@@ -32,9 +32,9 @@ Tensor rotary_embedding(const Tensor& x, const Tensor& positions, double theta, 
               shape_str(x.shape()));
   LOUPE_CHECK(is_floating(x.dtype()), op, ": x must be floating, got ", x.dtype());
   LOUPE_CHECK(positions.dtype() == DType::i64, op, ": positions must be int64, got ", positions.dtype());
-  const bool ok = (positions.dim() == 2 && positions.size(0) == x.size(0) && positions.size(1) == x.size(2)) ||
+  const bool ok = (positions.dim() == 2 && (positions.size(0) == x.size(0) || positions.size(0) == 1) && positions.size(1) == x.size(2)) ||
                   (positions.dim() == 1 && positions.size(0) == x.size(2));
-  LOUPE_CHECK(ok, op, ": positions ", shape_str(positions.shape()), " must be (B, T) or (T) for x ",
+  LOUPE_CHECK(ok, op, ": positions ", shape_str(positions.shape()), " must be (B, T), (1, T) or (T) for x ",
               shape_str(x.shape()), " (B, H, T, D)");
   LOUPE_CHECK(std::isfinite(theta) && theta > 0, op, ": theta must be positive, got ", theta);
   check_same_device(op, {x, positions});

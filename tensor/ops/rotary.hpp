@@ -1,7 +1,7 @@
 // Rotary position embeddings (RoPE) with explicit position ids, half-split as in Llama
 // (HF transformers' rotate_half / apply_rotary_pos_emb):
 //
-//   x (B, H, T, D), D even; positions (B, T) or (T) int64 (the position of each token).
+//   x (B, H, T, D), D even; positions (B, T), (1, T) or (T) int64 (the position of each token).
 //   inv_freq[i] = theta^(-2i / D), i < D/2;  angle[b, t, i] = positions[b, t] * inv_freq[i]
 //   out[..., i]       = x[..., i] cos(angle_i) - x[..., i + D/2] sin(angle_i)
 //   out[..., i + D/2] = x[..., i + D/2] cos(angle_i) + x[..., i] sin(angle_i)

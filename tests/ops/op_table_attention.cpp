@@ -317,7 +317,7 @@ TEST_CASE("attention: bad arguments raise loupe::Error") {
                        doctest::Contains("D even"), Error);
   CHECK_THROWS_WITH_AS(rotary_embedding(random_tensor({1, 2, 3, 4}), zeros({1, 3})), doctest::Contains("int64"), Error);
   CHECK_THROWS_WITH_AS(rotary_embedding(random_tensor({1, 2, 3, 4}), zeros({2, 3}, DType::i64)),
-                       doctest::Contains("must be (B, T) or (T)"), Error);
+                       doctest::Contains("must be (B, T), (1, T) or (T)"), Error);
 }
 
 TEST_CASE("rotary_embedding: position 0 is the identity, the inverse undoes it, norms are kept") {
