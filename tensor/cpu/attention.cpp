@@ -1,9 +1,12 @@
 // Fused, tiled CPU attention kernels. See attention.hpp.
 #include "tensor/cpu/attention.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/cpu/fast_elementwise.hpp"
@@ -24,6 +27,41 @@ void exp_inplace(T* x, int64_t n) {
     if (fast::unary_f32(ops::UnaryOp::exp, x, x, n)) return;
   }
   for (int64_t j = 0; j < n; ++j) x[j] = std::exp(x[j]);
+}
+
+// max of n contiguous elements (NaN-blind, as the online softmax only needs the shift).
+template <typename T>
+T row_max(const T* x, int64_t n) {
+  T m = kNegInf<T>;
+  int64_t j = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    __m256 acc = _mm256_set1_ps(kNegInf<float>);
+    for (; j + 8 <= n; j += 8) acc = _mm256_max_ps(acc, _mm256_loadu_ps(x + j));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, acc);
+    for (float lane : lanes) m = lane > m ? lane : m;
+  }
+  for (; j < n; ++j) m = x[j] > m ? x[j] : m;
+  return m;
+}
+
+// x[j] = exp(x[j] - shift) over n contiguous elements; returns their sum. float32 sums in 8
+// lanes (a scalar chain of adds would cost more than the exp itself).
+template <typename T>
+T exp_shifted_sum(T* x, int64_t n, T shift) {
+  for (int64_t j = 0; j < n; ++j) x[j] -= shift;
+  exp_inplace(x, n);
+  T total = 0;
+  int64_t j = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    __m256 acc = _mm256_setzero_ps();
+    for (; j + 8 <= n; j += 8) acc = _mm256_add_ps(acc, _mm256_loadu_ps(x + j));
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, acc);
+    for (float lane : lanes) total += lane;
+  }
+  for (; j < n; ++j) total += x[j];
+  return total;
 }
 
 // Masks one rows x cols block of scores (row r = query i0 + r, column c = key j0 + c, leading
@@ -99,17 +137,12 @@ void attention_forward(const ops::AttentionShape& s, View4<T> q, View4<T> k, Vie
         mask_block(s, mask, b, h, i0, rows, j0, cols, scores.data(), kKeyTile);
         for (int64_t r = 0; r < rows; ++r) {
           T* row = scores.data() + r * kKeyTile;
-          T tile_max = kNegInf<T>;
-          for (int64_t c = 0; c < cols; ++c) tile_max = row[c] > tile_max ? row[c] : tile_max;
-          const T m_new = std::max(m[r], tile_max);
+          const T m_new = std::max(m[r], row_max(row, cols));
           if (m_new == kNegInf<T>) {  // nothing allowed yet: p = 0 for this tile
             std::fill(row, row + cols, T(0));
             continue;
           }
-          for (int64_t c = 0; c < cols; ++c) row[c] -= m_new;
-          exp_inplace(row, cols);
-          T total = 0;
-          for (int64_t c = 0; c < cols; ++c) total += row[c];
+          const T total = exp_shifted_sum(row, cols, m_new);
           const T alpha = std::exp(m[r] - m_new);  // 0 when m[r] was -inf
           if (alpha != T(1)) {
             T* a = acc.data() + r * s.v_dim;
