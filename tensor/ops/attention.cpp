@@ -7,6 +7,7 @@
 
 #include "tensor/cpu/attention.hpp"
 #include "tensor/cpu/fast_elementwise.hpp"
+#include "tensor/cuda/ops.hpp"
 #include "tensor/dispatch.hpp"
 #include "tensor/ops/binary.hpp"
 #include "tensor/ops/copy.hpp"
@@ -82,8 +83,10 @@ SafeSoftmax safe_softmax(const Tensor& scores) {
   return {p, squeeze(add(safe_m, log(l)), -1)};
 }
 
+// The fused kernels (CPU, or CUDA where tensor/cuda/attention.cu handles the call), unless
+// LOUPE_REFERENCE_KERNELS=1 forces the reference path.
 bool use_fast_kernel(const Tensor& q) {
-  return q.device().is_cpu() && cpu::fast::enabled() && (q.dtype() == DType::f32 || q.dtype() == DType::f64);
+  return cpu::fast::enabled() && (q.dtype() == DType::f32 || q.dtype() == DType::f64);
 }
 
 template <typename T>
@@ -91,18 +94,22 @@ cpu::View4<T> view4(const Tensor& x) {
   return {x.data<T>(), x.stride(0), x.stride(1), x.stride(2), x.stride(3)};
 }
 
-// The mask expanded to (B, H, Tq, Tk) in the kernel's dtype (an additive one), kept alive by `holder`.
-cpu::MaskView mask_view(const AttentionOptions& o, const AttentionShape& s, DType dtype, Tensor& holder) {
-  cpu::MaskView view;
-  if (!o.mask.defined()) return view;
+// The mask expanded to (B, H, Tq, Tk) (stride 0 along broadcast dims), an additive one in `dtype`.
+Tensor expanded_mask(const AttentionOptions& o, const AttentionShape& s, DType dtype) {
+  if (!o.mask.defined()) return Tensor();
   const bool is_bool = o.mask.dtype() == DType::b8;
-  holder = expand(mask_4d(is_bool ? o.mask : to_dtype(o.mask, dtype)), {s.batch, s.heads, s.q_len, s.kv_len});
-  view.data = holder.raw_data();
-  view.is_bool = is_bool;
-  view.s0 = holder.stride(0);
-  view.s1 = holder.stride(1);
-  view.s2 = holder.stride(2);
-  view.s3 = holder.stride(3);
+  return expand(mask_4d(is_bool ? o.mask : to_dtype(o.mask, dtype)), {s.batch, s.heads, s.q_len, s.kv_len});
+}
+
+cpu::MaskView mask_view(const Tensor& mask) {
+  cpu::MaskView view;
+  if (!mask.defined()) return view;
+  view.data = mask.raw_data();
+  view.is_bool = mask.dtype() == DType::b8;
+  view.s0 = mask.stride(0);
+  view.s1 = mask.stride(1);
+  view.s2 = mask.stride(2);
+  view.s3 = mask.stride(3);
   return view;
 }
 
@@ -174,11 +181,15 @@ AttentionGrads attention_backward_reference(const Tensor& g, const Tensor& q, co
 AttentionForward attention_forward(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& o) {
   if (!use_fast_kernel(q)) return attention_forward_reference(q, k, v, o);
   const AttentionShape s = check_attention(q, k, v, o, "scaled_dot_product_attention");
-  AttentionForward f{Tensor::empty({s.batch, s.heads, s.q_len, s.v_dim}, q.dtype()),
-                     Tensor::empty({s.batch, s.heads, s.q_len}, q.dtype())};
+  AttentionForward f{Tensor::empty({s.batch, s.heads, s.q_len, s.v_dim}, q.dtype(), q.device()),
+                     Tensor::empty({s.batch, s.heads, s.q_len}, q.dtype(), q.device())};
   if (f.out.numel() == 0) return f;
-  Tensor mask_holder;
-  const cpu::MaskView mask = mask_view(o, s, q.dtype(), mask_holder);
+  const Tensor mask_holder = expanded_mask(o, s, q.dtype());
+  if (q.device().is_cuda()) {
+    if (!empty_call(s) && cuda::attention_forward(s, q, k, v, mask_holder, f.out, f.lse)) return f;
+    return attention_forward_reference(q, k, v, o);
+  }
+  const cpu::MaskView mask = mask_view(mask_holder);
   dispatch_floating(q.dtype(), "scaled_dot_product_attention", [&](auto tag) {
     using T = typename decltype(tag)::type;
     cpu::attention_forward<T>(s, view4<T>(q), view4<T>(k), view4<T>(v), mask, f.out.data<T>(), f.lse.data<T>());
@@ -197,10 +208,19 @@ AttentionGrads attention_backward(const Tensor& g_in, const Tensor& q, const Ten
   const Tensor g = to_dtype(g_in, q.dtype());
   const Tensor out = contiguous(to_dtype(out_in, q.dtype()));
   const Tensor lse = contiguous(to_dtype(lse_in, q.dtype()));
+  const Tensor mask_holder = expanded_mask(o, s, q.dtype());
+  if (q.device().is_cuda()) {
+    AttentionGrads grads{Tensor::empty(q.shape(), q.dtype(), q.device()), Tensor::empty(k.shape(), q.dtype(), q.device()),
+                         Tensor::empty(v.shape(), q.dtype(), q.device())};
+    if (!empty_call(s) &&
+        cuda::attention_backward(s, q, k, v, g, out, lse, mask_holder, grads.dq, grads.dk, grads.dv)) {
+      return grads;
+    }
+    return attention_backward_reference(g, q, k, v, out, lse, o);
+  }
   AttentionGrads grads{zeros(q.shape(), q.dtype()), zeros(k.shape(), q.dtype()), zeros(v.shape(), q.dtype())};
   if (empty_call(s)) return grads;
-  Tensor mask_holder;
-  const cpu::MaskView mask = mask_view(o, s, q.dtype(), mask_holder);
+  const cpu::MaskView mask = mask_view(mask_holder);
   dispatch_floating(q.dtype(), "scaled_dot_product_attention_backward", [&](auto tag) {
     using T = typename decltype(tag)::type;
     cpu::attention_backward<T>(s, view4<T>(q), view4<T>(k), view4<T>(v), view4<T>(g), out.data<T>(), lse.data<T>(),

@@ -16,12 +16,14 @@
 // (_safe_softmax), rather than the NaN of a plain softmax over -inf.
 // scale < 0 means 1 / sqrt(D) (PyTorch's scale=None). The mask gets no gradient.
 //
-// Kernels. attention_reference is the plain path: it materialises the (B, H, Tq, Tk) scores with
-// tensor ops (matmul, where, exp, sum), so it runs on any device; the CUDA path uses it until a
-// fused CUDA kernel exists. The fast CPU kernel (tensor/cpu/attention.hpp) is fused and tiled
-// with an online softmax: no Tq x Tk matrix is formed. LOUPE_REFERENCE_KERNELS=1 forces the plain
-// path on the CPU too. The backward recomputes the probabilities from the saved log-sum-exp.
-// Tests: tests/ops/op_table_attention.cpp (op table, fast vs reference kernels, masks, errors)
+// Kernels. attention_*_reference is the plain path: it materialises the (B, H, Tq, Tk) scores with
+// tensor ops (matmul, where, exp, sum), so it runs on any device. The fast CPU kernel
+// (tensor/cpu/attention.hpp) is fused and tiled with an online softmax: no Tq x Tk matrix is
+// formed. On CUDA, tensor/cuda/attention.cu holds simple fused kernels (head dims up to 128,
+// float32 / float64; other calls take the reference path). LOUPE_REFERENCE_KERNELS=1 forces the
+// reference path everywhere. The backward recomputes the probabilities from the saved log-sum-exp.
+// Tests: tests/ops/op_table_attention.cpp (op table, fast vs reference kernels, masks, errors),
+// tests/cuda/test_cuda_attention.cpp (the CUDA kernels; skipped without a GPU)
 #pragma once
 
 #include "tensor/tensor.hpp"
