@@ -5,6 +5,7 @@
 
 #include "autograd/autocast.hpp"
 #include "autograd/engine.hpp"
+#include "autograd/functions/attention.hpp"
 #include "autograd/functions/binary.hpp"
 #include "autograd/functions/conv.hpp"
 #include "autograd/functions/device.hpp"

@@ -35,6 +35,7 @@ namespace loupe::autograd {
   X(batch_norm) X(layer_norm) X(rms_norm) X(dropout) X(embedding)                                \
   X(gather) X(scatter_add) X(index_select) X(index_add) X(masked_fill) X(cat) X(pad)             \
   X(interpolate)                                                                                 \
+  X(attention) X(rotary_embedding)                                                               \
   X(cross_entropy) X(nll_loss) X(bce_with_logits) X(mse_loss) X(l1_loss) X(smooth_l1_loss)       \
   X(custom)
 

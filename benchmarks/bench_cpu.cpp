@@ -381,6 +381,54 @@ void transformer_cases(Bench& bench) {
   linear_case("ffn down", ffn, d_model);
 }
 
+// --- Fused attention vs torch.nn.functional.scaled_dot_product_attention -----------------------
+// Causal self-attention, H = 8 heads of D = 64, float32. FLOPs count the useful products of the
+// causal half: forward 2 matmuls (q k^T, p v) = 4 B H T^2 D / 2; forward + backward counts 3.5x
+// that (the backward's dv, dp, dq, dk and the recomputed scores: PyTorch's flash backward does
+// the same five products).
+void attention_cases(Bench& bench) {
+  const std::vector<int64_t> batches = bench.options().quick ? std::vector<int64_t>{1} : std::vector<int64_t>{1, 2, 4};
+  const std::vector<int64_t> lengths =
+      bench.options().quick ? std::vector<int64_t>{256} : std::vector<int64_t>{512, 1024, 2048};
+  const int64_t heads = 8, head_dim = 64;
+  for (bool backward : {false, true}) {
+    for (int64_t t : lengths) {
+      for (int64_t b : batches) {
+        const Shape qkv = {b, heads, t, head_dim};
+        Tensor q, k, v, g;
+        Case c;
+        c.row.name = std::string("attention causal ") + (backward ? "fwd+bwd" : "forward") + " B" + std::to_string(b) +
+                     " T" + std::to_string(t);
+        c.row.group = "attention";
+        c.row.shape = shape_text({qkv, qkv, qkv});
+        c.row.flops = 2.0 * b * heads * double(t) * double(t) * head_dim * (backward ? 3.5 : 1.0);
+        c.setup = [&, qkv, backward] {
+          q = randn(qkv, 21);
+          k = randn(qkv, 22);
+          v = randn(qkv, 23);
+          g = randn(qkv, 24);
+          if (backward) {
+            for (Tensor* x : {&q, &k, &v}) x->set_requires_grad(true);
+          }
+        };
+        c.run = [&, backward] {
+          loupe::AttentionOptions o;
+          o.causal = loupe::CausalMode::top_left;
+          if (!backward) {
+            Tensor y = ops::scaled_dot_product_attention(q, k, v, o);
+            return;
+          }
+          loupe::EnableGradGuard enable;
+          const Tensor y = loupe::scaled_dot_product_attention(q, k, v, o);
+          const std::vector<Tensor> grads = loupe::grad({y}, {q, k, v}, {g});
+        };
+        c.teardown = [&] { q = k = v = g = Tensor(); };
+        bench.run(std::move(c));
+      }
+    }
+  }
+}
+
 // --- ResNet18's convolutions ---------------------------------------------------------------------
 
 struct ConvLayer {
@@ -704,6 +752,7 @@ int main(int argc, char** argv) {
     memory_cases(bench);
     gemm_cases(bench);
     transformer_cases(bench);
+    attention_cases(bench);
     conv_cases(bench);
     model_cases(bench);
     explain_cases(bench);

@@ -139,6 +139,35 @@ def transformer_cases(bench):
     linear_case("ffn down", ffn, d_model)
 
 
+# --- Fused attention vs torch.nn.functional.scaled_dot_product_attention -----------------------
+
+def attention_cases(bench):
+    """Causal self-attention, 8 heads of 64, float32 (see bench_cpu.cpp's attention_cases)."""
+    batches = [1] if bench.args.quick else [1, 2, 4]
+    lengths = [256] if bench.args.quick else [512, 1024, 2048]
+    heads, head_dim = 8, 64
+    for backward in (False, True):
+        for t in lengths:
+            for b in batches:
+                qkv = (b, heads, t, head_dim)
+                name = f"attention causal {'fwd+bwd' if backward else 'forward'} B{b} T{t}"
+                flops = 2.0 * b * heads * t * t * head_dim * (3.5 if backward else 1.0)
+
+                def setup(qkv=qkv, backward=backward):
+                    return [randn(*qkv).requires_grad_(backward) for _ in range(3)] + [randn(*qkv)]
+
+                def forward(st):
+                    F.scaled_dot_product_attention(st[0], st[1], st[2], is_causal=True)
+
+                def forward_backward(st):
+                    with torch.enable_grad():
+                        y = F.scaled_dot_product_attention(st[0], st[1], st[2], is_causal=True)
+                        torch.autograd.grad(y, st[:3], st[3])
+
+                bench.run(name, "attention", shape_text(qkv, qkv, qkv), forward_backward if backward else forward,
+                          flops=flops, setup=setup)
+
+
 # --- ResNet18's convolutions --------------------------------------------------------------------
 
 # (name, in_channels, out_channels, kernel, stride, padding, in_size, occurrences in ResNet18)
@@ -397,6 +426,7 @@ def main():
         memory_cases(bench)
         gemm_cases(bench)
         transformer_cases(bench)
+        attention_cases(bench)
         conv_cases(bench)
         model_cases(bench)
         explain_cases(bench)

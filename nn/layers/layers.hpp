@@ -9,3 +9,4 @@
 #include "nn/layers/embedding.hpp"
 #include "nn/layers/norm.hpp"
 #include "nn/layers/pool.hpp"
+#include "nn/layers/transformer.hpp"

@@ -54,4 +54,13 @@ LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine
 
 Tensor LayerNorm::forward(const Tensor& x) { return layer_norm(x, normalized_shape_, weight, bias, eps_); }
 
+RMSNorm::RMSNorm(Shape normalized_shape, double eps, bool elementwise_affine)
+    : normalized_shape_(std::move(normalized_shape)), eps_(eps) {
+  LOUPE_CHECK(!normalized_shape_.empty() && shape_numel(normalized_shape_) > 0,
+              "RMSNorm: normalized_shape must be non-empty and positive, got ", shape_str(normalized_shape_));
+  if (elementwise_affine) weight = register_parameter("weight", ones(normalized_shape_));
+}
+
+Tensor RMSNorm::forward(const Tensor& x) { return rms_norm(x, normalized_shape_, weight, eps_); }
+
 }  // namespace loupe::nn

@@ -54,4 +54,20 @@ class LayerNorm : public Module {
   double eps_;
 };
 
+// RMSNorm: y = x / sqrt(mean(x^2) + eps) * weight over the trailing normalized_shape, weight
+// (ones) when elementwise_affine. eps < 0 is PyTorch's eps=None (the dtype's machine epsilon);
+// Llama-style models pass 1e-6. x (..., *normalized_shape). Tests: tests/nn/test_transformer.cpp
+class RMSNorm : public Module {
+ public:
+  explicit RMSNorm(Shape normalized_shape, double eps = -1.0, bool elementwise_affine = true);
+  Tensor forward(const Tensor& x) override;
+  std::string type_name() const override { return "RMSNorm"; }
+
+  Tensor weight;  // normalized_shape, or undefined
+
+ private:
+  Shape normalized_shape_;
+  double eps_;
+};
+
 }  // namespace loupe::nn

@@ -9,6 +9,7 @@
 #include <optional>
 #include <vector>
 
+#include "tensor/ops/attention.hpp"
 #include "tensor/ops/binary.hpp"
 #include "tensor/ops/conv.hpp"
 #include "tensor/ops/loss.hpp"
@@ -182,5 +183,15 @@ void sgd_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grad
 void adam_step(const std::vector<Tensor>& params, const std::vector<Tensor>& grads, const std::vector<Tensor>& exp_avg,
                const std::vector<Tensor>& exp_avg_sq, double lr, double beta1, double beta2, double eps,
                double weight_decay, bool decoupled, int64_t step);
+
+// --- fused attention (attention.cu) ---
+// mask: undefined, or expanded to (B, H, Tq, Tk) (bool, or additive in q's dtype). out, lse, dq, dk,
+// dv: contiguous, written whole. Return false (doing nothing) for calls the kernels do not handle
+// (head dims above 128, dtypes other than float32 / float64): the caller takes the reference path.
+bool attention_forward(const ops::AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v,
+                       const Tensor& mask, const Tensor& out, const Tensor& lse);
+bool attention_backward(const ops::AttentionShape& s, const Tensor& q, const Tensor& k, const Tensor& v,
+                        const Tensor& g, const Tensor& out, const Tensor& lse, const Tensor& mask, const Tensor& dq,
+                        const Tensor& dk, const Tensor& dv);
 
 }  // namespace loupe::cuda

@@ -142,4 +142,13 @@ void adam_step(const std::vector<Tensor>&, const std::vector<Tensor>&, const std
   unavailable("Adam");
 }
 
+bool attention_forward(const ops::AttentionShape&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                       const Tensor&, const Tensor&) {
+  unavailable("scaled_dot_product_attention");
+}
+bool attention_backward(const ops::AttentionShape&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                        const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&) {
+  unavailable("scaled_dot_product_attention_backward");
+}
+
 }  // namespace loupe::cuda
