@@ -12,7 +12,8 @@
 //   x_z = blend(x, x', z[group_ids])   i.e. x' + z[g(e)] (x - x') at every element e,
 // built on the input's device: index_select(z, 1, group_ids) is (P, numel) and reshapes to
 // (P, ...). C-LIME uses the same gather with additive noise instead (x + e[g(e)]).
-// Tests: tests/explain/test_coalitions.cpp
+// Tests: tests/explain/test_ablation.cpp (masks: batch dims, shared ids, bad masks) and every
+// method's test beside it.
 #pragma once
 
 #include <vector>
