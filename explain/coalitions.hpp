@@ -64,6 +64,12 @@ Attribution attribute_features(const Prepared& p, const std::vector<Tensor>& fea
 // per_eval copies (0: as many as fit the memory budget): (count, T) float64 on the host, row-major.
 std::vector<double> score_coalitions(const Prepared& p, const CoalitionRow& row, const Tensor& z, int64_t per_eval);
 
+// The surrogate fits (LIME, C-LIME, sampled KernelSHAP) keep an (n, M) float64 design on the
+// host and factor it: beyond this many features (Captum warns at the same size) they raise,
+// asking for a feature mask that groups the scalars.
+constexpr int64_t kMaxSurrogateFeatures = 10000;
+void check_surrogate_features(int64_t m, const char* method);
+
 // Checks user-given coalitions (n, M) of 0/1 values for M features and returns them (host,
 // row-major float64).
 std::vector<double> given_coalitions(const Tensor& coalitions, int64_t m, const char* method);
