@@ -393,7 +393,7 @@ def occlusion_cases(bench, formula):
         formula.fill_with_formula(model)
         model.eval()
         x = formula.formula_input(x_shape).float()
-        model(x)  # warm-up
+        model(torch.zeros(min(chunk, per_dim * per_dim), 3, size, size))  # warm-up at the chunk size, as loupe's side
         return model, x
 
     def occlusion(per_eval):

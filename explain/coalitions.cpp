@@ -106,6 +106,11 @@ std::vector<double> score_coalitions(const Prepared& p, const CoalitionRow& row,
   return to_vector<double>(scores);
 }
 
+void check_surrogate_features(int64_t m, const char* method) {
+  LOUPE_CHECK(m <= kMaxSurrogateFeatures, method, ": ", m, " features is more than a surrogate fit can take (at most ",
+              kMaxSurrogateFeatures, "); group the scalars with a feature_mask (e.g. a grid of patches)");
+}
+
 std::vector<double> given_coalitions(const Tensor& coalitions, int64_t m, const char* method) {
   LOUPE_CHECK(coalitions.dim() == 2 && coalitions.size(1) == m && coalitions.size(0) >= 1, method,
               ": coalitions must be (n, M) with M = ", m, " features, got ", shape_str(coalitions.shape()));

@@ -12,7 +12,8 @@
 //   x_z = blend(x, x', z[group_ids])   i.e. x' + z[g(e)] (x - x') at every element e,
 // built on the input's device: index_select(z, 1, group_ids) is (P, numel) and reshapes to
 // (P, ...). C-LIME uses the same gather with additive noise instead (x + e[g(e)]).
-// Tests: tests/explain/test_coalitions.cpp
+// Tests: tests/explain/test_ablation.cpp (masks: batch dims, shared ids, bad masks) and every
+// method's test beside it.
 #pragma once
 
 #include <vector>
@@ -62,6 +63,12 @@ Attribution attribute_features(const Prepared& p, const std::vector<Tensor>& fea
 // f_t of the coalitions z (count, M) (on the device, the input's dtype) of one row, in chunks of
 // per_eval copies (0: as many as fit the memory budget): (count, T) float64 on the host, row-major.
 std::vector<double> score_coalitions(const Prepared& p, const CoalitionRow& row, const Tensor& z, int64_t per_eval);
+
+// The surrogate fits (LIME, C-LIME, sampled KernelSHAP) keep an (n, M) float64 design on the
+// host and factor it: beyond this many features (Captum warns at the same size) they raise,
+// asking for a feature mask that groups the scalars.
+constexpr int64_t kMaxSurrogateFeatures = 10000;
+void check_surrogate_features(int64_t m, const char* method);
 
 // Checks user-given coalitions (n, M) of 0/1 values for M features and returns them (host,
 // row-major float64).

@@ -93,6 +93,7 @@ Attribution kernel_shap(const Query& query, const KernelShapOptions& options) {
           const Tensor z = detail::coalition_tensor(zh, count, m, dtype, device);
           return exact_shapley(detail::score_coalitions(p, row, z, options.perturbations_per_eval), m, t);
         }
+        detail::check_surrogate_features(m, "kernel_shap");
         const std::vector<double> zh = options.coalitions.defined()
                                            ? detail::given_coalitions(options.coalitions, m, "kernel_shap")
                                            : kernel_shap_coalitions(options.n_samples, m, gen);

@@ -78,6 +78,7 @@ Attribution lime(const Query& query, const LimeOptions& options) {
   return detail::attribute_features(
       p, options.feature_mask, query.inputs[0].size(0), "lime", [&](const detail::CoalitionRow& row) {
         const int64_t m = row.features.count;
+        detail::check_surrogate_features(m, "lime");
         const auto t = static_cast<int64_t>(row.group->classes.size());
         const DType dtype = row.x[0].dtype();
         const Device device = row.x[0].device();
@@ -112,6 +113,7 @@ Attribution clime(const Query& query, const CLimeOptions& options) {
   return detail::attribute_features(
       p, options.feature_mask, query.inputs[0].size(0), "clime", [&](const detail::CoalitionRow& row) {
         const int64_t m = row.features.count, n = options.n_samples;
+        detail::check_surrogate_features(m, "clime");
         const auto t = static_cast<int64_t>(row.group->classes.size());
         const Tensor e = normal({n, m}, 0.0, options.stdev, row.x[0].dtype(), &gen, row.x[0].device());  // (n, M)
         const Tensor scores = detail::score_perturbations(

@@ -12,7 +12,9 @@
 // C_g = sum x'^2 and D_g = sum (x - x')^2, x.x_z = sum_g z_g A_g + (1 - z_g) B_g,
 // |x_z|^2 = sum_g z_g A_g + (1 - z_g) C_g and |x - x_z|^2 = sum_g (1 - z_g) D_g.
 // Defaults: n_samples 1000 (the LFA paper's; Captum's 25 leaves a 64-feature fit underdetermined),
-// cosine distance, width 1, Lasso alpha 0.01 (Captum's).
+// cosine distance, width 1, Lasso alpha 0.01 (Captum's). The LFA paper's LIME (euclidean distance,
+// kernel exp(-d^2 / w^2), least squares) is distance = euclidean, kernel_width = w / sqrt(2),
+// fit = least_squares.
 //
 // C-LIME: n Gaussian perturbations x + e[g], e (n, M) ~ N(0, stdev^2) (one value per feature,
 // shared by its scalars; the default mask makes every scalar a feature), unweighted least squares

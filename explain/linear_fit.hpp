@@ -22,7 +22,8 @@
 //   than tol of the largest).
 //   loupe's default tol (1e-10) is far tighter than scikit-learn's 1e-4, so the result is the
 //   optimum itself rather than one stage of the iteration.
-// Tests: tests/explain/test_linear_fit.cpp (closed forms and a scikit-learn fixture)
+// Tests: tests/explain/test_linear_fit.cpp (closed forms), tests/explain/test_captum_surrogate.cpp
+// (a scikit-learn fixture)
 #pragma once
 
 #include "autograd/autograd.hpp"

@@ -11,14 +11,14 @@ namespace {
 
 // The windows of one input and where they sit in the index over the windows of all inputs.
 struct InputWindows {
-  Shape row_shape;               // the input's non-batch dims as given (may be empty: an (N) input)
-  Shape dims;                    // (D_1, ..., D_k) the windows slide over; {1} for an (N) input
-  std::vector<int64_t> window;   // per dim
-  std::vector<int64_t> stride;   // per dim
-  std::vector<int64_t> counts;   // positions per dim: ceil((D - w) / s) + 1
-  int64_t first = 0;             // its windows are [first, first + count) of all windows
-  int64_t count = 1;
-  int64_t numel = 1;             // elements of one row
+  Shape row_shape;              // the input's non-batch dims as given (may be empty: an (N) input)
+  Shape dims;                   // (D_1, ..., D_k) the windows slide over; {1} for an (N) input
+  std::vector<int64_t> window;  // per dim
+  std::vector<int64_t> stride;  // per dim
+  std::vector<int64_t> counts;  // positions per dim: ceil((D - w) / s) + 1
+  int64_t first = 0;            // its windows are [first, first + count) of all windows
+  int64_t count = 1;            // prod of counts
+  int64_t numel = 1;            // elements of one row
   // inside[d]: (count, D_d) bool on the input's device, true where local window l covers index j
   // along dim d. Window l has position (l_1, ..., l_k) in row-major order (last dim fastest) and
   // covers [l_d * s_d, min(l_d * s_d + w_d, D_d)) along dim d.
@@ -40,9 +40,9 @@ std::vector<int64_t> strides_of(const OcclusionOptions& options, size_t i, size_
 InputWindows layout(const Tensor& x, const Shape& window, std::vector<int64_t> stride, size_t i, int64_t first) {
   InputWindows in;
   in.row_shape = Shape(x.shape().begin() + 1, x.shape().end());
-  LOUPE_CHECK(window.size() == in.row_shape.size(), "occlusion: the window of input ", i, " is ",
-              shape_str(window), " (rank ", window.size(), ") but the input ", shape_str(x.shape()), " has ",
-              in.row_shape.size(), " non-batch dims");
+  LOUPE_CHECK(window.size() == in.row_shape.size(), "occlusion: the window of input ", i, " is ", shape_str(window),
+              " (rank ", window.size(), ") but the input ", shape_str(x.shape()), " has ", in.row_shape.size(),
+              " non-batch dims");
   in.dims = in.row_shape;
   in.window.assign(window.begin(), window.end());
   in.stride = std::move(stride);
@@ -145,7 +145,8 @@ Attribution occlusion(const Query& query, const OcclusionOptions& options) {
   const size_t n_inputs = p.inputs.size();
   LOUPE_CHECK(options.windows.size() == n_inputs, "occlusion: ", options.windows.size(), " window shapes for ",
               n_inputs, " inputs (give one per input)");
-  LOUPE_CHECK(options.perturbations_per_eval >= 0, "occlusion: perturbations_per_eval must be >= 0 (0: as many as fit), got ",
+  LOUPE_CHECK(options.perturbations_per_eval >= 0,
+              "occlusion: perturbations_per_eval must be >= 0 (0: as many as fit), got ",
               options.perturbations_per_eval);
   std::vector<InputWindows> layouts;
   int64_t total = 0;  // windows of all inputs
@@ -181,7 +182,8 @@ Attribution occlusion(const Query& query, const OcclusionOptions& options) {
   std::vector<Tensor> attributions;
   for (size_t i = 0; i < n_inputs; ++i) {
     const InputWindows& in = layouts[i];
-    const Tensor lhs = ops::cat({ops::narrow(all_gaps, 1, in.first, in.count), ones({1, in.count}, DType::f64, device)}, 0);
+    const Tensor lhs =
+        ops::cat({ops::narrow(all_gaps, 1, in.first, in.count), ones({1, in.count}, DType::f64, device)}, 0);
     const int64_t chunk = std::max<int64_t>(1, (int64_t{32} << 20) / (in.numel * 8));  // 32 MiB of float64 masks
     Tensor sums = zeros({n_results + 1, in.numel}, DType::f64, device);
     for (int64_t l0 = 0; l0 < in.count; l0 += chunk) {

@@ -29,7 +29,8 @@ void check_relative(const Tensor& gpu_result, const Tensor& cpu_result, double t
     scale = std::max(scale, std::abs(vc[i]));
   }
   const double relative = scale > 0 ? err / scale : err;
-  CHECK_MESSAGE(relative <= tol, what << ": GPU differs from CPU by " << relative << " of its scale (allowed " << tol << ")");
+  CHECK_MESSAGE(relative <= tol,
+                what << ": GPU differs from CPU by " << relative << " of its scale (allowed " << tol << ")");
 }
 
 std::shared_ptr<nn::Module> small_resnet(uint64_t seed) {
@@ -48,12 +49,16 @@ TEST_CASE("cuda: occlusion on the GPU gives the CPU's result (small ResNet, seve
   const Tensor x = random_tensor({2, 3, 16, 16}, DType::f32, -1, 1, 22);
   const Tensor baseline = random_tensor({1, 3, 16, 16}, DType::f32, -0.2, 0.2, 23);  // stays on the CPU
   const auto query = [&](nn::Module& model, Device device) {
-    return ex::Query{ex::as_forward(model), {ops::to_device(x, device)}, ex::Target::several({{1, 3}, {0}}),
-                     ex::Output::softmax, {ex::Baseline(baseline)}};
+    return ex::Query{ex::as_forward(model),
+                     {ops::to_device(x, device)},
+                     ex::Target::several({{1, 3}, {0}}),
+                     ex::Output::softmax,
+                     {ex::Baseline(baseline)}};
   };
   // (3, 5, 5) windows with strides (3, 2, 2): 7 x 7 positions, the last ones clipped to [12, 16).
   for (int64_t per_eval : {0, 10}) {
-    const ex::OcclusionOptions options{.windows = {{3, 5, 5}}, .strides = {{3, 2, 2}}, .perturbations_per_eval = per_eval};
+    const ex::OcclusionOptions options{
+        .windows = {{3, 5, 5}}, .strides = {{3, 2, 2}}, .perturbations_per_eval = per_eval};
     const ex::Attribution on_cpu = ex::occlusion(query(*cpu_model, Device::cpu()), options);
     const ex::Attribution on_gpu = ex::occlusion(query(*gpu_model, kGpu), options);
     CHECK(on_gpu.targets == on_cpu.targets);
@@ -69,14 +74,20 @@ TEST_CASE("cuda: occlusion of two inputs on the GPU gives the CPU's result" * do
   const auto model_on = [&](Device device) -> ex::ForwardFn {
     const Tensor a = ops::to_device(w_image, device), b = ops::to_device(w_features, device),
                  c = ops::to_device(w_out, device);
-    return [=](const std::vector<Tensor>& in) { return linear(tanh(add(linear(flatten(in[0], 1), a), linear(in[1], b))), c); };
+    return [=](const std::vector<Tensor>& in) {
+      return linear(tanh(add(linear(flatten(in[0], 1), a), linear(in[1], b))), c);
+    };
   };
   const Tensor images = random_tensor({3, 2, 6, 5}, DType::f32, -1, 1, 34);
   const Tensor features = random_tensor({3, 7}, DType::f32, -1, 1, 35);
-  const ex::OcclusionOptions options{.windows = {{1, 3, 2}, {3}}, .strides = {{1, 2, 2}, {2}}, .perturbations_per_eval = 5};
+  const ex::OcclusionOptions options{
+      .windows = {{1, 3, 2}, {3}}, .strides = {{1, 2, 2}, {2}}, .perturbations_per_eval = 5};
   const auto run = [&](Device device) {
-    return ex::occlusion(ex::Query{model_on(device), {ops::to_device(images, device), ops::to_device(features, device)},
-                                   ex::Target::per_row({2, 0, 1}), ex::Output::logit, {0.1, -0.2}},
+    return ex::occlusion(ex::Query{model_on(device),
+                                   {ops::to_device(images, device), ops::to_device(features, device)},
+                                   ex::Target::per_row({2, 0, 1}),
+                                   ex::Output::logit,
+                                   {0.1, -0.2}},
                          options);
   };
   const ex::Attribution on_cpu = run(Device::cpu()), on_gpu = run(kGpu);

@@ -50,9 +50,10 @@ TEST_CASE("Captum agreement: occlusion (windows, strides, baselines, softmax, tw
 
     Query half = q;
     half.baselines = {0.5};
-    compare("occlusion (2, 3, 3) strides (1, 2, 2) baseline 0.5" + tag,
-            occlusion(half, {.windows = {{2, 3, 3}}, .strides = {{1, 2, 2}}, .perturbations_per_eval = 4}).attributions[0],
-            f->npy("occlusion_w233_s122_half"), rtol);
+    compare(
+        "occlusion (2, 3, 3) strides (1, 2, 2) baseline 0.5" + tag,
+        occlusion(half, {.windows = {{2, 3, 3}}, .strides = {{1, 2, 2}}, .perturbations_per_eval = 4}).attributions[0],
+        f->npy("occlusion_w233_s122_half"), rtol);
 
     Query tensor_baseline = q;
     tensor_baseline.baselines = {f->npy("baseline")};  // (1, 3, 10, 10) float32: follows the input's dtype

@@ -231,6 +231,9 @@ TEST_CASE("kernel_shap and shapley_value_sampling: bad options raise") {
   KernelShapOptions given;
   given.coalitions = ones({3, 19}, DType::f64);
   CHECK_THROWS_WITH_AS(kernel_shap(q, given), doctest::Contains("M = 20"), Error);
+  const Query wide{
+      linear_model(random_tensor({1, 10001}, DType::f64)), {random_tensor({1, 10001}, DType::f64)}, Target(0)};
+  CHECK_THROWS_WITH_AS(kernel_shap(wide), doctest::Contains("kernel_shap: 10001 features is more than"), Error);
   ShapleySamplingOptions s;
   s.n_samples = 0;
   CHECK_THROWS_WITH_AS(shapley_value_sampling(q, s), doctest::Contains("n_samples must be >= 1"), Error);

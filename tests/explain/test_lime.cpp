@@ -158,6 +158,12 @@ TEST_CASE("lime and clime: bad options raise") {
   LimeOptions width;
   width.kernel_width = 0;
   CHECK_THROWS_WITH_AS(lime(q, width), doctest::Contains("kernel_width"), Error);
+  // Every scalar of a large input as a feature: a clear error instead of a huge dense fit.
+  const Query wide{
+      linear_model(random_tensor({1, 10001}, DType::f64)), {random_tensor({1, 10001}, DType::f64)}, Target(0)};
+  CHECK_THROWS_WITH_AS(lime(wide), doctest::Contains("lime: 10001 features is more than a surrogate fit can take"),
+                       Error);
+  CHECK_THROWS_WITH_AS(clime(wide), doctest::Contains("clime: 10001 features"), Error);
   CLimeOptions c;
   c.stdev = -1;
   CHECK_THROWS_WITH_AS(clime(q, c), doctest::Contains("clime: stdev must be > 0"), Error);

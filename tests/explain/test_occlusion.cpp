@@ -126,31 +126,38 @@ TEST_CASE("occlusion: a hand-worked 1-d case with a stride and a clipped last wi
   const Tensor x = from_values(std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8}, {1, 8}, DType::f64);
   const ForwardFn model = [](const std::vector<Tensor>& in) { return square(sum(in[0], {1})); };
   const Attribution a = occlusion(Query{model, {x}}, {.windows = {{3}}, .strides = {{2}}});
-  const Tensor expected = from_values(std::vector<double>{396, 396, 558, 720, 846, 972, 913.5, 855}, {1, 8}, DType::f64);
+  const Tensor expected =
+      from_values(std::vector<double>{396, 396, 558, 720, 846, 972, 913.5, 855}, {1, 8}, DType::f64);
   check_close(a.attributions[0], expected, 1e-9, 0, "1-d");
   CHECK(a.targets == std::vector<int64_t>{-1});
   // Window 4, stride 4 over 10: [0,4) [4,8) [8,10); baseline 1: element j's gap is removing sum_W (x - 1).
   const Tensor y = from_values(std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {1, 10}, DType::f64);
   const Attribution c = occlusion(Query{model, {y}, Target::none(), Output::logit, {1.0}},
                                   {.windows = {{4}}, .strides = {{4}}, .perturbations_per_eval = 2});
-  const double s = 55, g0 = s * s - (s - 6) * (s - 6), g1 = s * s - (s - 22) * (s - 22), g2 = s * s - (s - 17) * (s - 17);
-  check_close(c.attributions[0], from_values(std::vector<double>{g0, g0, g0, g0, g1, g1, g1, g1, g2, g2}, {1, 10}, DType::f64),
-              1e-9, 0, "1-d, baseline 1");
+  const double s = 55, g0 = s * s - (s - 6) * (s - 6), g1 = s * s - (s - 22) * (s - 22),
+               g2 = s * s - (s - 17) * (s - 17);
+  check_close(c.attributions[0],
+              from_values(std::vector<double>{g0, g0, g0, g0, g1, g1, g1, g1, g2, g2}, {1, 10}, DType::f64), 1e-9, 0,
+              "1-d, baseline 1");
 }
 
 TEST_CASE("occlusion: 3-d windows with per-dim strides match occluding one window at a time") {
-  const Tensor w1 = random_tensor({4, 2 * 6 * 5}, DType::f64, -0.5, 0.5, 51), b1 = random_tensor({4}, DType::f64, -1, 1, 52);
+  const Tensor w1 = random_tensor({4, 2 * 6 * 5}, DType::f64, -0.5, 0.5, 51),
+               b1 = random_tensor({4}, DType::f64, -1, 1, 52);
   const Tensor w2 = random_tensor({3, 4}, DType::f64, -1, 1, 53);
   const Tensor x = random_tensor({3, 2, 6, 5}, DType::f64, -1, 1, 54);
   const Tensor baseline = random_tensor({1, 2, 6, 5}, DType::f64, -0.3, 0.3, 55);
-  const ForwardFn mlp = [=](const std::vector<Tensor>& in) { return linear(tanh(linear(flatten(in[0], 1), w1, b1)), w2); };
+  const ForwardFn mlp = [=](const std::vector<Tensor>& in) {
+    return linear(tanh(linear(flatten(in[0], 1), w1, b1)), w2);
+  };
   const std::vector<int64_t> targets = {2, 0, 1};
   const Query q{mlp, {x}, Target::per_row(targets), Output::logit, {baseline}};
   const Tensor full_baseline = ops::contiguous(ops::expand(baseline, x.shape()));
   // Window (1, 3, 2), strides (1, 2, 2): 2 x 3 x 3 windows, the last ones along H and W clipped.
   const Tensor expected = reference_occlusion(mlp, {x}, {full_baseline}, {{1, 3, 2}}, {{1, 2, 2}}, targets)[0];
   for (int64_t per_eval : {1, 3, 0}) {
-    const Attribution a = occlusion(q, {.windows = {{1, 3, 2}}, .strides = {{1, 2, 2}}, .perturbations_per_eval = per_eval});
+    const Attribution a =
+        occlusion(q, {.windows = {{1, 3, 2}}, .strides = {{1, 2, 2}}, .perturbations_per_eval = per_eval});
     check_close(a.attributions[0], expected, 1e-12, 1e-10, "per_eval " + std::to_string(per_eval));
   }
   // One stride for every dim; a window over a whole dim (stride larger than it is allowed there).
@@ -165,7 +172,10 @@ TEST_CASE("occlusion: 3-d windows with per-dim strides match occluding one windo
     return linear(tanh(linear(flatten(in[0], 1), ops::to_dtype(w1, DType::f32), ops::to_dtype(b1, DType::f32))),
                   ops::to_dtype(w2, DType::f32));
   };
-  const Attribution f32 = occlusion(Query{mlp32, {ops::to_dtype(x, DType::f32)}, Target::per_row(targets), Output::logit,
+  const Attribution f32 = occlusion(Query{mlp32,
+                                          {ops::to_dtype(x, DType::f32)},
+                                          Target::per_row(targets),
+                                          Output::logit,
                                           {ops::to_dtype(baseline, DType::f32)}},
                                     {.windows = {{1, 3, 2}}, .strides = {{1, 2, 2}}});
   CHECK(f32.attributions[0].dtype() == DType::f32);
@@ -181,7 +191,8 @@ TEST_CASE("occlusion: several targets per row come from the same passes and equa
     ++passes;
     return linear(tanh(linear(flatten(in[0], 1), w1, b1)), w2);
   };
-  const OcclusionOptions options{.windows = {{2, 2}}, .strides = {{1, 2}}, .perturbations_per_eval = 3};  // 2 x 2 windows
+  const OcclusionOptions options{
+      .windows = {{2, 2}}, .strides = {{1, 2}}, .perturbations_per_eval = 3};  // 2 x 2 windows
   for (Output output : {Output::logit, Output::softmax, Output::sigmoid}) {
     passes = 0;
     const Attribution many = occlusion(Query{model, {x}, Target::several({{0, 3, 1}, {2}}), output}, options);
@@ -209,8 +220,8 @@ TEST_CASE("occlusion: two inputs, windows of each in turn, baselines per input")
   const std::vector<int64_t> targets = {1, 0, 2};
   const Query q{model, {images, features}, Target::per_row(targets), Output::logit, {0.25, feature_baseline}};
   const std::vector<Tensor> expected =
-      reference_occlusion(model, {images, features}, {full_like(images, 0.25), feature_baseline},
-                          {{1, 2, 3}, {3}}, {{1, 2, 1}, {2}}, targets);
+      reference_occlusion(model, {images, features}, {full_like(images, 0.25), feature_baseline}, {{1, 2, 3}, {3}},
+                          {{1, 2, 1}, {2}}, targets);
   // 2 x 3 x 2 image windows and 3 feature windows; chunks of 5 mix the two inputs' windows.
   for (int64_t per_eval : {1, 5, 0}) {
     const Attribution a =
