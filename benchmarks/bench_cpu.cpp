@@ -668,12 +668,7 @@ void explain_cases(Bench& bench) {
   ks.setup = setup;
   ks.teardown = teardown;
   ks.run = [&] {
-    // Grid ids (size, size): cell(h) * grid + cell(w), cell = 0..grid-1 repeated size / grid times.
-    const int64_t patch = size / grid;
-    const Tensor cell = ops::reshape(ops::expand(ops::reshape(loupe::arange(grid), {grid, 1}), {grid, patch}), {size});
-    const Tensor rows =
-        ops::mul(ops::reshape(cell, {size, 1}), loupe::scalar_tensor(static_cast<double>(grid), loupe::DType::i64));
-    const Tensor ids = ops::add(rows, ops::reshape(cell, {1, size}));
+    const Tensor ids = ex::grid_feature_mask(size, size, grid, grid);  // (size, size), shared by the channels
     loupe::Generator gen(0);
     ex::KernelShapOptions options;
     options.feature_mask = {ids};

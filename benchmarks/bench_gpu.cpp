@@ -268,10 +268,7 @@ void explain_cases(Bench& bench) {
 
   // KernelSHAP: 1000 coalitions of an 8x8 grid of 28x28 patches, forward passes of 100.
   bench.rate("kernelshap1000", "expl/s", 1.0, [&] {
-    const int64_t size = 224, grid = 8, patch = size / grid;
-    const Tensor cell = ops::reshape(ops::expand(ops::reshape(arange(grid), {grid, 1}), {grid, patch}), {size});
-    const Tensor ids = ops::add(ops::mul(ops::reshape(cell, {size, 1}), scalar_tensor(static_cast<double>(grid), DType::i64)),
-                                ops::reshape(cell, {1, size}));
+    const Tensor ids = ex::grid_feature_mask(224, 224, 8, 8);  // (224, 224), shared by the channels
     Generator gen(0);
     ex::KernelShapOptions options;
     options.feature_mask = {ids};

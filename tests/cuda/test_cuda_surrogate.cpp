@@ -27,13 +27,8 @@ double surrogate_relative_error(const Tensor& a, const Tensor& b) {
   return scale > 0 ? err / scale : err;
 }
 
-// (16, 16) int64 ids of a g x g grid of square patches.
-Tensor grid_ids(int64_t size, int64_t g) {
-  const int64_t p = size / g;
-  const Tensor cell = ops::reshape(ops::expand(ops::reshape(arange(g), {g, 1}), {g, p}), {size});  // (size)
-  return ops::add(ops::mul(ops::reshape(cell, {size, 1}), scalar_tensor(static_cast<double>(g), DType::i64)),
-                  ops::reshape(cell, {1, size}));
-}
+// (size, size) int64 ids of a g x g grid of square patches.
+Tensor grid_ids(int64_t size, int64_t g) { return explain::grid_feature_mask(size, size, g, g); }
 
 }  // namespace
 
