@@ -20,12 +20,16 @@
 #include "nn/layers/layers.hpp"
 #include "nn/models/zoo.hpp"
 #include "tensor/ops.hpp"
+#include "tests/cli_test_util.hpp"
 #include "tests/support.hpp"
 
 using namespace loupe;
 using namespace loupe::explain;
 namespace fs = std::filesystem;
 using loupe::test::values;
+using loupe::test::loupe_program;
+using loupe::test::read_text;
+using loupe::test::run_loupe_command;
 
 namespace {
 
@@ -265,31 +269,11 @@ TEST_CASE("activation profiles: errors name the layer, the valid layers or the g
 
 namespace {
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
-// build/cli/loupe, next to this test program's build/tests/ (empty when not built).
-std::string loupe_program() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
-  const fs::path program = self.parent_path().parent_path() / "cli" / "loupe";
-  return fs::exists(program, ec) ? program.string() : "";
-}
-
+// `loupe profile args` (tests/cli_test_util.hpp).
 int run_profile(const std::string& program, const std::string& args, const fs::path& dir, std::string* out = nullptr,
-                std::string* err = nullptr) {
-  const fs::path out_file = dir / "stdout.txt", err_file = dir / "stderr.txt";
-  const std::string command =
-      "'" + program + "' profile " + args + " > '" + out_file.string() + "' 2> '" + err_file.string() + "'";
-  const int status = std::system(command.c_str());
-  if (out) *out = read_text(out_file);
-  if (err) *err = read_text(err_file);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+               std::string* err = nullptr) {
+  return run_loupe_command(program, "profile", args, dir, out, err);
 }
 
 }  // namespace

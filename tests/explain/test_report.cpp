@@ -20,12 +20,16 @@
 #include "nn/data/transforms.hpp"
 #include "nn/models/zoo.hpp"
 #include "tensor/io/npy.hpp"
+#include "tests/cli_test_util.hpp"
 #include "tests/support.hpp"
 
 using namespace loupe;
 using namespace loupe::explain;
 namespace fs = std::filesystem;
 using loupe::test::values;
+using loupe::test::loupe_program;
+using loupe::test::read_text;
+using loupe::test::run_loupe_command;
 
 namespace {
 
@@ -76,12 +80,6 @@ Tensor test_picture(int64_t h, int64_t w) {
   return from_values(v, {3, h, w});
 }
 
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
@@ -423,25 +421,10 @@ TEST_CASE("report: targets on a multilabel model, several per image, and bad req
 
 namespace {
 
-// build/cli/loupe, next to this test program's build/tests/ (empty when not built).
-std::string loupe_program() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return "";
-  const fs::path program = self.parent_path().parent_path() / "cli" / "loupe";
-  return fs::exists(program, ec) ? program.string() : "";
-}
-
-// Runs the program with `args` (already quoted), stdout and stderr to files; returns its exit code.
+// `loupe explain args` (tests/cli_test_util.hpp).
 int run_loupe(const std::string& program, const std::string& args, const fs::path& dir, std::string* out = nullptr,
-              std::string* err = nullptr) {
-  const fs::path out_file = dir / "stdout.txt", err_file = dir / "stderr.txt";
-  const std::string command =
-      "'" + program + "' explain " + args + " > '" + out_file.string() + "' 2> '" + err_file.string() + "'";
-  const int status = std::system(command.c_str());
-  if (out) *out = read_text(out_file);
-  if (err) *err = read_text(err_file);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+             std::string* err = nullptr) {
+  return run_loupe_command(program, "explain", args, dir, out, err);
 }
 
 }  // namespace
