@@ -48,7 +48,7 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   return d;
 }
 
-// Max |a - b| over the rows t (of dim 1) where keep[t].
+// Max |a - b| over the positions `rows` (dim 1).
 double max_diff_at(const Tensor& a, const Tensor& b, const std::vector<int64_t>& rows) {
   double d = 0.0;
   for (int64_t t : rows) d = std::max(d, max_abs_diff(ops::select(a, 1, t), ops::select(b, 1, t)));
@@ -140,7 +140,6 @@ TEST_CASE("unix model: separated layer names, conflict parsing and parameter cou
 
 TEST_CASE("unix model: the same-modality causal mask") {
   const std::vector<uint8_t> v = {0, 0, 1, 1, 0, 1};
-  std::vector<bool> vb(v.begin(), v.end());
   const Tensor vision = ops::ne(from_values(std::vector<int64_t>(v.begin(), v.end()), {1, 6}),
                                 zeros({1, 6}, DType::i64));
   const Tensor mask = same_modality_causal_mask(vision);
@@ -148,7 +147,7 @@ TEST_CASE("unix model: the same-modality causal mask") {
   const std::vector<double> m = to_vector<double>(mask);
   for (int64_t i = 0; i < 6; ++i) {
     for (int64_t j = 0; j < 6; ++j) {
-      const bool expected = j <= i && vb[static_cast<size_t>(i)] == vb[static_cast<size_t>(j)];
+      const bool expected = j <= i && v[static_cast<size_t>(i)] == v[static_cast<size_t>(j)];
       CHECK_MESSAGE((m[static_cast<size_t>(i * 6 + j)] != 0.0) == expected, i << "," << j);
     }
   }
@@ -180,7 +179,8 @@ TEST_CASE("unix model: routing keeps each copy's weights to its own modality") {
   perturb(*first.text, 0.3);
   perturb(*last.text, 0.3);
   // An all-vision sequence never uses a text copy.
-  CHECK(max_abs_diff(lm.forward(image, vocab.vision_mask(image)), image_before) > 1e-3);  // vision changed
+  // (It did change since image_before: the vision copies were perturbed above.)
+  CHECK(max_abs_diff(lm.forward(image, vocab.vision_mask(image)), image_before) > 1e-3);
   const Tensor image_mid = lm.forward(image, vocab.vision_mask(image));
   perturb(*first.text, -0.5);
   perturb(*last.text, 0.2);
