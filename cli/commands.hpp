@@ -10,5 +10,6 @@ int run_evaluate(int argc, char** argv);  // cli/evaluate.cpp
 int run_predict(int argc, char** argv);   // cli/predict.cpp
 int run_explain(int argc, char** argv);   // cli/explain.cpp
 int run_profile(int argc, char** argv);   // cli/profile.cpp
+int run_unix(int argc, char** argv);      // cli/unix.cpp
 
 }  // namespace loupe::cli
