@@ -11,5 +11,8 @@ int run_predict(int argc, char** argv);   // cli/predict.cpp
 int run_explain(int argc, char** argv);   // cli/explain.cpp
 int run_profile(int argc, char** argv);   // cli/profile.cpp
 int run_unix(int argc, char** argv);      // cli/unix.cpp
+int run_evaluate_explanations(int argc, char** argv);  // cli/evaluate_explanations.cpp
+int run_evaluate_tabular(int argc, char** argv);       // cli/evaluate_tabular.cpp (argv[2] = "tabular")
+int run_evaluate_images(int argc, char** argv);        // cli/evaluate_images.cpp (argv[2] = "images")
 
 }  // namespace loupe::cli

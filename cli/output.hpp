@@ -1,11 +1,10 @@
-// Writing result files atomically: the text goes to a temporary file beside the target, which is
-// renamed over it only once complete, so a failed run never leaves a half-written file.
+// Writing result files atomically: the commands use report::write_text_atomic (report/files.hpp).
 #pragma once
 
-#include <string>
+#include "report/files.hpp"
 
 namespace loupe::cli {
 
-void write_text_atomic(const std::string& path, const std::string& text);
+using report::write_text_atomic;
 
 }  // namespace loupe::cli

@@ -20,6 +20,7 @@
 #include "explain/heatmap.hpp"
 #include "nn/data/image.hpp"
 #include "nn/data/transforms.hpp"
+#include "report/files.hpp"
 #include "tensor/error.hpp"
 #include "tensor/io/npy.hpp"
 #include "tensor/ops.hpp"
@@ -512,26 +513,7 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
 
 // --- writing -------------------------------------------------------------------------------------
 
-void write_text_file(const std::string& path, const std::string& text) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    LOUPE_CHECK(out.good(), "explain: cannot create '", temp, "'");
-    out << text;
-    out.flush();
-    if (!out.good()) {
-      out.close();
-      std::remove(temp.c_str());
-      throw Error("explain: failed while writing '" + temp + "'");
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    std::remove(temp.c_str());
-    throw Error("explain: cannot move '" + temp + "' to '" + path + "': " + ec.message());
-  }
-}
+void write_text_file(const std::string& path, const std::string& text) { report::write_text_atomic(path, text); }
 
 namespace {
 

@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "autograd/autograd.hpp"
+#include "report/files.hpp"
 #include "unix/data.hpp"
 
 namespace loupe::unix {
@@ -324,25 +325,7 @@ std::string conflict_csv(const std::vector<ConflictRow>& rows) {
 }
 
 void write_conflict_csv(const std::string& path, const std::vector<ConflictRow>& rows) {
-  const std::string text = conflict_csv(rows);
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    LOUPE_CHECK(out.good(), "unix write_conflict_csv: cannot create '", temp, "'");
-    out << text;
-    out.flush();
-    if (!out.good()) {
-      out.close();
-      std::remove(temp.c_str());
-      throw Error("unix write_conflict_csv: failed while writing '" + temp + "'");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);
-  if (ec) {
-    std::remove(temp.c_str());
-    throw Error("unix write_conflict_csv: cannot move '" + temp + "' to '" + path + "': " + ec.message());
-  }
+  report::write_text_atomic(path, conflict_csv(rows));
 }
 
 }  // namespace loupe::unix
