@@ -28,11 +28,11 @@
 // Sampling uses the engine's Philox generator with the same calls as the methods (LIME's
 // bernoulli, C-LIME's normal, KernelSHAP's kernel_shap_coalitions), so a generator with the same
 // seed gives the method's own samples: on one row lfa::fit equals lime (euclidean, least squares,
-// width w / sqrt(2)), clime and kernel_shap to rounding (tests/explain/test_lfa.cpp).
+// width w / sqrt(2)), clime and kernel_shap to rounding (tests/explain/test_evaluate_lfa.cpp).
 //
 // Shapes: x0 (1, d) (one row; any real dtype and device), xi (n, d) float64 on the CPU, the
 // model's inputs (n, d) in x0's dtype and device, an explanation (d) or (1, d).
-// Tests: tests/explain/test_lfa.cpp
+// Tests: tests/explain/test_evaluate_lfa.cpp
 #pragma once
 
 #include <string>

@@ -70,6 +70,10 @@ PerturbationGap perturbation_gap(const Query& query, const Attribution& attribut
   Generator& gen = options.generator != nullptr ? *options.generator : default_generator();
   const int64_t per_eval = options.rows_per_eval > 0 ? options.rows_per_eval : 65536;
   const int64_t samples_per_chunk = std::max<int64_t>(1, per_eval / (k_max * r_rows));
+  // All the noise is drawn at once, so the result does not depend on rows_per_eval.
+  const Tensor all_noise = options.perturbation == GapPerturbation::zero
+                               ? Tensor()
+                               : normal({samples, k_max, r_rows, d}, 0.0, options.stdev, dtype, &gen, device);
   Tensor gap_sum = zeros({k_max, r_rows}, DType::f64, device);
   for (int64_t s0 = 0; s0 < samples; s0 += samples_per_chunk) {
     const int64_t s_n = std::min(samples_per_chunk, samples - s0);
@@ -78,7 +82,7 @@ PerturbationGap perturbation_gap(const Query& query, const Attribution& attribut
       copies = ops::reshape(ops::mul(ops::reshape(x, {1, r_rows, d}), ops::sub(ones_like(mask), mask)),
                             {1, k_max, r_rows, d});
     } else {
-      const Tensor noise = normal({s_n, k_max, r_rows, d}, 0.0, options.stdev, dtype, &gen, device);
+      const Tensor noise = ops::narrow(all_noise, 0, s0, s_n);
       copies = ops::add(ops::reshape(x, {1, 1, r_rows, d}), ops::mul(ops::reshape(mask, {1, k_max, r_rows, d}), noise));
     }
     copy_shape[0] = s_n * k_max * r_rows;

@@ -12,10 +12,11 @@
 // trapezoid rule over k = 1..K divided by K - 1 (the curve's mean height; the one value when K = 1).
 //
 // Everything is batched on the input's device: ranks come from a sort of (R, d), the K masks are
-// one comparison (K, R, d), the perturbed copies (S, K, R, d) are scored in chunks of at most
-// rows_per_eval rows (default 65536) without a graph; only the (R, K) gaps go to the host.
+// one comparison (K, R, d), the noise (S, K, R, d) is drawn in one call (so the result does not
+// depend on the chunking), and the perturbed copies are scored in chunks of at most rows_per_eval
+// rows (default 65536) without a graph; only the (R, K) gaps go to the host.
 // Shapes: the input (N, ...) is flattened to (N, d) features (d = its non-batch elements).
-// Tests: tests/explain/test_perturbation_gap.cpp
+// Tests: tests/explain/test_evaluate_perturbation_gap.cpp
 #pragma once
 
 #include <vector>

@@ -13,7 +13,7 @@
 //   mlpL    L Linear layers, hidden width 8, ReLU between (L = 3, 5, 8 as in the paper), one output
 // Weights are initialised like torch.nn.Linear (uniform +-1/sqrt(fan_in)) from a Generator.
 // Shapes: x (N, d), y (N) float64 on the CPU; a model maps (N, d) -> (N, 1).
-// Tests: tests/explain/test_tabular.cpp
+// Tests: tests/explain/test_evaluate_tabular.cpp
 #pragma once
 
 #include <string>
