@@ -163,6 +163,14 @@ TEST_CASE("evaluate lfa: SmoothGrad is the gradient-matching fit on the Gaussian
   CAPTURE(to_vg);
   CHECK(between < 0.25 * to_vg);
   CHECK(lfa::cosine_distance(sg, fit) < 1e-3);
+  // On the same draws (NoiseTunnel's noise of a row is one normal() block of the generator,
+  // replayed here) the two are the same mean of the same gradients.
+  Generator g3(9), g4(9);
+  o.n_samples = 300;
+  o.generator = &g3;
+  const Tensor sg_same =
+      flat(noise_tunnel(q, [](const Query& qq) { return saliency(qq, {.absolute = false}); }, o).attributions[0]);
+  check_close(lfa::explain(spec, model, Output::logit, -1, x0, 300, g4).coef, sg_same, 1e-14, 1e-12, "same draws");
 }
 
 TEST_CASE("evaluate lfa: SmoothGrad -> VG as s -> 0 and IG -> GxI as the lower bound of a -> 1") {
