@@ -50,6 +50,7 @@ const std::vector<OptionSpec> kOptions = {
     {"points", "N", "", "test points explained per model (default 100, --quick 10; at most the test split)"},
     {"perturbations", "N", "", "samples per point for every sampled method and LFA fit (default 1000, --quick 200)"},
     {"gap-samples", "N", "", "Gaussian PGI/PGU draws per point and k (default 100, --quick 20)"},
+    {"ig-steps", "N", "50", "integrated gradients: Gauss-Legendre steps"},
     {"steps", "N", "", "full-batch Adam training steps (default 2000, --quick 500)"},
     {"seed", "K", "0", "split, initialisation and all random draws"},
     {"data", "DIR", "", "folder of sklearn's CSV files (default: $LOUPE_SKLEARN_DATA or the copy ./run extracts)"},
@@ -183,6 +184,7 @@ int run_evaluate_tabular(int argc, char** argv) {
   LOUPE_CHECK(options.perturbations >= 2, "evaluate-explanations tabular: --perturbations must be >= 2");
   options.gap_samples = positive("gap-samples", quick ? 20 : 100);
   const int64_t steps = positive("steps", quick ? 500 : 2000);
+  options.ig_steps = positive("ig-steps", 50);
   const int64_t seed = args.get_int("seed");
   LOUPE_CHECK(seed >= 0, "evaluate-explanations tabular: --seed must be >= 0, got ", seed);
   options.seed = static_cast<uint64_t>(seed);
@@ -391,7 +393,7 @@ int run_evaluate_tabular(int argc, char** argv) {
     report::LinePlot sg;
     sg.title = "SmoothGrad -> VG as the noise s -> 0";
     sg.x_label = "s";
-    sg.y_label = "|SG - VG|_1 / |VG|_1";
+    sg.y_label = "mean |SG - VG|_1 / mean |VG|_1";
     sg.log_x = true;
     report::Series sgs{.label = "SmoothGrad", .x = options.convergence_stdevs, .y = {}, .err = {}};
     for (const lfa::Stat& s : r.smoothgrad_to_vg) sgs.y.push_back(s.mean), sgs.err.push_back(s.se);
@@ -400,7 +402,7 @@ int run_evaluate_tabular(int argc, char** argv) {
     report::LinePlot ig;
     ig.title = "IG over a ~ U(c, 1) -> GxI as c -> 1";
     ig.x_label = "1 - c";
-    ig.y_label = "|IG_c - GxI|_1 / |GxI|_1";
+    ig.y_label = "mean |IG_c - GxI|_1 / mean |GxI|_1";
     ig.log_x = true;
     report::Series igs{.label = "IG", .x = {}, .y = {}, .err = {}};
     for (size_t i = 0; i < r.ig_to_gxi.size(); ++i) {

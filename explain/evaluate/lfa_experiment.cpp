@@ -21,9 +21,19 @@ Tensor row_of(const Tensor& t, int64_t p) {
   return ops::to_device(ops::contiguous(ops::to_dtype(ops::select(t, 0, p), DType::f64)), Device::cpu());
 }
 
-double relative_l1(const Tensor& a, const Tensor& b) {
-  const double scale = l1_distance(b, zeros_like(b));
-  return scale > 0.0 ? l1_distance(a, b) / scale : l1_distance(a, b);
+// Mean over rows of |a_p - b_p|_1 divided by the mean of |b_p|_1 (a per-row ratio would explode
+// where the reference is ~0: a saturated sigmoid gives gradients of 1e-40).
+Stat relative_l1(const Tensor& a, const Tensor& b) {
+  std::vector<double> dist;
+  double scale = 0.0;
+  for (int64_t p = 0; p < a.size(0); ++p) {
+    const Tensor bp = row_of(b, p);
+    dist.push_back(l1_distance(row_of(a, p), bp));
+    scale += l1_distance(bp, zeros_like(bp)) / static_cast<double>(a.size(0));
+  }
+  Stat s = stat_of(dist);
+  if (scale > 0.0) s.mean /= scale, s.se /= scale;
+  return s;
 }
 
 Attribution smoothgrad(const Query& q, int64_t n, double stdev, Generator& gen) {
@@ -204,10 +214,7 @@ ExperimentResult run_experiment(const tabular::Dataset& data, const tabular::Tra
   const Tensor& vg = attrs[static_cast<size_t>(Method::vanilla_gradient)];  // all_methods() is in enum order
   const Tensor& gxi = attrs[static_cast<size_t>(Method::gradient_x_input)];
   for (double s : options.convergence_stdevs) {
-    const Tensor sg = smoothgrad(query, options.perturbations, s, gen_conv).attributions[0];
-    std::vector<double> dist;
-    for (int64_t p = 0; p < n_points; ++p) dist.push_back(relative_l1(row_of(sg, p), row_of(vg, p)));
-    r.smoothgrad_to_vg.push_back(stat_of(dist));
+    r.smoothgrad_to_vg.push_back(relative_l1(smoothgrad(query, options.perturbations, s, gen_conv).attributions[0], vg));
   }
   step();
   for (double c : options.convergence_lows) {
@@ -215,9 +222,7 @@ ExperimentResult run_experiment(const tabular::Dataset& data, const tabular::Tra
     Query q = query;
     q.baselines = {Baseline(ops::mul(points, c))};
     const Tensor ig = ops::div(integrated_gradients(q, {.n_steps = options.ig_steps}).attributions[0], 1.0 - c);
-    std::vector<double> dist;
-    for (int64_t p = 0; p < n_points; ++p) dist.push_back(relative_l1(row_of(ig, p), row_of(gxi, p)));
-    r.ig_to_gxi.push_back(stat_of(dist));
+    r.ig_to_gxi.push_back(relative_l1(ig, gxi));
   }
   step();
 

@@ -13,7 +13,8 @@
 //   recovery     linear models only: cosine distance of each attribution to w and to w * x, on the
 //                explained output (the probability for logistic regression) and on the logit
 //   convergence  SmoothGrad (noise stdev s) -> VG as s -> 0; IG over [c, 1] (baseline c x, divided
-//                by 1 - c) -> GxI as c -> 1: relative L1 distance |a - b|_1 / |b|_1
+//                by 1 - c) -> GxI as c -> 1: mean L1 distance over the points divided by the
+//                mean |b|_1 (b = VG or GxI)
 //   gaps         PGI / PGU curves (perturbation_gap.hpp), zero and Gaussian perturbations
 // Every number is a mean over the test points with its standard error.
 //
@@ -42,8 +43,8 @@ struct ExperimentOptions {
   int64_t gap_samples = 100;  // Gaussian PGI/PGU draws
   double gap_stdev = 0.1;
   int64_t max_k = 11;  // PGI/PGU k = 1..min(max_k, d)
-  std::vector<double> convergence_stdevs = {0.3, 0.1, 0.03, 0.01, 0.003, 0.001};
-  std::vector<double> convergence_lows = {0.0, 0.5, 0.9, 0.99, 0.999};
+  std::vector<double> convergence_stdevs = {0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 1e-4, 1e-5};
+  std::vector<double> convergence_lows = {0.0, 0.5, 0.9, 0.99, 0.999, 0.9999, 0.99999};
   uint64_t seed = 0;
 };
 
