@@ -13,7 +13,8 @@
 //   models.csv              test accuracy / R^2 and timings per model
 //   identity.csv            method vs the LFA fit of its own instance on the same draws
 //   agreement.csv           method x LFA instance (independent draws): L1 and cosine distance (mean, standard error)
-//   lfa_loss.csv            method x neighbourhood: LFA loss (mean, standard error)
+//   lfa_loss.csv            method x neighbourhood: LFA loss (mean, standard error), and paired
+//                           minus the neighbourhood's own method
 //   recovery.csv            linear models: cosine distance to w and to w * x
 //   convergence.csv         relative L1 distance of SmoothGrad to VG and of IG to GxI
 //   perturbation_gap.csv    PGI / PGU per k; perturbation_gap_auc.csv their AUC
@@ -235,7 +236,7 @@ int run_evaluate_tabular(int argc, char** argv) {
   models_csv << "dataset,model,task,test_metric,train_loss,train_seconds,points,features,experiment_seconds\n";
   identity_csv << "dataset,model,method,l1_mean,l1_se,cosine_mean,cosine_se\n";
   agreement_csv << "dataset,model,method,lfa_instance,l1_mean,l1_se,cosine_mean,cosine_se\n";
-  loss_csv << "dataset,model,method,neighbourhood,loss_mean,loss_se\n";
+  loss_csv << "dataset,model,method,neighbourhood,loss_mean,loss_se,minus_own_mean,minus_own_se\n";
   recovery_csv << "dataset,model,method,output,cosine_to_w_mean,cosine_to_w_se,cosine_to_wx_mean,cosine_to_wx_se\n";
   convergence_csv << "dataset,model,series,parameter,relative_l1_mean,relative_l1_se\n";
   gap_csv << "dataset,model,method,metric,perturbation,k,mean,se\n";
@@ -254,7 +255,8 @@ int run_evaluate_tabular(int argc, char** argv) {
                       << num(r.agreement_l1[m][i].se) << "," << num(r.agreement_cosine[m][i].mean) << ","
                       << num(r.agreement_cosine[m][i].se) << "\n";
         loss_csv << mk << lfa::method_key(methods[i]) << "," << num(r.lfa_loss[m][i].mean) << ","
-                 << num(r.lfa_loss[m][i].se) << "\n";
+                 << num(r.lfa_loss[m][i].se) << "," << num(r.lfa_loss_minus_own[m][i].mean) << ","
+                 << num(r.lfa_loss_minus_own[m][i].se) << "\n";
       }
       if (r.has_recovery) {
         recovery_csv << mk << "explained," << num(r.recovery_w[m].mean) << "," << num(r.recovery_w[m].se) << ","
@@ -310,7 +312,8 @@ int run_evaluate_tabular(int argc, char** argv) {
     json << "}"
          << ",\n     \"agreement_l1\": " << matrix_json(methods, r.agreement_l1)
          << ",\n     \"agreement_cosine\": " << matrix_json(methods, r.agreement_cosine)
-         << ",\n     \"lfa_loss\": " << matrix_json(methods, r.lfa_loss);
+         << ",\n     \"lfa_loss\": " << matrix_json(methods, r.lfa_loss)
+         << ",\n     \"lfa_loss_minus_own\": " << matrix_json(methods, r.lfa_loss_minus_own);
     if (r.has_recovery) {
       json << ",\n     \"recovery\": {";
       for (size_t m = 0; m < methods.size(); ++m)
@@ -381,6 +384,8 @@ int run_evaluate_tabular(int argc, char** argv) {
     page.table(method_header, matrix_rows(r.agreement_cosine));
     page.heading("LFA loss of each method (row) on each neighbourhood (column)", 3);
     page.table(method_header, matrix_rows(r.lfa_loss));
+    page.heading("LFA loss minus the loss of the neighbourhood's own method (paired per point)", 3);
+    page.table(method_header, matrix_rows(r.lfa_loss_minus_own));
     if (r.has_recovery) {
       page.heading("Model recovery: cosine distance to w and to w * x", 3);
       std::vector<std::vector<std::string>> rows;

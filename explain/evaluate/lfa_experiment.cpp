@@ -175,10 +175,15 @@ ExperimentResult run_experiment(const tabular::Dataset& data, const tabular::Tra
     r.agreement_l1.emplace_back();
     r.agreement_cosine.emplace_back();
     r.lfa_loss.emplace_back();
+    r.lfa_loss_minus_own.emplace_back();
     for (size_t i = 0; i < n_methods; ++i) {
       r.agreement_l1.back().push_back(stat_of(l1[m][i]));
       r.agreement_cosine.back().push_back(stat_of(cosine[m][i]));
       r.lfa_loss.back().push_back(stat_of(loss_values[m][i]));
+      std::vector<double> diff;
+      for (int64_t p = 0; p < n_points; ++p)
+        diff.push_back(loss_values[m][i][static_cast<size_t>(p)] - loss_values[i][i][static_cast<size_t>(p)]);
+      r.lfa_loss_minus_own.back().push_back(stat_of(diff));
     }
   }
   step();

@@ -62,6 +62,9 @@ struct ExperimentResult {
   std::vector<std::vector<Stat>> agreement_l1;     // [method][instance]: independent draws
   std::vector<std::vector<Stat>> agreement_cosine;
   std::vector<std::vector<Stat>> lfa_loss;  // [method][neighbourhood]
+  // [method][neighbourhood]: paired per point, loss of the method minus loss of the neighbourhood's
+  // own method (negative: the method beats the neighbourhood's own; se tells whether it is noise)
+  std::vector<std::vector<Stat>> lfa_loss_minus_own;
   bool has_recovery = false;
   std::vector<Stat> recovery_w, recovery_wx;              // [method], on the explained output
   std::vector<Stat> recovery_w_logit, recovery_wx_logit;  // [method], on the logit

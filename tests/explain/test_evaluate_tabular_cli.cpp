@@ -100,8 +100,11 @@ TEST_CASE("evaluate tabular command: --quick on wine and diabetes, files, identi
   // Linear regression: every method is exact on its own neighbourhood (loss at the column's
   // minimum, near 0), and recovers w (VG, SmoothGrad, C-LIME) or w * x (the others).
   std::map<std::string, std::map<std::string, double>> loss;  // [neighbourhood][method]
-  for (const auto& row : csv_rows(read_text(run_dir / "lfa_loss.csv")))
+  for (const auto& row : csv_rows(read_text(run_dir / "lfa_loss.csv"))) {
+    REQUIRE(row.size() == 8);
+    if (row[2] == row[3]) CHECK(std::atof(row[6].c_str()) == 0.0);  // own method minus itself
     if (row[0] == "diabetes" && row[1] == "linear regression") loss[row[3]][row[2]] = std::atof(row[4].c_str());
+  }
   REQUIRE(loss.size() == 8);
   for (const auto& [neighbourhood, by_method] : loss) {
     CAPTURE(neighbourhood);
