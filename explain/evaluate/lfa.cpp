@@ -1,6 +1,7 @@
 // The LFA framework: neighbourhoods, targets, fits and losses. See lfa.hpp.
 #include "explain/evaluate/lfa.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numeric>
 
@@ -255,8 +256,16 @@ double l1_distance(const Tensor& a, const Tensor& b) {
 }
 
 double cosine_distance(const Tensor& a, const Tensor& b) {
-  const std::vector<double> va = to_vector<double>(host_f64(a)), vb = to_vector<double>(host_f64(b));
+  std::vector<double> va = to_vector<double>(host_f64(a)), vb = to_vector<double>(host_f64(b));
   LOUPE_CHECK(va.size() == vb.size(), "lfa::cosine_distance: sizes differ (", va.size(), " and ", vb.size(), ")");
+  // Scale each vector by its largest |value| first: the gradients of a saturated sigmoid are
+  // 1e-200 and smaller, whose squares underflow to 0 (and 0 / 0 is NaN).
+  for (std::vector<double>* v : {&va, &vb}) {
+    double top = 0.0;
+    for (double x : *v) top = std::max(top, std::abs(x));
+    if (top > 0.0)
+      for (double& x : *v) x /= top;
+  }
   double dot = 0.0, na = 0.0, nb = 0.0;
   for (size_t i = 0; i < va.size(); ++i) {
     dot += va[i] * vb[i];
@@ -265,7 +274,7 @@ double cosine_distance(const Tensor& a, const Tensor& b) {
   }
   if (na == 0.0 && nb == 0.0) return 0.0;
   if (na == 0.0 || nb == 0.0) return 1.0;
-  return 1.0 - dot / std::sqrt(na * nb);
+  return std::max(0.0, 1.0 - dot / std::sqrt(na * nb));  // rounding can take 1 - cos below 0
 }
 
 }  // namespace loupe::explain::lfa

@@ -111,7 +111,8 @@ Fit explain(const Spec& spec, const ForwardFn& model, Output output, int64_t tar
             int64_t n, Generator& generator);
 
 // Distances between explanations (d): L1 sum |a - b|, and cosine distance 1 - a.b / (|a| |b|)
-// (1 when either is all zeros and the other is not; 0 when both are).
+// (1 when either is all zeros and the other is not; 0 when both are; computed on the vectors scaled
+// by their largest |value|, so tiny gradients do not underflow; clamped at 0).
 double l1_distance(const Tensor& a, const Tensor& b);
 double cosine_distance(const Tensor& a, const Tensor& b);
 

@@ -245,6 +245,9 @@ TEST_CASE("evaluate lfa: distances and bad input") {
   CHECK(lfa::cosine_distance(a, b) == doctest::Approx(1.0 - 4.0 / 5.0));
   CHECK(lfa::cosine_distance(zeros({3}, DType::f64), zeros({3}, DType::f64)) == 0.0);
   CHECK(lfa::cosine_distance(a, zeros({3}, DType::f64)) == 1.0);
+  // Tiny vectors (a saturated sigmoid's gradients) keep their direction: no underflow to 0 / 0.
+  CHECK(lfa::cosine_distance(ops::mul(a, 1e-200), ops::mul(b, 1e-180)) == doctest::Approx(1.0 - 4.0 / 5.0));
+  CHECK(lfa::cosine_distance(a, ops::mul(a, 3.0)) == 0.0);
   CHECK_THROWS_AS(lfa::l1_distance(a, zeros({2}, DType::f64)), Error);
   Generator gen(1);
   const lfa::Spec spec = lfa::method_spec(lfa::Method::clime);
