@@ -45,7 +45,8 @@ namespace lfa = explain::lfa;
 namespace tab = explain::tabular;
 
 const std::vector<OptionSpec> kOptions = {
-    {"quick", "", "", "a small run (~10-30 s): 10 points, 200 perturbations, 20 Gaussian gap draws, 500 training steps"},
+    {"quick", "", "",
+     "a small run (~10-30 s): 10 points, 200 perturbations, 20 Gaussian gap draws, 500 training steps"},
     {"datasets", "LIST", "breast_cancer,wine,diabetes", "comma-separated data sets"},
     {"models", "LIST", "linear,mlp3,mlp5,mlp8", "comma-separated models (linear: logistic or linear regression)"},
     {"points", "N", "", "test points explained per model (default 100, --quick 10; at most the test split)"},
@@ -265,7 +266,9 @@ int run_evaluate_tabular(int argc, char** argv) {
                      << num(r.recovery_wx_logit[m].mean) << "," << num(r.recovery_wx_logit[m].se) << "\n";
       }
       const std::pair<const char*, const std::vector<explain::PerturbationGap>*> gaps[] = {
-          {"pgi,zero", &r.pgi_zero}, {"pgu,zero", &r.pgu_zero}, {"pgi,gaussian", &r.pgi_gaussian},
+          {"pgi,zero", &r.pgi_zero},
+          {"pgu,zero", &r.pgu_zero},
+          {"pgi,gaussian", &r.pgi_gaussian},
           {"pgu,gaussian", &r.pgu_gaussian}};
       for (const auto& [label, list] : gaps) {
         const explain::PerturbationGap& g = (*list)[m];
@@ -318,7 +321,8 @@ int run_evaluate_tabular(int argc, char** argv) {
       json << ",\n     \"recovery\": {";
       for (size_t m = 0; m < methods.size(); ++m)
         json << (m ? ", " : "") << quoted(lfa::method_key(methods[m])) << ": {\"to_w\": " << stat_json(r.recovery_w[m])
-             << ", \"to_wx\": " << stat_json(r.recovery_wx[m]) << ", \"to_w_logit\": " << stat_json(r.recovery_w_logit[m])
+             << ", \"to_wx\": " << stat_json(r.recovery_wx[m])
+             << ", \"to_w_logit\": " << stat_json(r.recovery_w_logit[m])
              << ", \"to_wx_logit\": " << stat_json(r.recovery_wx_logit[m]) << "}";
       json << "}";
     }
@@ -332,10 +336,10 @@ int run_evaluate_tabular(int argc, char** argv) {
            << ", \"relative_l1\": " << stat_json(r.ig_to_gxi[i]) << "}";
     json << "],\n     \"perturbation_gap\": {";
     for (size_t m = 0; m < methods.size(); ++m)
-      json << (m ? ",\n       " : "\n       ") << quoted(lfa::method_key(methods[m])) << ": {\"pgi_zero\": "
-           << gap_json(r.pgi_zero[m]) << ", \"pgu_zero\": " << gap_json(r.pgu_zero[m])
-           << ", \"pgi_gaussian\": " << gap_json(r.pgi_gaussian[m]) << ", \"pgu_gaussian\": " << gap_json(r.pgu_gaussian[m])
-           << "}";
+      json << (m ? ",\n       " : "\n       ") << quoted(lfa::method_key(methods[m]))
+           << ": {\"pgi_zero\": " << gap_json(r.pgi_zero[m]) << ", \"pgu_zero\": " << gap_json(r.pgu_zero[m])
+           << ", \"pgi_gaussian\": " << gap_json(r.pgi_gaussian[m])
+           << ", \"pgu_gaussian\": " << gap_json(r.pgu_gaussian[m]) << "}";
     json << "}}";
   }
   json << "\n  ]\n}\n";
@@ -343,10 +347,12 @@ int run_evaluate_tabular(int argc, char** argv) {
 
   // --- HTML report ---
   report::HtmlPage page("Which explanation should I choose? LFA experiments on tabular data");
-  page.paragraph("Han, Srinivas and Lakkaraju 2022: every method is a local linear approximation of the model on "
-                 "its own neighbourhood with its own loss. " + std::to_string(points) + " test points per model, " +
-                 std::to_string(options.perturbations) + " perturbations per point, seed " + std::to_string(seed) +
-                 ". Every cell: mean ± standard error over the points.");
+  page.paragraph(
+      "Han, Srinivas and Lakkaraju 2022: every method is a local linear approximation of the model on "
+      "its own neighbourhood with its own loss. " +
+      std::to_string(points) + " test points per model, " + std::to_string(options.perturbations) +
+      " perturbations per point, seed " + std::to_string(seed) +
+      ". Every cell: mean ± standard error over the points.");
   std::vector<std::string> header = {"dataset", "model", "test metric"};
   for (lfa::Method m : methods) header.push_back("wins " + lfa::method_name(m) + " nbhd");
   std::vector<std::vector<std::string>> summary_rows;
@@ -376,7 +382,8 @@ int run_evaluate_tabular(int argc, char** argv) {
     page.heading("Identity on the same draws: method vs the LFA fit of its own instance", 3);
     std::vector<std::vector<std::string>> identity_rows;
     for (size_t m = 0; m < methods.size(); ++m)
-      identity_rows.push_back({lfa::method_name(methods[m]), stat_text(r.identity_l1[m]), stat_text(r.identity_cosine[m])});
+      identity_rows.push_back(
+          {lfa::method_name(methods[m]), stat_text(r.identity_l1[m]), stat_text(r.identity_cosine[m])});
     page.table({"method", "L1 distance", "cosine distance"}, identity_rows);
     page.heading("Agreement (independent draws): L1 distance, method (row) vs LFA fit of each instance (column)", 3);
     page.table(method_header, matrix_rows(r.agreement_l1));
@@ -428,7 +435,8 @@ int run_evaluate_tabular(int argc, char** argv) {
     std::cout << json.str();
     return 0;
   }
-  std::cout << "dataset        model              metric  identity L1 (max)  agreement L1 (diag mean)  own-neighbourhood wins\n";
+  std::cout << "dataset        model              metric  identity L1 (max)  agreement L1 (diag mean)  "
+               "own-neighbourhood wins\n";
   for (const Run& run : runs) {
     const lfa::ExperimentResult& r = run.result;
     double diag = 0.0, identity = 0.0;
@@ -440,8 +448,8 @@ int run_evaluate_tabular(int argc, char** argv) {
     }
     char line[256];
     std::snprintf(line, sizeof line, "%-14s %-18s %6.3f  %-17s  %-24s  %d / %zu\n", r.dataset.c_str(), r.model.c_str(),
-                  r.test_metric, report::format_number(identity, 3).c_str(), report::format_number(diag, 3).c_str(), wins,
-                  methods.size());
+                  r.test_metric, report::format_number(identity, 3).c_str(), report::format_number(diag, 3).c_str(),
+                  wins, methods.size());
     std::cout << line;
   }
   std::cout << "tables and report: " << (dir / "report.html").string() << "\n";

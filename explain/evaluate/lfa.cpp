@@ -15,7 +15,9 @@ namespace {
 
 constexpr double kAnchorWeight = 1e6;  // KernelSHAP's (Captum's inf_weight)
 
-Tensor host_f64(const Tensor& t) { return ops::to_device(ops::contiguous(ops::to_dtype(t, DType::f64)), Device::cpu()); }
+Tensor host_f64(const Tensor& t) {
+  return ops::to_device(ops::contiguous(ops::to_dtype(t, DType::f64)), Device::cpu());
+}
 
 void check_row(const Tensor& x0, const char* what) {
   LOUPE_CHECK(x0.defined() && x0.dim() == 2 && x0.size(0) == 1 && x0.size(1) >= 1, "lfa::", what,
@@ -26,17 +28,22 @@ bool is_gradient(Loss loss) { return loss != Loss::squared; }
 
 // The explanation as a (d) float64 host vector of the expected length.
 std::vector<double> explanation_values(const Tensor& e, int64_t d, const char* what) {
-  LOUPE_CHECK(e.defined() && e.numel() == d, "lfa::", what, ": the explanation must have d = ", d,
-              " values, got ", e.defined() ? shape_str(e.shape()) : "undefined");
+  LOUPE_CHECK(e.defined() && e.numel() == d, "lfa::", what, ": the explanation must have d = ", d, " values, got ",
+              e.defined() ? shape_str(e.shape()) : "undefined");
   return to_vector<double>(host_f64(ops::reshape(e, {d})));
 }
 
 }  // namespace
 
 const std::vector<Method>& all_methods() {
-  static const std::vector<Method> methods = {Method::lime,       Method::kernel_shap,      Method::occlusion,
-                                              Method::clime,      Method::smoothgrad,       Method::vanilla_gradient,
-                                              Method::integrated_gradients, Method::gradient_x_input};
+  static const std::vector<Method> methods = {Method::lime,
+                                              Method::kernel_shap,
+                                              Method::occlusion,
+                                              Method::clime,
+                                              Method::smoothgrad,
+                                              Method::vanilla_gradient,
+                                              Method::integrated_gradients,
+                                              Method::gradient_x_input};
   return methods;
 }
 
@@ -159,10 +166,8 @@ Sample at(const Spec& spec, const Tensor& x0, const Tensor& xi, bool shapley_anc
   if (spec.weighting == Weighting::lime_kernel) {
     LOUPE_CHECK(spec.kernel_width > 0.0, "lfa: kernel_width must be > 0, got ", spec.kernel_width);
     // |x0 - x~|^2 from the model's inputs, so the kernel sees exactly the points evaluated.
-    const std::vector<double> dist2 =
-        to_vector<double>(host_f64(ops::sum(ops::square(ops::sub(ops::to_dtype(x0, DType::f64),
-                                                                 ops::to_dtype(s.inputs, DType::f64))),
-                                            {1})));
+    const std::vector<double> dist2 = to_vector<double>(host_f64(
+        ops::sum(ops::square(ops::sub(ops::to_dtype(x0, DType::f64), ops::to_dtype(s.inputs, DType::f64))), {1})));
     for (int64_t i = 0; i < n; ++i)
       w[static_cast<size_t>(i)] = std::exp(-dist2[static_cast<size_t>(i)] / (spec.kernel_width * spec.kernel_width));
   }
@@ -191,7 +196,7 @@ Tensor targets(const Spec& spec, const ForwardFn& model, Output output, int64_t 
     return y;
   }
   Tensor g = host_f64(detail::target_gradients(model, {sample.inputs}, classes, output)[0]);  // (n, d)
-  if (spec.loss == Loss::multiplicative_gradient_matching) g = ops::mul(g, host_f64(x0));  // d/dxi f(x0 * xi)
+  if (spec.loss == Loss::multiplicative_gradient_matching) g = ops::mul(g, host_f64(x0));     // d/dxi f(x0 * xi)
   return g;
 }
 
@@ -199,8 +204,8 @@ Fit fit(const Spec& spec, const Sample& sample, const Tensor& targets) {
   const int64_t n = sample.xi.size(0), d = sample.xi.size(1);
   Fit out;
   if (!is_gradient(spec.loss)) {
-    LOUPE_CHECK(targets.dim() == 1 && targets.size(0) == n, "lfa::fit: the squared loss needs targets (", n,
-                "), got ", shape_str(targets.shape()));
+    LOUPE_CHECK(targets.dim() == 1 && targets.size(0) == n, "lfa::fit: the squared loss needs targets (", n, "), got ",
+                shape_str(targets.shape()));
     const LinearFit f = weighted_least_squares(sample.xi, targets, sample.weights, spec.bias);
     out.coef = ops::reshape(f.coef, {d});
     out.bias = f.intercept.item();
@@ -221,8 +226,8 @@ double loss(const Spec& spec, const Sample& sample, const Tensor& targets, const
   const double w_sum = std::accumulate(w.begin(), w.end(), 0.0);
   std::vector<double> r;  // per-sample loss terms before weighting
   if (!is_gradient(spec.loss)) {
-    LOUPE_CHECK(targets.dim() == 1 && targets.size(0) == n, "lfa::loss: the squared loss needs targets (", n,
-                "), got ", shape_str(targets.shape()));
+    LOUPE_CHECK(targets.dim() == 1 && targets.size(0) == n, "lfa::loss: the squared loss needs targets (", n, "), got ",
+                shape_str(targets.shape()));
     std::vector<double> res = to_vector<double>(ops::sub(targets, ops::matmul(sample.xi, e)));  // (n)
     if (spec.bias) {
       double b = 0.0;
@@ -241,8 +246,8 @@ double loss(const Spec& spec, const Sample& sample, const Tensor& targets, const
   return total / w_sum;
 }
 
-Fit explain(const Spec& spec, const ForwardFn& model, Output output, int64_t target_class, const Tensor& x0,
-            int64_t n, Generator& generator) {
+Fit explain(const Spec& spec, const ForwardFn& model, Output output, int64_t target_class, const Tensor& x0, int64_t n,
+            Generator& generator) {
   const Sample s = draw(spec, x0, n, generator);
   return fit(spec, s, targets(spec, model, output, target_class, x0, s));
 }

@@ -6,15 +6,16 @@
 //
 // and eight popular methods are instances of it that differ only in Z, the loss and pi:
 //
-//   method        neighbourhood x~(xi)               xi drawn as                      loss              pi          g
-//   LIME          x0 * xi                            Bernoulli(0.5)^d                 squared           exp(-|x0 - x~|^2 / w^2)  + b
-//   KernelSHAP    x0 * xi                            Shapley kernel (kernel_shap)     squared           1 (1e6 anchors)          + b
-//   occlusion     x0 * (1 - xi), y = f(x0) - f(x~)   one-hot e_1 .. e_d               squared           1                       no b
-//   C-LIME        x0 + xi                            N(0, s^2 I)                      squared           1                        + b
-//   SmoothGrad    x0 + xi                            N(0, s^2 I)                      gradient          1
-//   VG            x0 (s -> 0: xi = 0)                                                 gradient          1
-//   IG            x0 * a                             a ~ U(c, 1), c = 0 (xi = a 1)    mult. gradient    1
-//   GxI           x0 (c -> 1: a = 1)                                                  mult. gradient    1
+//   method      x~(xi)                       xi drawn as                  loss            pi                  g
+//   LIME        x0 * xi                      Bernoulli(0.5)^d             squared         exp(-|x0-x~|^2/w^2) + b
+//   KernelSHAP  x0 * xi                      Shapley kernel (kernel_shap) squared         1 (anchors 1e6)     + b
+//   occlusion   x0 * (1 - xi) (*)            one-hot e_1 .. e_d           squared         1                   no b
+//   C-LIME      x0 + xi                      N(0, s^2 I)                  squared         1                   + b
+//   SmoothGrad  x0 + xi                      N(0, s^2 I)                  gradient        1
+//   VG          x0 (s -> 0: xi = 0)                                       gradient        1
+//   IG          x0 * a                       a ~ U(c, 1), c = 0, xi = a 1 mult. gradient  1
+//   GxI         x0 (c -> 1: a = 1)                                        mult. gradient  1
+//   (*) occlusion's target is y = f(x0) - f(x~), what the score loses.
 //
 // Losses, for a sample (xi_i, pi_i), i = 1..n, and an explanation e (d):
 //   squared                           sum_i pi_i (y_i - b - e . xi_i)^2 / sum_i pi_i, b fitted (or 0)
@@ -70,8 +71,16 @@ struct Spec {
 };
 
 // The eight methods of the paper and their LFA instances (REFERENCE.md section 3).
-enum class Method { lime, kernel_shap, occlusion, clime, smoothgrad, vanilla_gradient, integrated_gradients,
-                    gradient_x_input };
+enum class Method {
+  lime,
+  kernel_shap,
+  occlusion,
+  clime,
+  smoothgrad,
+  vanilla_gradient,
+  integrated_gradients,
+  gradient_x_input
+};
 const std::vector<Method>& all_methods();
 std::string method_name(Method method);  // "LIME", "KernelSHAP", "Occlusion", "C-LIME", "SmoothGrad", "VG", "IG", "GxI"
 std::string method_key(Method method);   // "lime", "kernel_shap", ... (file and JSON names)
@@ -107,8 +116,8 @@ Fit fit(const Spec& spec, const Sample& sample, const Tensor& targets);
 double loss(const Spec& spec, const Sample& sample, const Tensor& targets, const Tensor& explanation);
 
 // draw + targets + fit in one call, for one row x0 (1, d).
-Fit explain(const Spec& spec, const ForwardFn& model, Output output, int64_t target_class, const Tensor& x0,
-            int64_t n, Generator& generator);
+Fit explain(const Spec& spec, const ForwardFn& model, Output output, int64_t target_class, const Tensor& x0, int64_t n,
+            Generator& generator);
 
 // Distances between explanations (d): L1 sum |a - b|, and cosine distance 1 - a.b / (|a| |b|)
 // (1 when either is all zeros and the other is not; 0 when both are; computed on the vectors scaled

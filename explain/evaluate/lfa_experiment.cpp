@@ -41,14 +41,13 @@ Attribution smoothgrad(const Query& q, int64_t n, double stdev, Generator& gen) 
   o.n_samples = n;
   o.stdevs = {stdev};
   o.generator = &gen;
-  return noise_tunnel(q, [](const Query& qq) { return saliency(qq, {.absolute = false}); }, o);
+  return noise_tunnel(
+      q, [](const Query& qq) { return saliency(qq, {.absolute = false}); }, o);
 }
 
 }  // namespace
 
-uint64_t method_seed(uint64_t seed, Method method) {
-  return seed * 64 + 16 + static_cast<uint64_t>(method);
-}
+uint64_t method_seed(uint64_t seed, Method method) { return seed * 64 + 16 + static_cast<uint64_t>(method); }
 
 std::vector<Tensor> method_attributions(const Query& query, const ExperimentOptions& options) {
   std::vector<Tensor> out;
@@ -93,7 +92,8 @@ std::vector<Tensor> method_attributions(const Query& query, const ExperimentOpti
 }
 
 ExperimentResult run_experiment(const tabular::Dataset& data, const tabular::Trained& trained, const Tensor& points,
-                                const ExperimentOptions& options, const std::function<void(int64_t, int64_t)>& progress) {
+                                const ExperimentOptions& options,
+                                const std::function<void(int64_t, int64_t)>& progress) {
   LOUPE_CHECK(points.defined() && points.dim() == 2 && points.size(0) >= 1 && points.size(1) == data.x.size(1),
               "lfa experiment: points must be (P, ", data.x.size(1), "), got ",
               points.defined() ? shape_str(points.shape()) : "undefined");
@@ -219,7 +219,8 @@ ExperimentResult run_experiment(const tabular::Dataset& data, const tabular::Tra
   const Tensor& vg = attrs[static_cast<size_t>(Method::vanilla_gradient)];  // all_methods() is in enum order
   const Tensor& gxi = attrs[static_cast<size_t>(Method::gradient_x_input)];
   for (double s : options.convergence_stdevs) {
-    r.smoothgrad_to_vg.push_back(relative_l1(smoothgrad(query, options.perturbations, s, gen_conv).attributions[0], vg));
+    r.smoothgrad_to_vg.push_back(
+        relative_l1(smoothgrad(query, options.perturbations, s, gen_conv).attributions[0], vg));
   }
   step();
   for (double c : options.convergence_lows) {

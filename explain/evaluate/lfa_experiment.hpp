@@ -57,7 +57,7 @@ struct ExperimentResult {
   std::string dataset, model;
   double test_metric = 0.0;  // accuracy or R^2
   int64_t points = 0, features = 0;
-  std::vector<Method> methods;                  // rows of every table, all_methods()
+  std::vector<Method> methods;                     // rows of every table, all_methods()
   std::vector<Stat> identity_l1, identity_cosine;  // [method]: same draws
   std::vector<std::vector<Stat>> agreement_l1;     // [method][instance]: independent draws
   std::vector<std::vector<Stat>> agreement_cosine;

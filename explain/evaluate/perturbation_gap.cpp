@@ -30,12 +30,12 @@ PerturbationGap perturbation_gap(const Query& query, const Attribution& attribut
   const Tensor& input = query.inputs[0];
   const Tensor& attr = attribution.attributions[0];
   const auto r_rows = static_cast<int64_t>(attribution.rows.size());
-  LOUPE_CHECK(r_rows >= 1 && attribution.targets.size() == attribution.rows.size() && attr.dim() >= 1 &&
-                  attr.size(0) == r_rows,
-              name, ": the attribution's rows, targets and tensor disagree (", attribution.rows.size(), ", ",
-              attribution.targets.size(), ", ", shape_str(attr.shape()), ")");
-  LOUPE_CHECK(input.dim() >= 2 && input.numel() / input.size(0) == attr.numel() / r_rows, name,
-              ": the attribution ", shape_str(attr.shape()), " does not match the input ", shape_str(input.shape()));
+  LOUPE_CHECK(
+      r_rows >= 1 && attribution.targets.size() == attribution.rows.size() && attr.dim() >= 1 && attr.size(0) == r_rows,
+      name, ": the attribution's rows, targets and tensor disagree (", attribution.rows.size(), ", ",
+      attribution.targets.size(), ", ", shape_str(attr.shape()), ")");
+  LOUPE_CHECK(input.dim() >= 2 && input.numel() / input.size(0) == attr.numel() / r_rows, name, ": the attribution ",
+              shape_str(attr.shape()), " does not match the input ", shape_str(input.shape()));
   for (int64_t row : attribution.rows)
     LOUPE_CHECK(row >= 0 && row < input.size(0), name, ": attribution row ", row, " outside the input's ",
                 input.size(0), " rows");
@@ -52,8 +52,8 @@ PerturbationGap perturbation_gap(const Query& query, const Attribution& attribut
   // rank[r, i] = position of feature i in the order by |attr| (descending for PGI, ascending for PGU).
   const Tensor magnitude = ops::abs(ops::to_dtype(ops::reshape(ops::to_device(attr, device), {r_rows, d}), DType::f64));
   const Tensor order = ops::sort(magnitude, 1, /*descending=*/important, /*stable=*/true).indices;  // (R, d)
-  const Tensor positions = ops::contiguous(ops::expand(ops::reshape(ops::to_device(arange(0, d, 1, DType::f64), device),
-                                                                    {1, d}), {r_rows, d}));
+  const Tensor positions = ops::contiguous(
+      ops::expand(ops::reshape(ops::to_device(arange(0, d, 1, DType::f64), device), {1, d}), {r_rows, d}));
   const Tensor rank = ops::scatter_add(zeros({r_rows, d}, DType::f64, device), 1, order, positions);  // (R, d)
   std::vector<double> kv;
   for (int64_t k = 1; k <= k_max; ++k) kv.push_back(static_cast<double>(k));
@@ -87,10 +87,12 @@ PerturbationGap perturbation_gap(const Query& query, const Attribution& attribut
     }
     copy_shape[0] = s_n * k_max * r_rows;
     std::vector<int64_t> chunk_classes;
-    for (int64_t s = 0; s < s_n; ++s) chunk_classes.insert(chunk_classes.end(), copy_classes.begin(), copy_classes.end());
+    for (int64_t s = 0; s < s_n; ++s)
+      chunk_classes.insert(chunk_classes.end(), copy_classes.begin(), copy_classes.end());
     const Tensor f_copies = ops::to_dtype(
         detail::score_rows(query.model, {ops::reshape(copies, copy_shape)}, chunk_classes, query.output), DType::f64);
-    const Tensor gaps = ops::abs(ops::sub(ops::reshape(f_copies, {s_n, k_max, r_rows}), ops::reshape(f_x, {1, 1, r_rows})));
+    const Tensor gaps =
+        ops::abs(ops::sub(ops::reshape(f_copies, {s_n, k_max, r_rows}), ops::reshape(f_x, {1, 1, r_rows})));
     gap_sum = ops::add(gap_sum, ops::sum(gaps, {0}));
   }
   PerturbationGap out;

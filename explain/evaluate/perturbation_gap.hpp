@@ -38,10 +38,10 @@ struct PerturbationGapOptions {
 };
 
 struct PerturbationGap {
-  std::vector<int64_t> k;               // 1..K
-  Tensor gaps;                          // (R, K) float64, CPU: the gap of each row at each k
-  std::vector<double> mean;             // (K) over rows
-  std::vector<double> standard_error;   // (K)
+  std::vector<int64_t> k;              // 1..K
+  Tensor gaps;                         // (R, K) float64, CPU: the gap of each row at each k
+  std::vector<double> mean;            // (K) over rows
+  std::vector<double> standard_error;  // (K)
   double auc = 0.0;
 };
 

@@ -1,6 +1,7 @@
 // Tabular data sets and models for the LFA experiments. See tabular.hpp.
 #include "explain/evaluate/tabular.hpp"
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -46,8 +47,10 @@ void read_sklearn_classification(const std::string& path, int64_t n_expected, in
     const auto& row = rows[static_cast<size_t>(r)];
     LOUPE_CHECK(static_cast<int64_t>(row.size()) == d + 1, "tabular: '", path, "' row ", r + 1, " has ", row.size(),
                 " fields, expected ", d + 1);
-    for (int64_t c = 0; c < d; ++c) values.push_back(parse_number(row[static_cast<size_t>(c)], path, static_cast<size_t>(r), static_cast<size_t>(c)));
-    labels.push_back(static_cast<int64_t>(parse_number(row[static_cast<size_t>(d)], path, static_cast<size_t>(r), static_cast<size_t>(d))));
+    for (int64_t c = 0; c < d; ++c)
+      values.push_back(parse_number(row[static_cast<size_t>(c)], path, static_cast<size_t>(r), static_cast<size_t>(c)));
+    labels.push_back(static_cast<int64_t>(
+        parse_number(row[static_cast<size_t>(d)], path, static_cast<size_t>(r), static_cast<size_t>(d))));
   }
   x = from_values(values, {n, d}, DType::f64);
 }
@@ -73,8 +76,10 @@ std::vector<std::vector<double>> read_gzip_table(const std::string& path) {
     line.clear();
   };
   for (uint8_t b : bytes) {
-    if (b == '\n') flush();
-    else line.push_back(static_cast<char>(b));
+    if (b == '\n')
+      flush();
+    else
+      line.push_back(static_cast<char>(b));
   }
   if (!line.empty()) flush();
   return rows;
@@ -140,7 +145,8 @@ Dataset load(const std::string& name, const std::string& dir_in) {
     data.y = from_values(y, {static_cast<int64_t>(y.size())}, DType::f64);
     data.classification = true;
   } else {
-    const std::string data_path = (fs::path(dir) / files[0]).string(), target_path = (fs::path(dir) / files[1]).string();
+    const std::string data_path = (fs::path(dir) / files[0]).string(),
+                      target_path = (fs::path(dir) / files[1]).string();
     const auto rows = read_gzip_table(data_path);
     const auto targets = read_gzip_table(target_path);
     LOUPE_CHECK(rows.size() == 442 && targets.size() == 442, "tabular: diabetes needs 442 rows in '", data_path,

@@ -60,9 +60,9 @@ struct Model {
   std::vector<Tensor> weights;  // (out, in) each, float64
   std::vector<Tensor> biases;   // (out) each
   bool classification = true;
-  ForwardFn forward() const;        // (N, d) -> (N, 1) logits / outputs
+  ForwardFn forward() const;  // (N, d) -> (N, 1) logits / outputs
   Output output() const { return classification ? Output::sigmoid : Output::logit; }
-  std::string name() const;         // "logistic", "linear regression", "mlp3", ...
+  std::string name() const;  // "logistic", "linear regression", "mlp3", ...
 };
 
 Model make_model(ModelKind kind, int64_t d, bool classification, uint64_t seed);

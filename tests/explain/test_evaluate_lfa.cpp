@@ -45,7 +45,9 @@ TEST_CASE("evaluate lfa: squared loss recovers a linear model exactly on every n
     // Additive neighbourhoods see w; multiplicative ones (x0 * xi) see w * x0.
     const Tensor expected = m == lfa::Method::clime ? w : wx;
     check_close(fit.coef, expected, 1e-10, 1e-10, "coef");
-    if (spec.bias) CHECK(fit.bias == doctest::Approx(m == lfa::Method::clime ? 0.7 + values(ops::matmul(x0, w))[0] : 0.7).epsilon(1e-9));
+    if (spec.bias)
+      CHECK(fit.bias ==
+            doctest::Approx(m == lfa::Method::clime ? 0.7 + values(ops::matmul(x0, w))[0] : 0.7).epsilon(1e-9));
     CHECK(lfa::loss(spec, s, y, expected) < 1e-20);
     CHECK(lfa::loss(spec, s, y, ops::add(expected, 0.1)) > 1e-4);  // and a wrong explanation is penalised
   }
@@ -151,7 +153,8 @@ TEST_CASE("evaluate lfa: SmoothGrad is the gradient-matching fit on the Gaussian
   o.n_samples = 4000;
   o.stdevs = {0.3};
   o.generator = &g1;
-  const Tensor sg = flat(noise_tunnel(q, [](const Query& qq) { return saliency(qq, {.absolute = false}); }, o)
+  const Tensor sg = flat(noise_tunnel(
+                             q, [](const Query& qq) { return saliency(qq, {.absolute = false}); }, o)
                              .attributions[0]);
   const lfa::Spec spec = lfa::method_spec(lfa::Method::smoothgrad, 0.3);
   const Tensor fit = lfa::explain(spec, model, Output::logit, -1, x0, 4000, g2).coef;
@@ -168,8 +171,9 @@ TEST_CASE("evaluate lfa: SmoothGrad is the gradient-matching fit on the Gaussian
   Generator g3(9), g4(9);
   o.n_samples = 300;
   o.generator = &g3;
-  const Tensor sg_same =
-      flat(noise_tunnel(q, [](const Query& qq) { return saliency(qq, {.absolute = false}); }, o).attributions[0]);
+  const Tensor sg_same = flat(noise_tunnel(
+                                  q, [](const Query& qq) { return saliency(qq, {.absolute = false}); }, o)
+                                  .attributions[0]);
   check_close(lfa::explain(spec, model, Output::logit, -1, x0, 300, g4).coef, sg_same, 1e-14, 1e-12, "same draws");
 }
 
@@ -179,8 +183,10 @@ TEST_CASE("evaluate lfa: SmoothGrad -> VG as s -> 0 and IG -> GxI as the lower b
   const ForwardFn model = tanh_mlp(w1, b1, w2);
   const Tensor x0 = random_tensor({1, kD}, DType::f64, 0, 1, 22);
   Generator gen(2);
-  const Tensor vg = lfa::explain(lfa::method_spec(lfa::Method::vanilla_gradient), model, Output::logit, -1, x0, 1, gen).coef;
-  const Tensor gxi = lfa::explain(lfa::method_spec(lfa::Method::gradient_x_input), model, Output::logit, -1, x0, 1, gen).coef;
+  const Tensor vg =
+      lfa::explain(lfa::method_spec(lfa::Method::vanilla_gradient), model, Output::logit, -1, x0, 1, gen).coef;
+  const Tensor gxi =
+      lfa::explain(lfa::method_spec(lfa::Method::gradient_x_input), model, Output::logit, -1, x0, 1, gen).coef;
   double previous = 1e300;
   for (double s : {0.3, 0.03, 0.003, 0.0003}) {
     const double dist = lfa::l1_distance(
@@ -213,13 +219,16 @@ TEST_CASE("evaluate lfa: model recovery on a logistic model") {
   const Query prob{f, {x0}, Target::none(), Output::sigmoid};
   const Query logit{f, {x0}};
   const double z = values(ops::matmul(x0, w))[0] + 0.2, sig = 1.0 / (1.0 + std::exp(-z));
-  check_close(flat(saliency(prob, {.absolute = false}).attributions[0]), ops::mul(w, sig * (1 - sig)), 1e-14, 1e-12, "vg");
+  check_close(flat(saliency(prob, {.absolute = false}).attributions[0]), ops::mul(w, sig * (1 - sig)), 1e-14, 1e-12,
+              "vg");
   Generator gen(3);
   NoiseTunnelOptions no;
   no.n_samples = 50;
   no.stdevs = {0.1};
   no.generator = &gen;
-  const Tensor sg = flat(noise_tunnel(prob, [](const Query& qq) { return saliency(qq, {.absolute = false}); }, no).attributions[0]);
+  const Tensor sg = flat(noise_tunnel(
+                             prob, [](const Query& qq) { return saliency(qq, {.absolute = false}); }, no)
+                             .attributions[0]);
   CHECK(lfa::cosine_distance(sg, w) < 1e-12);
   CLimeOptions co;
   co.generator = &gen;

@@ -130,7 +130,8 @@ TEST_CASE("evaluate perturbation gap: several targets per row and bad input") {
     const int64_t row = a.rows[r], t = a.targets[r];
     const std::vector<double> xr(xv.begin() + row * d, xv.begin() + (row + 1) * d);
     const std::vector<double> wr(wv.begin() + t * d, wv.begin() + (t + 1) * d);
-    const std::vector<double> ar(av.begin() + static_cast<int64_t>(r) * d, av.begin() + static_cast<int64_t>(r + 1) * d);
+    const std::vector<double> ar(av.begin() + static_cast<int64_t>(r) * d,
+                                 av.begin() + static_cast<int64_t>(r + 1) * d);
     CHECK(values(g.gaps)[r] == doctest::Approx(linear_gap(xr, wr, ar, 1, true)));
   }
   CHECK_THROWS_AS(pgi(q, a, {.max_k = 4}), Error);

@@ -3,15 +3,14 @@
 // class counts and first values; skipped with a message where ./run could not extract them),
 // corrupt files, the seeded split, and native training (deterministic, better than chance).
 #include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 
 #include "explain/evaluate/tabular.hpp"
-#include "tests/nn/data/data_paths.hpp"
 #include "tests/explain/explain_test_util.hpp"
+#include "tests/nn/data/data_paths.hpp"
 
 namespace loupe::test {
 
@@ -43,7 +42,8 @@ TEST_CASE("evaluate tabular: sklearn's breast cancer, wine and diabetes files") 
   for (const std::string& name : tab::dataset_names()) {
     CAPTURE(name);
     if (!have(name)) {
-      MESSAGE("skipped " << name << ": sklearn's data files are absent (./run extracts python3-sklearn's copies into "
+      MESSAGE("skipped " << name
+                         << ": sklearn's data files are absent (./run extracts python3-sklearn's copies into "
                             "third_party/sklearn-data/; LOUPE_SKLEARN_DATA names another folder)");
       continue;
     }

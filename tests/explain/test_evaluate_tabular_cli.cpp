@@ -5,7 +5,6 @@
 // column's minimum), the JSON on stdout, --help and bad options. Skips where the program or
 // sklearn's data files are absent.
 #include <doctest/doctest.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -57,17 +56,18 @@ TEST_CASE("evaluate tabular command: --quick on wine and diabetes, files, identi
   CHECK(out.find("--perturbations") != std::string::npos);
   CHECK(out.find("--quick") != std::string::npos);
 
-  CHECK(run_loupe_command(program, "evaluate-explanations", "tabular --quick --models foo --out " + q((dir / "bad").string()),
-                          dir, &out, &err) != 0);
+  CHECK(run_loupe_command(program, "evaluate-explanations",
+                          "tabular --quick --models foo --out " + q((dir / "bad").string()), dir, &out, &err) != 0);
   CHECK(err.find("foo") != std::string::npos);
-  CHECK(run_loupe_command(program, "evaluate-explanations", "tabular --quick --points 0 --out " + q((dir / "bad").string()),
-                          dir, &out, &err) != 0);
+  CHECK(run_loupe_command(program, "evaluate-explanations",
+                          "tabular --quick --points 0 --out " + q((dir / "bad").string()), dir, &out, &err) != 0);
   CHECK(run_loupe_command(program, "evaluate-explanations",
                           "tabular --quick --datasets iris --out " + q((dir / "bad").string()), dir, &out, &err) != 0);
   CHECK(err.find("iris") != std::string::npos);
 
   const std::string data_dir = explain::tabular::find_sklearn_file("wine_data.csv", LOUPE_TEST_SOURCE_ROOT);
-  if (data_dir.empty() || explain::tabular::find_sklearn_file("diabetes_target.csv.gz", LOUPE_TEST_SOURCE_ROOT).empty()) {
+  if (data_dir.empty() ||
+      explain::tabular::find_sklearn_file("diabetes_target.csv.gz", LOUPE_TEST_SOURCE_ROOT).empty()) {
     MESSAGE("skipped the run: sklearn's wine / diabetes files are absent (./run extracts them)");
     fs::remove_all(dir);
     return;
@@ -80,8 +80,8 @@ TEST_CASE("evaluate tabular command: --quick on wine and diabetes, files, identi
   CHECK(err.empty());  // progress only on a terminal
   CHECK(out.find("\"command\": \"evaluate-explanations tabular\"") != std::string::npos);
   CHECK(out == read_text(run_dir / "results.json"));
-  for (const char* f : {"models.csv", "identity.csv", "agreement.csv", "lfa_loss.csv", "recovery.csv", "convergence.csv",
-                        "perturbation_gap.csv", "perturbation_gap_auc.csv", "report.html"})
+  for (const char* f : {"models.csv", "identity.csv", "agreement.csv", "lfa_loss.csv", "recovery.csv",
+                        "convergence.csv", "perturbation_gap.csv", "perturbation_gap_auc.csv", "report.html"})
     CHECK_MESSAGE(fs::is_regular_file(run_dir / f), f);
   const std::string html = read_text(run_dir / "report.html");
   CHECK(html.find("<svg") != std::string::npos);
@@ -111,9 +111,14 @@ TEST_CASE("evaluate tabular command: --quick on wine and diabetes, files, identi
     REQUIRE(by_method.count(neighbourhood) == 1);
     CHECK(by_method.at(neighbourhood) < 1e-20);
   }
-  const std::map<std::string, bool> recovers_w = {{"lime", false}, {"kernel_shap", false}, {"occlusion", false},
-                                                  {"clime", true}, {"smoothgrad", true}, {"vanilla_gradient", true},
-                                                  {"integrated_gradients", false}, {"gradient_x_input", false}};
+  const std::map<std::string, bool> recovers_w = {{"lime", false},
+                                                  {"kernel_shap", false},
+                                                  {"occlusion", false},
+                                                  {"clime", true},
+                                                  {"smoothgrad", true},
+                                                  {"vanilla_gradient", true},
+                                                  {"integrated_gradients", false},
+                                                  {"gradient_x_input", false}};
   int recovery_rows = 0;
   for (const auto& row : csv_rows(read_text(run_dir / "recovery.csv"))) {
     if (row[0] != "diabetes" || row[3] != "explained") continue;
