@@ -91,7 +91,7 @@ Spec method_spec(Method method, double stdev = 0.1, double kernel_width = 1.0);
 struct Sample {
   Tensor xi;       // (n, d) float64, CPU: the variable g is linear in
   Tensor inputs;   // (n, d) x~(xi): the model's inputs, x0's dtype and device
-  Tensor weights;  // (n) float64, CPU
+  Tensor weights;  // (n) float64, CPU (any non-negative weights may be set here before fit / loss)
 };
 
 // Draws n samples of spec's neighbourhood around x0 (1, d).
