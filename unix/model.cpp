@@ -45,6 +45,16 @@ Tensor same_modality_causal_mask(const Tensor& vision) {
   return ops::unsqueeze(ops::logical_and(same, causal), 1);                                   // (B, 1, T, T)
 }
 
+Tensor same_modality_mask(const Tensor& query_vision, const Tensor& key_vision) {
+  LOUPE_CHECK(query_vision.defined() && key_vision.defined() && query_vision.dim() == 2 && key_vision.dim() == 2 &&
+                  query_vision.size(0) == key_vision.size(0) && query_vision.dtype() == DType::b8 &&
+                  key_vision.dtype() == DType::b8,
+              "same_modality_mask: expected vision masks (B, Tq) and (B, Tk) bool, got ",
+              query_vision.defined() ? shape_str(query_vision.shape()) : std::string("undefined"), " and ",
+              key_vision.defined() ? shape_str(key_vision.shape()) : std::string("undefined"));
+  return ops::unsqueeze(ops::eq(ops::unsqueeze(query_vision, 2), ops::unsqueeze(key_vision, 1)), 1);  // (B,1,Tq,Tk)
+}
+
 SeparatedLayer::SeparatedLayer(const nn::DecoderConfig& config, Generator* generator) {
   text = register_module("text", std::make_shared<nn::DecoderLayer>(config, generator));
   vision = register_module("vision", std::make_shared<nn::DecoderLayer>(config, generator));
@@ -71,6 +81,19 @@ Tensor SeparatedLayer::forward(const Tensor& x, const Tensor& vision_mask, const
   // independent of the other modality, and `where` keeps only the token's own copy (so the other
   // copy gets a zero gradient from it).
   const Tensor out_text = text->forward(x, call);
+  const Tensor out_vision = vision->forward(x, call);
+  return where(ops::unsqueeze(vision_mask, 2), out_vision, out_text);
+}
+
+Tensor SeparatedLayer::forward_cached(const Tensor& x, const Tensor& vision_mask, const Tensor& positions,
+                                      const Tensor& mask, nn::LayerCache* text_cache, nn::LayerCache* vision_cache) {
+  nn::AttentionCall call;
+  call.positions = positions;
+  call.mask = mask;
+  call.causal = true;  // bottom-right: the new tokens see every cached one, causally among themselves
+  call.cache = text_cache;
+  const Tensor out_text = text->forward(x, call);
+  call.cache = vision_cache;
   const Tensor out_vision = vision->forward(x, call);
   return where(ops::unsqueeze(vision_mask, 2), out_vision, out_text);
 }
@@ -126,6 +149,46 @@ Tensor UnixModel::forward_embeddings(const Tensor& embeddings, const Tensor& vis
   return (*norm)(h);
 }
 
+UnixCache UnixModel::make_cache() const {
+  UnixCache cache;
+  cache.text.resize(layers.size());
+  cache.vision.resize(layers.size());
+  return cache;
+}
+
+Tensor UnixModel::forward_cached(const Tensor& ids, const Tensor& vision, UnixCache& cache) {
+  LOUPE_CHECK(ids.defined() && ids.dim() == 2 && ids.dtype() == DType::i64 && ids.size(1) > 0,
+              "UnixModel::forward_cached: expected token ids (B, T) int64 with T > 0, got ",
+              ids.defined() ? shape_str(ids.shape()) + " " + dtype_name(ids.dtype()) : std::string("undefined"));
+  LOUPE_CHECK(vision.defined() && vision.dim() == 2 && vision.size(0) == ids.size(0) && vision.size(1) == ids.size(1) &&
+                  vision.dtype() == DType::b8,
+              "UnixModel::forward_cached: expected a vision mask (B, T) bool matching ids ", shape_str(ids.shape()));
+  LOUPE_CHECK(cache.text.size() == layers.size() && cache.vision.size() == layers.size(),
+              "UnixModel::forward_cached: the cache has ", cache.text.size(), " layers, the model ", layers.size());
+  const int64_t past = cache.length();
+  LOUPE_CHECK(past == 0 || (cache.past_vision.defined() && cache.past_vision.size(0) == ids.size(0) &&
+                            cache.past_vision.size(1) == past),
+              "UnixModel::forward_cached: the cache holds ", past, " tokens of another batch");
+  const Tensor embeddings = (*embed_tokens)(ids);
+  const Tensor positions = nn::default_positions(past, ids.size(1), embeddings.device());
+  const Tensor key_vision = past > 0 ? ops::cat({cache.past_vision, vision}, 1) : vision;  // (B, past + T)
+  const Tensor mask = same_modality_mask(vision, key_vision);                           // (B, 1, T, past + T)
+  nn::AttentionCall shared;
+  shared.positions = positions;
+  shared.causal = true;
+  Tensor h = embeddings;
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (auto* sep = dynamic_cast<SeparatedLayer*>(layers[i].get())) {
+      h = sep->forward_cached(h, vision, positions, mask, &cache.text[i], &cache.vision[i]);
+    } else {
+      shared.cache = &cache.text[i];
+      h = static_cast<nn::DecoderLayer*>(layers[i].get())->forward(h, shared);
+    }
+  }
+  cache.past_vision = key_vision;
+  return (*norm)(h);
+}
+
 UnixLM::UnixLM(const UnixConfig& config, Generator* generator) : config_(config) {
   model = register_module("model", std::make_shared<UnixModel>(config, generator));
   if (!config.tie_embeddings) {
@@ -137,6 +200,9 @@ Tensor UnixLM::logits(const Tensor& hidden) {
   return lm_head ? (*lm_head)(hidden) : linear(hidden, model->embed_tokens->weight);
 }
 
+Tensor UnixLM::forward_cached(const Tensor& ids, const Tensor& vision, UnixCache& cache) {
+  return logits(model->forward_cached(ids, vision, cache));
+}
 Tensor UnixLM::forward(const Tensor& ids) { return logits(model->forward(ids)); }
 Tensor UnixLM::forward(const Tensor& ids, const Tensor& vision) { return logits(model->forward(ids, vision)); }
 Tensor UnixLM::forward_embeddings(const Tensor& embeddings, const Tensor& vision) {

@@ -54,6 +54,20 @@ struct UnixConfig {
 
 // (B, 1, T, T) bool: key j may be seen by query i when j <= i and vision[i] == vision[j].
 Tensor same_modality_causal_mask(const Tensor& vision);
+// (B, 1, Tq, Tk) bool: key j may be seen by query i when query_vision[i] == key_vision[j] (no causal
+// part: with a KV cache the attention's bottom-right causal mode adds it).
+Tensor same_modality_mask(const Tensor& query_vision, const Tensor& key_vision);
+
+// Keys and values of the tokens seen so far, for decoding a few tokens at a time (unix/generate.hpp):
+// layer i keeps text[i] (a shared layer, or the text copy of a separated one) and vision[i] (the
+// vision copy; unused for shared layers). Both copies of a separated layer cache every token, so
+// a new token's same-modality mask over past ∪ new tokens (past_vision) gives exactly the
+// attention of a full recomputation. Positions continue at length().
+struct UnixCache {
+  std::vector<nn::LayerCache> text, vision;
+  Tensor past_vision;  // (B, T_past) bool: routing of the cached tokens (undefined when empty)
+  int64_t length() const { return text.empty() ? 0 : text[0].length(); }
+};
 
 // One separated layer: a text and a vision copy of a decoder layer.
 class SeparatedLayer : public nn::Module {
@@ -62,6 +76,10 @@ class SeparatedLayer : public nn::Module {
   Tensor forward(const Tensor& x) override;  // throws: routing needs the vision mask
   // x (B, T, C), vision (B, T) bool, positions (B, T) or (T) int64 -> (B, T, C).
   Tensor forward(const Tensor& x, const Tensor& vision, const Tensor& positions);
+  // With a cache: x (B, T, C) new tokens, vision (B, T) their routing, mask (B, 1, T, past + T)
+  // from same_modality_mask; each copy reads and extends its own cache.
+  Tensor forward_cached(const Tensor& x, const Tensor& vision, const Tensor& positions, const Tensor& mask,
+                        nn::LayerCache* text_cache, nn::LayerCache* vision_cache);
   std::string type_name() const override { return "SeparatedLayer"; }
 
   std::shared_ptr<nn::DecoderLayer> text, vision;
@@ -73,6 +91,9 @@ class UnixModel : public nn::Module {
   Tensor forward(const Tensor& ids) override;  // only without separated layers (no routing needed)
   Tensor forward(const Tensor& ids, const Tensor& vision);  // (B, T) int64, (B, T) bool -> (B, T, C)
   Tensor forward_embeddings(const Tensor& embeddings, const Tensor& vision);
+  // The new tokens `ids` (B, T) after the cache's tokens (positions past..past+T-1); extends the cache.
+  Tensor forward_cached(const Tensor& ids, const Tensor& vision, UnixCache& cache);
+  UnixCache make_cache() const;
   std::string type_name() const override { return "UnixModel"; }
 
   std::shared_ptr<nn::Embedding> embed_tokens;
@@ -91,6 +112,9 @@ class UnixLM : public nn::Module {
   Tensor forward(const Tensor& ids, const Tensor& vision);  // -> logits (B, T, V)
   Tensor forward_embeddings(const Tensor& embeddings, const Tensor& vision);
   Tensor logits(const Tensor& hidden);  // (B, T, C) -> (B, T, V) through the tied or own head
+  // Logits of the new tokens given the cache (see UnixModel::forward_cached).
+  Tensor forward_cached(const Tensor& ids, const Tensor& vision, UnixCache& cache);
+  UnixCache make_cache() const { return model->make_cache(); }
   std::string type_name() const override { return "UnixLM"; }
   const UnixConfig& config() const { return config_; }
 
