@@ -34,7 +34,7 @@ const std::vector<OptionSpec> kExperimentOptions = unix_cli::with_data_options({
     {"separated", "N", "1", "Uni-X's separated layers at each end (N = M)"},
     {"hidden", "C", "", "hidden width (default: 32 with --quick, else 64)"},
     {"heads", "H", "4", "attention heads"},
-    {"steps", "S", "", "training steps per run (default: 30 with --quick, else 400)"},
+    {"steps", "S", "", "training steps per run (default: 30 with --quick, else 800)"},
     {"batch-size", "B", "16", "sequences per step (half multimodal, half text-only)"},
     {"lr", "X", "0.003", "Adam learning rate"},
     {"eval-sequences", "N", "", "held-out sequences per kind (default: 64 with --quick, else all)"},
@@ -69,7 +69,7 @@ int run_unix_experiment(int argc, char** argv) {
   config.base.layers = positive("layers", quick ? 4 : 6);
   config.base.hidden = positive("hidden", quick ? 32 : 64);
   config.base.heads = positive("heads", 4);
-  config.base.steps = positive("steps", quick ? 30 : 400);
+  config.base.steps = positive("steps", quick ? 30 : 800);
   config.base.batch_size = positive("batch-size", 16);
   config.base.lr = args.get_double("lr");
   config.base.eval_sequences = positive("eval-sequences", quick ? 64 : -1);

@@ -182,6 +182,41 @@ MeanStd arm_tokens_per_second(const ExperimentResult& result, const std::string&
   return mean_std(v);
 }
 
+std::vector<Contrast> experiment_contrasts(const ExperimentResult& result) {
+  std::vector<Contrast> out;
+  const int64_t n = result.config.separated;
+  for (const ExperimentArm& arm : result.arms) {
+    Contrast middle{arm.name + ": mean conflict of the middle layers [" + std::to_string(n) + ", " +
+                        std::to_string(arm.run.layers - n) + ")",
+                    {}, {}};
+    Contrast u{arm.name + ": ends - middle (layers 0 and " + std::to_string(arm.run.layers - 1) + " minus [" +
+                   std::to_string(n) + ", " + std::to_string(arm.run.layers - n) + "))",
+               {}, {}};
+    for (const ArmSeedResult& r : result.runs) {
+      if (r.arm != arm.name) continue;
+      std::map<int64_t, double> conflict;
+      for (const ConflictRow& row : r.conflict_final) {
+        if (row.kind == "all") conflict[row.layer] = row.conflict;
+      }
+      double sum = 0.0;
+      int64_t count = 0;
+      for (int64_t l = n; l < arm.run.layers - n; ++l) {
+        if (conflict.count(l)) sum += conflict[l], ++count;
+      }
+      const double mid = count > 0 ? sum / static_cast<double>(count) : std::nan("");
+      middle.per_seed.push_back(mid);
+      if (conflict.count(0) && conflict.count(arm.run.layers - 1)) {
+        u.per_seed.push_back((conflict[0] + conflict[arm.run.layers - 1]) / 2.0 - mid);
+      }
+    }
+    middle.summary = mean_std(middle.per_seed);
+    u.summary = mean_std(u.per_seed);
+    if (!middle.per_seed.empty()) out.push_back(middle);
+    if (!u.per_seed.empty()) out.push_back(u);
+  }
+  return out;
+}
+
 namespace {
 
 const std::vector<Modality> kModalities = {Modality::image, Modality::caption, Modality::text};
@@ -253,6 +288,13 @@ std::string experiment_json(const ExperimentResult& result, const std::string& c
     j << "}, \"tokens_per_second\": " << num(r.tokens_per_second) << ", \"train_seconds\": " << num(r.train.seconds)
       << ", \"train_loss_first\": " << num(r.train.first_loss) << ", \"train_loss_last\": " << num(r.train.last_loss)
       << "}";
+  }
+  j << "\n  ],\n  \"contrasts\": [";
+  const std::vector<Contrast> contrasts = experiment_contrasts(result);
+  for (size_t i = 0; i < contrasts.size(); ++i) {
+    j << (i ? "," : "") << "\n    {\"name\": " << json::quote(contrasts[i].name) << ", \"per_seed\": [";
+    for (size_t k = 0; k < contrasts[i].per_seed.size(); ++k) j << (k ? ", " : "") << num(contrasts[i].per_seed[k]);
+    j << "], \"summary\": " << mean_std_json(contrasts[i].summary) << "}";
   }
   j << "\n  ],\n  \"conflict_by_depth\": [";
   const char* sep = "";
@@ -357,6 +399,14 @@ std::string experiment_html(const ExperimentResult& result, const std::string& c
   const std::vector<ConflictProfile> trained = profiles(result, true);
   page.raw(conflict_depth_svgs(trained));
   page.table(conflict_depth_table_header(), conflict_depth_table(trained));
+  page.heading("Pre-registered contrasts (trained models; conflict of the per-layer \"all\" rows)");
+  std::vector<std::vector<std::string>> contrast_rows;
+  for (const Contrast& k : experiment_contrasts(result)) {
+    std::string seeds;
+    for (double v : k.per_seed) seeds += (seeds.empty() ? "" : ", ") + report::format_number(v, 3);
+    contrast_rows.push_back({k.name, report::format_mean_std(k.summary.mean, k.summary.std, 3), seeds});
+  }
+  page.table({"contrast", "mean ± std over seeds", "per seed"}, contrast_rows);
   page.heading("Gradient conflict by depth at initialisation");
   const std::vector<ConflictProfile> initial = profiles(result, false);
   page.raw(conflict_depth_svgs(initial));

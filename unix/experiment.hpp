@@ -94,6 +94,17 @@ MeanStd mean_std(const std::vector<double>& values);
 MeanStd arm_heldout(const ExperimentResult& result, const std::string& arm, Modality m);
 MeanStd arm_tokens_per_second(const ExperimentResult& result, const std::string& arm);
 
+// The pre-registered contrasts (docs/unix.md), per seed then mean +- std, from the trained
+// "all" rows: for each arm, the mean conflict over its middle layers [N', L'-N') with N' = the
+// Uni-X arm's N (what Uni-X shares), and for arms measuring every layer the U-shape
+// "ends minus middle" = mean conflict of layers 0 and L'-1 minus that middle mean.
+struct Contrast {
+  std::string name;  // "shared: ends - middle", "unix: middle", ...
+  std::vector<double> per_seed;
+  MeanStd summary;
+};
+std::vector<Contrast> experiment_contrasts(const ExperimentResult& result);
+
 std::string experiment_json(const ExperimentResult& result, const std::string& command);
 std::string experiment_html(const ExperimentResult& result, const std::string& command);
 
