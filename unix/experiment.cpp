@@ -37,11 +37,18 @@ RunConfig matched_control(const RunConfig& shared, int64_t target_total, int64_t
     if (g < best_gap) best = r, best_gap = g;
   }
   if (best_gap > tolerance) {
-    // Wider instead: hidden sizes that keep an even head width.
-    for (int64_t hidden = shared.hidden + 2 * shared.heads; hidden <= 4 * shared.hidden; hidden += 2 * shared.heads) {
-      RunConfig r = shared;
-      r.hidden = hidden;
-      r.intermediate = 0;
+    // Wider instead: a wider SwiGLU at L layers. The total is linear in its width (3 hidden
+    // parameters per unit and layer), so two counts give the width that hits the target.
+    RunConfig r = shared;
+    r.intermediate = default_intermediate(shared.hidden);
+    const int64_t t0 = count_run_parameters(r, vocab_size).total;
+    RunConfig r1 = r;
+    r1.intermediate += 1;
+    const int64_t slope = count_run_parameters(r1, vocab_size).total - t0;
+    const int64_t width = r.intermediate + static_cast<int64_t>(std::llround(static_cast<double>(target_total - t0) /
+                                                                             static_cast<double>(slope)));
+    if (slope > 0 && width >= 1) {
+      r.intermediate = width;
       const double g = gap(r);
       if (g < best_gap) best = r, best_gap = g;
     }
@@ -65,7 +72,7 @@ std::vector<ExperimentArm> experiment_arms(const ExperimentConfig& config, int64
   const RunConfig matched = matched_control(shared, unix_params.total, vocab_size, config.match_tolerance);
   const std::string l = std::to_string(config.base.layers), n = std::to_string(config.separated);
   std::string matched_shape = "L" + std::to_string(matched.layers);
-  if (matched.hidden != shared.hidden) matched_shape += ", hidden " + std::to_string(matched.hidden);
+  if (matched.intermediate != shared.intermediate) matched_shape += ", MLP " + std::to_string(matched.intermediate);
   return {
       {"shared", "Shared-L" + l, shared, count_run_parameters(shared, vocab_size)},
       {"unix", "Uni-X-L" + l + " (N=" + n + ", M=" + n + ")", unix_run, unix_params},

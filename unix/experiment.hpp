@@ -4,8 +4,8 @@
 //   unix      Uni-X-L: layers [0, N) and [L-M, L) per modality, N = M = `separated`; the same
 //             active parameters per token as shared, more in total
 //   matched   a Shared control whose total parameters match Uni-X's within `match_tolerance`
-//             (relative): more layers first (L + k layers, the closest count), else a wider hidden
-//             size at L layers; count_parameters decides, and both counts are reported
+//             (relative): more layers first (L + k layers, the closest count), else a wider SwiGLU
+//             at L layers; count_parameters decides, and both counts are reported
 // Every arm trains with the same seeds, the same data split and the same data order (unix/run.hpp:
 // the order depends on the seed only). Per arm and seed: the held-out masked loss per modality,
 // tokens/s of training, and the gradient-conflict profile of the shared layers at the
@@ -48,7 +48,7 @@ struct ExperimentArm {
 };
 
 ParameterCount count_run_parameters(const RunConfig& run, int64_t vocab_size);
-// The shared run closest in total parameters to `target_total` (more layers, else wider), within
+// The shared run closest in total parameters to `target_total` (more layers, else a wider MLP), within
 // `tolerance`; throws loupe::Error naming both counts when none is.
 RunConfig matched_control(const RunConfig& shared, int64_t target_total, int64_t vocab_size, double tolerance);
 std::vector<ExperimentArm> experiment_arms(const ExperimentConfig& config, int64_t vocab_size);
