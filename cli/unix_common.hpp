@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cli/args.hpp"
+#include "cli/train_common.hpp"
 #include "nn/serialization.hpp"
 #include "tensor/error.hpp"
 #include "tensor/io/json.hpp"
@@ -31,7 +32,10 @@ namespace unix_cli {
 
 inline const std::vector<OptionSpec> kDataOptions = {
     {"digits", "FILE", "", "sklearn's digits.csv.gz (default: $LOUPE_DIGITS_CSV or the copy ./run extracts)"},
+    {"fashion-dir", "DIR", "/usr/share/datasets/fashion-mnist", "Fashion-MNIST's IDX files (--dataset fashion-mnist)"},
+    {"fashion-limit", "N", "-1", "Fashion-MNIST: at most N training images (-1: all 60000)"},
     {"text-dir", "DIR", "/usr/share/common-licenses", "folder of the text stream"},
+    {"device", "D", "cpu", "cpu, cuda or cuda:N"},
 };
 
 inline std::vector<OptionSpec> with_data_options(std::vector<OptionSpec> specs) {
@@ -39,10 +43,18 @@ inline std::vector<OptionSpec> with_data_options(std::vector<OptionSpec> specs) 
   return specs;
 }
 
-// The experiment's data for `seed` (the digits split and sequence orders depend on it).
-inline unix::UnixData load_data(const Args& args, uint64_t seed) {
+// The data config from the options; `dataset` "digits" or "fashion-mnist".
+inline unix::DataConfig data_config(const Args& args, const std::string& dataset) {
   unix::DataConfig config;
-  config.seed = seed;
+  config.source = dataset;
+  config.fashion_dir = args.get("fashion-dir");
+  config.fashion_limit = args.get_int("fashion-limit");
+  LOUPE_CHECK(config.fashion_limit == -1 || config.fashion_limit >= 1, "option --fashion-limit must be -1 or positive, got ",
+              config.fashion_limit);
+  if (dataset == "fashion-mnist") {
+    LOUPE_CHECK(std::filesystem::is_directory(config.fashion_dir), "option --fashion-dir: '", config.fashion_dir,
+                "' is not a folder (Fashion-MNIST's IDX files)");
+  }
   config.text_dir = args.get("text-dir");
   config.digits_path = args.get("digits");
   if (!config.digits_path.empty()) {
@@ -51,8 +63,18 @@ inline unix::UnixData load_data(const Args& args, uint64_t seed) {
   }
   LOUPE_CHECK(std::filesystem::is_directory(config.text_dir), "option --text-dir: '", config.text_dir,
               "' is not a folder");
+  return config;
+}
+
+// The experiment's data for `seed` (the digits split and sequence orders depend on it).
+inline unix::UnixData load_data(const Args& args, uint64_t seed, const std::string& dataset) {
+  unix::DataConfig config = data_config(args, dataset);
+  config.seed = seed;
   return unix::load_unix_data(config);
 }
+
+// --device: the model (and so every batch) goes there.
+inline Device device_option(const Args& args) { return parse_device_option(args.get("device")); }
 
 // DIR/model.safetensors, or FILE itself when --run names a file.
 inline std::string run_model_path(const std::string& run) {

@@ -91,7 +91,8 @@ int run_unix_conflict(int argc, char** argv) {
   }
   if (args.flag("fresh") && !has_step(0)) models.insert(models.begin(), {0, ""});
 
-  const unix::UnixData data = unix_cli::load_data(args, run.seed);
+  const Device device = unix_cli::device_option(args);
+  const unix::UnixData data = unix_cli::load_data(args, run.seed, run.dataset);
   unix_cli::check_vocab(data, vocab_size, model_path);
   const unix::ConflictBatches measured_batches =
       unix::conflict_batches(data, batches, batch_size, static_cast<uint64_t>(seed));
@@ -110,6 +111,7 @@ int run_unix_conflict(int argc, char** argv) {
                   "unix conflict: checkpoint '", m.path, "' has another shape than '", model_path, "'");
       lm = loaded.lm;
     }
+    lm->to(device);
     lm->eval();  // no dropout in these models; eval keeps any future one out of the gradients
     std::vector<unix::ConflictRow> rows =
         unix::run_conflict(*lm, data.vocab, measured_batches, m.step, static_cast<uint64_t>(seed));

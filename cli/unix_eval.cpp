@@ -39,7 +39,8 @@ int run_unix_eval(int argc, char** argv) {
   LOUPE_CHECK(requested >= -1, "option --eval-sequences must be -1 (all), 0 (as trained) or positive, got ", requested);
   unix_cli::LoadedRun loaded = unix_cli::load_run(model_path);
   const int64_t eval_sequences = requested == 0 ? loaded.run.eval_sequences : requested;
-  const unix::UnixData data = unix_cli::load_data(args, loaded.run.seed);
+  const unix::UnixData data = unix_cli::load_data(args, loaded.run.seed, loaded.run.dataset);
+  loaded.lm->to(unix_cli::device_option(args));
   unix_cli::check_vocab(data, loaded.vocab_size, model_path);
   const unix::HeldoutSet heldout = unix::heldout_set(data, eval_sequences);
   const std::map<unix::Modality, unix::HeldoutLoss> held =

@@ -29,6 +29,7 @@ namespace fs = std::filesystem;
 
 const std::vector<OptionSpec> kExperimentOptions = unix_cli::with_data_options({
     {"quick", "", "", "a tiny run for tests (L 4, hidden 32, 30 steps, seed 0, 2 conflict batches): seconds"},
+    {"dataset", "NAME", "digits", "images: digits (8x8, 17 levels) or fashion-mnist (14x14, 16 levels)"},
     {"seeds", "LIST", "0,1,2", "seeds (each: data split, data order and initialisation; default 0 with --quick)"},
     {"layers", "L", "", "decoder layers of Shared-L and Uni-X-L (default: 4 with --quick, else 6)"},
     {"separated", "N", "1", "Uni-X's separated layers at each end (N = M)"},
@@ -74,6 +75,7 @@ int run_unix_experiment(int argc, char** argv) {
   config.base.lr = args.get_double("lr");
   config.base.eval_sequences = positive("eval-sequences", quick ? 64 : -1);
   config.base.arm = "shared";
+  config.base.dataset = args.get("dataset");
   config.base.front = config.base.back = 0;
   config.separated = positive("separated", 1);
   config.conflict_batches = positive("conflict-batches", quick ? 2 : 8);
@@ -97,14 +99,8 @@ int run_unix_experiment(int argc, char** argv) {
   const std::string out = args.get("out");
   LOUPE_CHECK(!out.empty(), "option --out must name a folder");
 
-  unix::DataConfig data_config;
-  data_config.text_dir = args.get("text-dir");
-  data_config.digits_path = args.get("digits");
-  if (!data_config.digits_path.empty()) {
-    LOUPE_CHECK(fs::is_regular_file(data_config.digits_path), "option --digits: '", data_config.digits_path,
-                "' (sklearn's digits.csv.gz) does not exist");
-  }
-  LOUPE_CHECK(fs::is_directory(data_config.text_dir), "option --text-dir: '", data_config.text_dir, "' is not a folder");
+  const unix::DataConfig data_config = unix_cli::data_config(args, config.base.dataset);
+  const Device device = unix_cli::device_option(args);
 
   std::string command = "loupe unix experiment";
   for (int i = 2 + 1; i < argc; ++i) command += std::string(" ") + argv[i];
@@ -120,7 +116,7 @@ int run_unix_experiment(int argc, char** argv) {
     write_text_atomic(json_path, unix::experiment_json(partial, command));
     write_text_atomic(html_path, unix::experiment_html(partial, command));
   };
-  const unix::ExperimentResult result = unix::run_experiment(config, data_config, callbacks, model_dir);
+  const unix::ExperimentResult result = unix::run_experiment(config, data_config, callbacks, model_dir, device);
 
   for (const unix::ArmSeedResult& r : result.runs) {
     std::vector<unix::ConflictRow> rows = r.conflict_initial;

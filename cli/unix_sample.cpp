@@ -61,7 +61,8 @@ int run_unix_sample(int argc, char** argv) {
                                     .string();
 
   unix_cli::LoadedRun loaded = unix_cli::load_run(model_path);
-  const unix::UnixData data = unix_cli::load_data(args, loaded.run.seed);
+  const unix::UnixData data = unix_cli::load_data(args, loaded.run.seed, loaded.run.dataset);
+  loaded.lm->to(unix_cli::device_option(args));
   unix_cli::check_vocab(data, loaded.vocab_size, model_path);
   const unix::Vocabulary& vocab = data.vocab;
   const int64_t height = data.train_images.height, width = data.train_images.width;

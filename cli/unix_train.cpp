@@ -28,6 +28,7 @@ namespace {
 const std::vector<OptionSpec> kTrainOptions = unix_cli::with_data_options({
     {"quick", "", "", "a small, short run (~15 s on 2 cores): L 4, hidden 64, heads 4, 250 steps"},
     {"arm", "NAME", "unix", "unix (two-end-separated layers) or shared (the fully shared baseline)"},
+    {"dataset", "NAME", "digits", "images: digits (8x8, 17 levels) or fashion-mnist (14x14, 16 levels)"},
     {"layers", "L", "", "decoder layers (default: 4 with --quick, else 8)"},
     {"separated-front", "N", "-1", "separated layers at the front (-1: unix arm 1 quick / 2, shared 0)"},
     {"separated-back", "M", "-1", "separated layers at the back (-1: as --separated-front)"},
@@ -61,6 +62,7 @@ int run_unix_train(int argc, char** argv) {
   const bool quick = args.flag("quick");
   unix::RunConfig run;
   run.arm = args.get("arm");
+  run.dataset = args.get("dataset");
   LOUPE_CHECK(run.arm == "unix" || run.arm == "shared", "option --arm must be unix or shared, got '", run.arm, "'");
   // An option left out takes its --quick or full default; one given must be positive.
   const auto positive = [&](const std::string& name, int64_t fallback) {
@@ -103,15 +105,17 @@ int run_unix_train(int argc, char** argv) {
   const std::string folder = args.get("out");
   LOUPE_CHECK(!folder.empty(), "option --out must name a folder");
 
-  const unix::UnixData data = unix_cli::load_data(args, run.seed);
+  const Device device = unix_cli::device_option(args);
+  const unix::UnixData data = unix_cli::load_data(args, run.seed, run.dataset);
   const unix::Vocabulary& vocab = data.vocab;
   const int64_t T = data.seq_len();
   const unix::HeldoutSet heldout = unix::heldout_set(data, run.eval_sequences);
 
   const unix::UnixConfig config = unix::model_config(run, vocab.size());
   Generator generator(run.seed);
-  unix::UnixLM lm(config, &generator);
+  unix::UnixLM lm(config, &generator);  // initialised on the CPU (the same weights on any device)
   const unix::ParameterCount params = unix::count_parameters(lm);
+  lm.to(device);
 
   std::filesystem::create_directories(folder);
   const std::filesystem::path checkpoint_dir = std::filesystem::path(folder) / "checkpoints";
@@ -140,7 +144,9 @@ int run_unix_train(int argc, char** argv) {
        << ",\n  \"intermediate\": " << config.intermediate << ",\n  \"heads\": " << run.heads
        << ",\n  \"separated_front\": " << run.front << ",\n  \"separated_back\": " << run.back
        << ",\n  \"steps\": " << run.steps << ",\n  \"batch_size\": " << run.batch_size << ",\n  \"lr\": "
-       << json_number(run.lr) << ",\n  \"seed\": " << run.seed << ",\n  \"vocab_size\": " << vocab.size()
+       << json_number(run.lr) << ",\n  \"seed\": " << run.seed
+       << ",\n  \"dataset\": " << json::quote(run.dataset) << ",\n  \"device\": " << json::quote(device.str())
+       << ",\n  \"vocab_size\": " << vocab.size()
        << ",\n  \"seq_len\": " << T << ",\n  \"parameters_total\": " << params.total
        << ",\n  \"parameters_active\": " << params.active << ",\n  \"initial_loss_bound\": " << json_number(bound)
        << ",\n  \"train_loss_first\": " << json_number(trained.first_loss)

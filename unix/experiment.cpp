@@ -97,7 +97,7 @@ std::string machine_description() {
 }
 
 ExperimentResult run_experiment(const ExperimentConfig& config, const DataConfig& data_config,
-                                const ExperimentCallbacks& callbacks, const std::string& model_dir) {
+                                const ExperimentCallbacks& callbacks, const std::string& model_dir, Device device) {
   LOUPE_CHECK(!config.seeds.empty(), "unix experiment: needs at least one seed");
   const auto start = std::chrono::steady_clock::now();
   const auto say = [&](const std::string& s) {
@@ -105,10 +105,11 @@ ExperimentResult run_experiment(const ExperimentConfig& config, const DataConfig
   };
   ExperimentResult result;
   result.config = config;
-  result.machine = machine_description();
+  result.machine = machine_description() + (device.is_cuda() ? ", trained on " + device.str() : "");
   for (uint64_t seed : config.seeds) {
     DataConfig dc = data_config;
     dc.seed = seed;
+    dc.source = config.base.dataset;
     const UnixData data = load_unix_data(dc);
     if (result.arms.empty()) {
       result.vocab_size = data.vocab.size();
@@ -129,6 +130,7 @@ ExperimentResult run_experiment(const ExperimentConfig& config, const DataConfig
       run.seed = seed;
       Generator generator(seed);
       UnixLM lm(model_config(run, data.vocab.size()), &generator);
+      lm.to(device);
       ArmSeedResult r;
       r.arm = arm.name;
       r.seed = seed;
@@ -262,7 +264,8 @@ std::string experiment_json(const ExperimentResult& result, const std::string& c
     << ",\n  \"seconds\": " << num(result.seconds) << ",\n  \"config\": {\"layers\": " << c.base.layers
     << ", \"hidden\": " << c.base.hidden << ", \"heads\": " << c.base.heads << ", \"steps\": " << c.base.steps
     << ", \"batch_size\": " << c.base.batch_size << ", \"lr\": " << num(c.base.lr)
-    << ", \"eval_sequences\": " << c.base.eval_sequences << ", \"separated\": " << c.separated << ", \"seeds\": [";
+    << ", \"eval_sequences\": " << c.base.eval_sequences << ", \"dataset\": " << json::quote(c.base.dataset)
+    << ", \"separated\": " << c.separated << ", \"seeds\": [";
   for (size_t i = 0; i < c.seeds.size(); ++i) j << (i ? ", " : "") << c.seeds[i];
   j << "], \"conflict_batches\": " << c.conflict_batches << ", \"conflict_batch_size\": " << c.conflict_batch_size
     << ", \"match_tolerance\": " << num(c.match_tolerance) << "},\n  \"vocab_size\": " << result.vocab_size

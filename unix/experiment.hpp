@@ -77,10 +77,12 @@ struct ExperimentCallbacks {
   std::function<void(const ExperimentResult&)> run_done;
 };
 
-// `data_config.seed` is replaced by each seed. `model_dir` non-empty: each trained model is saved
+// `data_config.seed` is replaced by each seed, its source by config.base.dataset; the models train on
+// `device` (initialised on the CPU, so the same weights on any device). `model_dir` non-empty: each trained model is saved
 // as model_dir/<arm>_seed<k>.safetensors (with save_run_model's metadata).
 ExperimentResult run_experiment(const ExperimentConfig& config, const DataConfig& data_config,
-                                const ExperimentCallbacks& callbacks = {}, const std::string& model_dir = "");
+                                const ExperimentCallbacks& callbacks = {}, const std::string& model_dir = "",
+                                Device device = Device::cpu());
 
 // The CPU model (from /proc/cpuinfo, "unknown CPU" elsewhere) and the engine's thread count.
 std::string machine_description();

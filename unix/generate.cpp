@@ -20,12 +20,13 @@ Tensor generate(UnixLM& lm, const Vocabulary& vocab, const Tensor& prompt, const
       LOUPE_CHECK(id >= 0 && id < V, "unix generate: allowed token ", id, " is outside the vocabulary [0, ", V, ")");
       values[static_cast<size_t>(id)] = 0.0;
     }
-    bias = ops::to_device(from_values(values, {V}, DType::f32), prompt.device());
+    bias = ops::to_device(from_values(values, {V}, DType::f32), lm.device());
   }
   NoGradGuard no_grad;
-  Tensor sequence = prompt;
+  const Tensor on_device = ops::to_device(prompt, lm.device());  // the device follows the model
+  Tensor sequence = on_device;
   UnixCache cache = lm.make_cache();
-  Tensor step_input = prompt;
+  Tensor step_input = on_device;
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     Tensor logits;  // (B, t, V)
     if (options.use_cache) {

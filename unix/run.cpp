@@ -22,6 +22,8 @@ namespace loupe::unix {
 
 void RunConfig::check() const {
   LOUPE_CHECK(arm == "unix" || arm == "shared", "unix run: --arm must be unix or shared, got '", arm, "'");
+  LOUPE_CHECK(dataset == "digits" || dataset == "fashion-mnist", "unix run: --dataset must be digits or fashion-mnist, got '",
+              dataset, "'");
   LOUPE_CHECK(layers >= 1, "unix run: --layers must be positive, got ", layers);
   LOUPE_CHECK(hidden >= 1, "unix run: --hidden must be positive, got ", hidden);
   LOUPE_CHECK(intermediate >= 0, "unix run: --intermediate must be >= 0 (0: the default), got ", intermediate);
@@ -71,7 +73,8 @@ std::string run_config_json(const RunConfig& run, int64_t vocab_size) {
       << ",\"hidden\":" << run.hidden << ",\"intermediate\":" << model_config(run, vocab_size).intermediate
       << ",\"heads\":" << run.heads << ",\"separated_front\":" << run.front << ",\"separated_back\":" << run.back
       << ",\"steps\":" << run.steps << ",\"batch_size\":" << run.batch_size << ",\"lr\":" << lr
-      << ",\"seed\":" << run.seed << ",\"eval_sequences\":" << run.eval_sequences << ",\"qk_norm\":true}";
+      << ",\"seed\":" << run.seed << ",\"eval_sequences\":" << run.eval_sequences
+      << ",\"dataset\":" << json::quote(run.dataset) << ",\"qk_norm\":true}";
   return out.str();
 }
 
@@ -90,6 +93,12 @@ RunConfig parse_run_config_json(const std::string& text, int64_t* vocab_size) {
   LOUPE_CHECK(arm != nullptr && arm->kind == json::Value::Kind::string, "unix run config: missing 'arm' in '", text,
               "'");
   run.arm = arm->text;
+  // Optional (runs saved before the option existed used the digits).
+  const json::Value* dataset = root.find("dataset");
+  if (dataset != nullptr) {
+    LOUPE_CHECK(dataset->kind == json::Value::Kind::string, "unix run config: 'dataset' must be a string in '", text, "'");
+    run.dataset = dataset->text;
+  }
   run.layers = integer("layers");
   run.hidden = integer("hidden");
   run.intermediate = integer("intermediate");
@@ -139,6 +148,7 @@ TrainResult train_run(UnixLM& lm, const UnixData& data, const RunConfig& run,
   LOUPE_CHECK(!train_mm.empty() && !train_text.empty(), "unix train: the training split is empty (", train_mm.size(),
               " multimodal and ", train_text.size(), " text sequences)");
 
+  const Device device = lm.device();
   nn::AdamOptions adam;
   adam.lr = run.lr;
   nn::Adam optimizer(lm.parameters(), adam);
@@ -165,7 +175,7 @@ TrainResult train_run(UnixLM& lm, const UnixData& data, const RunConfig& run,
     for (int64_t i = 0; i < n_mm; ++i) indices.push_back(next_index(mm_order, mm_next, mm_count));
     for (int64_t i = 0; i < n_text; ++i) indices.push_back(mm_count + next_index(text_order, text_next, text_count));
     for (int64_t i : indices) result.tokens += static_cast<double>(pool[static_cast<size_t>(i)].length() - 1);
-    const Batch batch = make_batch(pool, indices, T);
+    const Batch batch = to_device(make_batch(pool, indices, T), device);
     optimizer.zero_grad();
     const Tensor loss =
         masked_token_loss(lm.forward(batch.tokens, vocab.vision_mask(batch.tokens)), batch.targets, batch.loss_mask);
@@ -211,8 +221,9 @@ std::map<Modality, HeldoutLoss> heldout_losses(UnixLM& lm, const Vocabulary& voc
   const std::vector<Modality> kinds = {Modality::image, Modality::caption, Modality::text};
   std::map<Modality, double> sums, weights;
   NoGradGuard guard;
+  const Device device = lm.device();
   for (const auto& indices : batch_indices(static_cast<int64_t>(sequences.size()), kEvalBatch)) {
-    const Batch batch = make_batch(sequences, indices, seq_len);
+    const Batch batch = to_device(make_batch(sequences, indices, seq_len), device);
     const Tensor logits = lm.forward(batch.tokens, vocab.vision_mask(batch.tokens));
     for (Modality m : kinds) {
       const Tensor mask = modality_mask(batch, m);
@@ -260,7 +271,9 @@ std::vector<ConflictRow> run_conflict(UnixLM& lm, const Vocabulary& vocab, const
       select_matrices(lm.named_parameters(), shared_layers(c.n_layers, c.n_separated_start, c.m_separated_end));
   LOUPE_CHECK(!matrices.empty(), "unix conflict: the model has no shared layer (L ", c.n_layers, ", N ",
               c.n_separated_start, ", M ", c.m_separated_end, ")");
-  const auto loss_of = [&](const Batch& b) {
+  const Device device = lm.device();
+  const auto loss_of = [&](const Batch& cpu_batch) {
+    const Batch b = to_device(cpu_batch, device);
     return masked_token_loss(lm.forward(b.tokens, vocab.vision_mask(b.tokens)), b.targets, b.loss_mask);
   };
   ConflictInputs inputs;
@@ -269,7 +282,7 @@ std::vector<ConflictRow> run_conflict(UnixLM& lm, const Vocabulary& vocab, const
   inputs.multimodal_loss = [&](int64_t i) { return loss_of(batches.multimodal[static_cast<size_t>(i)]); };
   inputs.multimodal_batches = static_cast<int64_t>(batches.multimodal.size());
   inputs.within_batch_losses = [&](int64_t i) {
-    const Batch& b = batches.multimodal[static_cast<size_t>(i)];
+    const Batch b = to_device(batches.multimodal[static_cast<size_t>(i)], device);
     const Tensor logits = lm.forward(b.tokens, vocab.vision_mask(b.tokens));
     return std::make_pair(masked_token_loss(logits, b.targets, modality_mask(b, Modality::image)),
                           masked_token_loss(logits, b.targets, modality_mask(b, Modality::caption)));

@@ -8,7 +8,8 @@
 // image-to-text, 50/50 over a pass) and floor(B/2) text-only windows, each from the next chunk of a
 // seeded pass over its pool (a new order per pass); the order depends on the seed only, so two
 // arms with one seed see the same data in the same order. Loss: masked_token_loss over response
-// tokens; Adam. A checkpoint at step s is the model after s updates (s = 0: the initialisation).
+// tokens; Adam. The device follows the model: batches move to lm's device (lm.to(device) first).
+// A checkpoint at step s is the model after s updates (s = 0: the initialisation).
 //
 // Held-out loss per modality m (image tokens, captions, text-only):
 //   sum over held-out tokens of w_m * CE / sum of w_m,   w_m = modality_mask(batch, m)
@@ -48,6 +49,7 @@ struct RunConfig {
   double lr = 0.003;
   uint64_t seed = 0;          // data split, data order and initialisation
   int64_t eval_sequences = -1;  // held-out sequences per kind (-1: all)
+  std::string dataset = "digits";  // the images: "digits" (8x8, 17 levels) or "fashion-mnist" (14x14, 16)
 
   // Throws loupe::Error naming the setting ("--layers", ...) when inconsistent.
   void check() const;

@@ -74,6 +74,7 @@ TEST_CASE("unix run: settings as JSON and in the saved model's metadata") {
   r.lr = 0.0025;
   r.eval_sequences = 17;
   r.intermediate = 40;
+  r.dataset = "fashion-mnist";
   int64_t vocab = 0;
   const RunConfig back = parse_run_config_json(run_config_json(r, 57), &vocab);
   CHECK(vocab == 57);
@@ -89,6 +90,12 @@ TEST_CASE("unix run: settings as JSON and in the saved model's metadata") {
   CHECK(back.lr == 0.0025);
   CHECK(back.seed == 3);
   CHECK(back.eval_sequences == 17);
+  CHECK(back.dataset == "fashion-mnist");
+  // A JSON without "dataset" (saved before the option) means the digits.
+  std::string old = run_config_json(tiny_run("unix"), 57);
+  old.replace(old.find(",\"dataset\":\"digits\""), std::string(",\"dataset\":\"digits\"").size(), "");
+  CHECK(old.find("dataset") == std::string::npos);
+  CHECK(parse_run_config_json(old, nullptr).dataset == "digits");
   CHECK(model_config(back, 57).intermediate == 40);
   CHECK(model_config(tiny_run("shared"), 57).intermediate == default_intermediate(16));
   CHECK(default_intermediate(64) == 176);
@@ -123,6 +130,9 @@ TEST_CASE("unix run: settings as JSON and in the saved model's metadata") {
   fails_with(c, "--separated-front");
   c = tiny_run("mixed");
   fails_with(c, "--arm");
+  c = tiny_run("unix");
+  c.dataset = "mnist";
+  fails_with(c, "--dataset");
   c = tiny_run("unix");
   c.heads = 3;
   fails_with(c, "--heads");

@@ -272,6 +272,8 @@ TEST_CASE("loupe unix eval, conflict, sample and experiment on quick runs") {
       {"experiment --quick --layers 4 --separated 2 --out " + q((dir / "bad").string()), "--separated"},
       {"train --quick --checkpoint-steps 0,999 --out " + q((dir / "bad").string()), "--checkpoint-steps"},
       {"nonsense", "unknown subcommand"},
+      {"train --quick --dataset mnist --out " + q((dir / "bad").string()), "--dataset"},
+      {"eval --run " + q(run.string()) + " --device tpu", "tpu"},
   };
   for (const auto& [args, part] : bad) {
     CAPTURE(args);
@@ -279,6 +281,24 @@ TEST_CASE("loupe unix eval, conflict, sample and experiment on quick runs") {
     CHECK(run_loupe_command(program, "unix", args + data, dir, nullptr, &stderr_text) == 1);
     CHECK_MESSAGE(contains(stderr_text, part), stderr_text);
   }
+  // Fashion-MNIST (14x14, 16 levels) where its files are: train, eval reproduces, 112x112 samples.
+  const std::string fashion = "/usr/share/datasets/fashion-mnist";
+  if (fs::exists(fs::path(fashion) / "train-images-idx3-ubyte.gz")) {
+    const fs::path frun = dir / "fashion";
+    REQUIRE(run_loupe_command(program, "unix", "train --quick --dataset fashion-mnist --fashion-limit 200 --steps 4 "
+                                               "--eval-sequences 16 --out " + q(frun.string()), dir, &out, &err) == 0);
+    const std::string fmetrics = read_text(frun / "metrics.json");
+    CHECK(contains(fmetrics, "\"dataset\": \"fashion-mnist\""));
+    CHECK(json_value(fmetrics, "seq_len") > 200);  // 196 pixels per image
+    REQUIRE(run_loupe_command(program, "unix", "eval --json --fashion-limit 200 --run " + q(frun.string()), dir, &out) == 0);
+    CHECK(json_value(losses_of(out), "image") == doctest::Approx(json_value(losses_of(fmetrics), "image")).epsilon(1e-7));
+    REQUIRE(run_loupe_command(program, "unix", "sample --caption 'a picture of a bag.' --run " + q(frun.string()) +
+                                                   " --out " + q((dir / "fs").string()), dir) == 0);
+    CHECK(loupe::nn::load_image((dir / "fs" / "caption0_sample0.png").string()).shape() == loupe::Shape{1, 112, 112});
+  } else {
+    MESSAGE("Fashion-MNIST part skipped: no files in ", fashion);
+  }
+
   for (const char* sub : {"eval", "conflict", "sample", "experiment"}) {
     REQUIRE(run_loupe_command(program, "unix", std::string(sub) + " --help", dir, &out) == 0);
     CHECK((contains(out, "--run") || contains(out, "--seeds")));
