@@ -42,6 +42,7 @@ const std::vector<OptionSpec> kExperimentOptions = unix_cli::with_data_options({
     {"conflict-batches", "N", "", "text-only and image-text batches each for the conflict (default: 2 quick, else 8)"},
     {"conflict-batch-size", "B", "16", "sequences per conflict batch"},
     {"match-tolerance", "X", "0.03", "relative tolerance of the parameter-matched control's total parameters"},
+    {"with-mot", "", "", "add a fourth arm: Mixture-of-Transformers at L layers (per-modality weights everywhere)"},
     {"save-models", "", "", "also save every trained model under OUT/models/"},
     {"out", "DIR", "runs/unix-experiment", "output folder (created if missing)"},
 });
@@ -81,6 +82,7 @@ int run_unix_experiment(int argc, char** argv) {
   config.conflict_batches = positive("conflict-batches", quick ? 2 : 8);
   config.conflict_batch_size = positive("conflict-batch-size", 16);
   config.match_tolerance = args.get_double("match-tolerance");
+  config.with_mot = args.flag("with-mot");
   LOUPE_CHECK(std::isfinite(config.match_tolerance) && config.match_tolerance >= 0 && config.match_tolerance < 1,
               "option --match-tolerance must be in [0, 1), got ", config.match_tolerance);
   const std::string seeds_text = args.get("seeds") == "0,1,2" && quick ? "0" : args.get("seeds");
@@ -121,12 +123,14 @@ int run_unix_experiment(int argc, char** argv) {
   for (const unix::ArmSeedResult& r : result.runs) {
     std::vector<unix::ConflictRow> rows = r.conflict_initial;
     rows.insert(rows.end(), r.conflict_final.begin(), r.conflict_final.end());
+    if (rows.empty()) continue;  // the MoT arm shares no layer
     unix::write_conflict_csv((fs::path(out) / ("conflict_" + r.arm + "_seed" + std::to_string(r.seed) + ".csv")).string(),
                              rows);
   }
   // The trained profiles as standalone SVG files (for docs): the conflict, and the raw cosine.
   std::vector<unix::ConflictProfile> trained;
   for (const unix::ExperimentArm& arm : result.arms) {
+    if (arm.run.arm == "mot") continue;
     unix::ConflictProfile p{arm.description, {}};
     for (const unix::ArmSeedResult& r : result.runs) {
       if (r.arm == arm.name) p.seeds.push_back(r.conflict_final);

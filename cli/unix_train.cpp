@@ -27,7 +27,7 @@ namespace {
 
 const std::vector<OptionSpec> kTrainOptions = unix_cli::with_data_options({
     {"quick", "", "", "a small, short run (~15 s on 2 cores): L 4, hidden 64, heads 4, 250 steps"},
-    {"arm", "NAME", "unix", "unix (two-end-separated layers) or shared (the fully shared baseline)"},
+    {"arm", "NAME", "unix", "unix (two-end-separated layers), shared (the fully shared baseline) or mot (Mixture-of-Transformers)"},
     {"dataset", "NAME", "digits", "images: digits (8x8, 17 levels) or fashion-mnist (14x14, 16 levels)"},
     {"layers", "L", "", "decoder layers (default: 4 with --quick, else 8)"},
     {"separated-front", "N", "-1", "separated layers at the front (-1: unix arm 1 quick / 2, shared 0)"},
@@ -63,7 +63,8 @@ int run_unix_train(int argc, char** argv) {
   unix::RunConfig run;
   run.arm = args.get("arm");
   run.dataset = args.get("dataset");
-  LOUPE_CHECK(run.arm == "unix" || run.arm == "shared", "option --arm must be unix or shared, got '", run.arm, "'");
+  LOUPE_CHECK(run.arm == "unix" || run.arm == "shared" || run.arm == "mot", "option --arm must be unix, shared or mot, got '",
+              run.arm, "'");
   // An option left out takes its --quick or full default; one given must be positive.
   const auto positive = [&](const std::string& name, int64_t fallback) {
     if (args.get(name).empty()) return fallback;
@@ -85,7 +86,7 @@ int run_unix_train(int argc, char** argv) {
   LOUPE_CHECK(eval_sequences >= 0, "option --eval-sequences must be >= 0, got ", eval_sequences);
   run.eval_sequences = eval_sequences != 0 ? eval_sequences : (quick ? 192 : -1);
   run.front = args.get_int("separated-front");
-  if (run.front == -1) run.front = run.arm == "shared" ? 0 : (quick ? 1 : 2);
+  if (run.front == -1) run.front = run.arm != "unix" ? 0 : (quick ? 1 : 2);
   run.back = args.get_int("separated-back");
   if (run.back == -1) run.back = run.front;
   try {

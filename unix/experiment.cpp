@@ -73,12 +73,18 @@ std::vector<ExperimentArm> experiment_arms(const ExperimentConfig& config, int64
   const std::string l = std::to_string(config.base.layers), n = std::to_string(config.separated);
   std::string matched_shape = "L" + std::to_string(matched.layers);
   if (matched.intermediate != shared.intermediate) matched_shape += ", MLP " + std::to_string(matched.intermediate);
-  return {
+  std::vector<ExperimentArm> arms = {
       {"shared", "Shared-L" + l, shared, count_run_parameters(shared, vocab_size)},
       {"unix", "Uni-X-L" + l + " (N=" + n + ", M=" + n + ")", unix_run, unix_params},
       {"matched", "Shared-" + matched_shape + " (total-parameter-matched)", matched,
        count_run_parameters(matched, vocab_size)},
   };
+  if (config.with_mot) {
+    RunConfig mot = shared;
+    mot.arm = "mot";
+    arms.push_back({"mot", "MoT-L" + l + " (Mixture-of-Transformers)", mot, count_run_parameters(mot, vocab_size)});
+  }
+  return arms;
 }
 
 std::string machine_description() {
@@ -134,12 +140,13 @@ ExperimentResult run_experiment(const ExperimentConfig& config, const DataConfig
       ArmSeedResult r;
       r.arm = arm.name;
       r.seed = seed;
-      r.conflict_initial = run_conflict(lm, data.vocab, batches, 0, seed);
+      const bool has_shared = run.arm != "mot";
+      if (has_shared) r.conflict_initial = run_conflict(lm, data.vocab, batches, 0, seed);
       r.train = train_run(lm, data, run);
       r.tokens_per_second = r.train.tokens / std::max(r.train.seconds, 1e-9);
       lm.eval();
       r.heldout = heldout_losses(lm, data.vocab, heldout.all(), data.seq_len());
-      r.conflict_final = run_conflict(lm, data.vocab, batches, run.steps, seed);
+      if (has_shared) r.conflict_final = run_conflict(lm, data.vocab, batches, run.steps, seed);
       if (!model_dir.empty()) {
         save_run_model(lm, run, model_dir + "/" + arm.name + "_seed" + std::to_string(seed) + ".safetensors");
       }
@@ -195,6 +202,7 @@ std::vector<Contrast> experiment_contrasts(const ExperimentResult& result) {
   std::vector<Contrast> out;
   const int64_t n = result.config.separated;
   for (const ExperimentArm& arm : result.arms) {
+    if (arm.run.arm == "mot") continue;  // no conflict measured
     Contrast middle{arm.name + ": mean conflict of the middle layers [" + std::to_string(n) + ", " +
                         std::to_string(arm.run.layers - n) + ")",
                     {}, {}};
@@ -245,6 +253,7 @@ std::string mean_std_json(const MeanStd& m) {
 std::vector<ConflictProfile> profiles(const ExperimentResult& result, bool final) {
   std::vector<ConflictProfile> out;
   for (const ExperimentArm& arm : result.arms) {
+    if (arm.run.arm == "mot") continue;  // nothing shared to measure
     ConflictProfile p;
     p.label = arm.description + (final ? ", trained" : ", initial");
     for (const ArmSeedResult& r : result.runs) {

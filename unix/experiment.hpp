@@ -6,6 +6,8 @@
 //   matched   a Shared control whose total parameters match Uni-X's within `match_tolerance`
 //             (relative): more layers first (L + k layers, the closest count), else a wider SwiGLU
 //             at L layers; count_parameters decides, and both counts are reported
+//   mot       (with_mot) Mixture-of-Transformers-L: per-modality weights in every layer, global
+//             attention (unix/mot.hpp); no shared layer, so no conflict profile
 // Every arm trains with the same seeds, the same data split and the same data order (unix/run.hpp:
 // the order depends on the seed only). Per arm and seed: the held-out masked loss per modality,
 // tokens/s of training, and the gradient-conflict profile of the shared layers at the
@@ -38,10 +40,11 @@ struct ExperimentConfig {
   int64_t conflict_batches = 8;     // text-only and image-text batches each
   int64_t conflict_batch_size = 16;
   double match_tolerance = 0.03;    // |total(matched) / total(unix) - 1|
+  bool with_mot = false;            // a fourth arm: Mixture-of-Transformers at L (no conflict: nothing shared)
 };
 
 struct ExperimentArm {
-  std::string name;         // "shared", "unix", "matched"
+  std::string name;         // "shared", "unix", "matched", "mot"
   std::string description;  // "Shared-L6", "Uni-X-L6 (N=1, M=1)", "Shared-L8 (parameter-matched)"
   RunConfig run;
   ParameterCount params;

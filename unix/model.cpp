@@ -2,6 +2,7 @@
 #include "unix/model.hpp"
 
 #include "autograd/autograd.hpp"
+#include "unix/mot.hpp"
 
 namespace loupe::unix {
 
@@ -32,6 +33,9 @@ void UnixConfig::check() const {
   LOUPE_CHECK(n_separated_start >= 0 && m_separated_end >= 0 && n_separated_start + m_separated_end <= n_layers,
               "UnixConfig: need N, M >= 0 and N + M <= L, got N = ", n_separated_start, ", M = ", m_separated_end,
               ", L = ", n_layers);
+  LOUPE_CHECK(!mixture_of_transformers || n_separated_start + m_separated_end == 0,
+              "UnixConfig: a Mixture-of-Transformers model has per-modality weights in every layer; N and M must be 0, "
+              "got N = ", n_separated_start, ", M = ", m_separated_end);
 }
 
 Tensor same_modality_causal_mask(const Tensor& vision) {
@@ -106,7 +110,9 @@ UnixModel::UnixModel(const UnixConfig& config, Generator* generator) : config_(c
       "embed_tokens", std::make_shared<nn::Embedding>(d.vocab_size, d.hidden, nn::Embedding::no_padding, generator));
   auto list = register_module("layers", std::make_shared<nn::Sequential>());
   for (int64_t i = 0; i < config.n_layers; ++i) {
-    if (config.is_separated(i)) {
+    if (config.mixture_of_transformers) {
+      layers.push_back(std::make_shared<MoTLayer>(d, generator));
+    } else if (config.is_separated(i)) {
       layers.push_back(std::make_shared<SeparatedLayer>(d, generator));
     } else {
       layers.push_back(std::make_shared<nn::DecoderLayer>(d, generator));
@@ -117,8 +123,8 @@ UnixModel::UnixModel(const UnixConfig& config, Generator* generator) : config_(c
 }
 
 Tensor UnixModel::forward(const Tensor& ids) {
-  LOUPE_CHECK(config_.n_separated_start == 0 && config_.m_separated_end == 0,
-              "UnixModel: a model with separated layers needs the vision mask; call forward(ids, vision)");
+  LOUPE_CHECK(config_.n_separated_start == 0 && config_.m_separated_end == 0 && !config_.mixture_of_transformers,
+              "UnixModel: a model with separated or MoT layers needs the vision mask; call forward(ids, vision)");
   return forward(ids, Tensor{});
 }
 
@@ -142,6 +148,9 @@ Tensor UnixModel::forward_embeddings(const Tensor& embeddings, const Tensor& vis
     if (auto* sep = dynamic_cast<SeparatedLayer*>(layers[i].get())) {
       LOUPE_CHECK(vision.defined(), "UnixModel: layer ", i, " is separated and needs the vision mask");
       h = sep->forward(h, vision, positions);
+    } else if (auto* mot = dynamic_cast<MoTLayer*>(layers[i].get())) {
+      LOUPE_CHECK(vision.defined(), "UnixModel: layer ", i, " is a MoT layer and needs the vision mask");
+      h = mot->forward(h, vision, positions);
     } else {
       h = static_cast<nn::DecoderLayer*>(layers[i].get())->forward(h, shared);
     }
@@ -180,6 +189,8 @@ Tensor UnixModel::forward_cached(const Tensor& ids, const Tensor& vision, UnixCa
   for (size_t i = 0; i < layers.size(); ++i) {
     if (auto* sep = dynamic_cast<SeparatedLayer*>(layers[i].get())) {
       h = sep->forward_cached(h, vision, positions, mask, &cache.text[i], &cache.vision[i]);
+    } else if (auto* mot = dynamic_cast<MoTLayer*>(layers[i].get())) {
+      h = mot->forward(h, vision, positions, &cache.text[i]);
     } else {
       shared.cache = &cache.text[i];
       h = static_cast<nn::DecoderLayer*>(layers[i].get())->forward(h, shared);
@@ -217,6 +228,9 @@ ParameterCount count_parameters(const UnixLM& lm) {
   for (const auto& layer : lm.model->layers) {
     if (const auto* sep = dynamic_cast<const SeparatedLayer*>(layer.get())) {
       for (const Tensor& p : sep->vision->parameters()) count.active -= p.numel();
+    }
+    if (const auto* mot = dynamic_cast<const MoTLayer*>(layer.get())) {
+      for (const Tensor& p : mot->vision->parameters()) count.active -= p.numel();
     }
   }
   return count;

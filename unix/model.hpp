@@ -44,6 +44,9 @@ struct UnixConfig {
   int64_t m_separated_end = 0;    // M: layers [L-M, L) per modality
   bool qk_norm = false;
   bool tie_embeddings = false;
+  // Every layer a Mixture-of-Transformers layer (unix/mot.hpp: per-modality weights, global
+  // attention) instead of the Uni-X split; needs N = M = 0.
+  bool mixture_of_transformers = false;
   double rope_theta = 10000.0;
   double norm_eps = 1e-6;
 
@@ -97,7 +100,8 @@ class UnixModel : public nn::Module {
   std::string type_name() const override { return "UnixModel"; }
 
   std::shared_ptr<nn::Embedding> embed_tokens;
-  // layers[i] is a SeparatedLayer where config.is_separated(i), else an nn::DecoderLayer.
+  // layers[i] is a SeparatedLayer where config.is_separated(i), a MoTLayer for a
+  // mixture_of_transformers model, else an nn::DecoderLayer.
   std::vector<std::shared_ptr<nn::Module>> layers;
   std::shared_ptr<nn::RMSNorm> norm;
 
@@ -125,7 +129,7 @@ class UnixLM : public nn::Module {
   UnixConfig config_;
 };
 
-// Total parameters, and the active ones per token (one copy of each separated layer): Uni-X
+// Total parameters, and the active ones per token (one copy of each separated or MoT layer): Uni-X
 // matches the shared model of the same shape in active parameters, not in total.
 struct ParameterCount {
   int64_t total = 0;

@@ -21,7 +21,8 @@ namespace loupe::unix {
 // --- settings ------------------------------------------------------------------------------------
 
 void RunConfig::check() const {
-  LOUPE_CHECK(arm == "unix" || arm == "shared", "unix run: --arm must be unix or shared, got '", arm, "'");
+  LOUPE_CHECK(arm == "unix" || arm == "shared" || arm == "mot", "unix run: --arm must be unix, shared or mot, got '",
+              arm, "'");
   LOUPE_CHECK(dataset == "digits" || dataset == "fashion-mnist", "unix run: --dataset must be digits or fashion-mnist, got '",
               dataset, "'");
   LOUPE_CHECK(layers >= 1, "unix run: --layers must be positive, got ", layers);
@@ -43,9 +44,8 @@ void RunConfig::check() const {
               back);
   LOUPE_CHECK(front + back <= layers, "unix run: --separated-front ", front, " and --separated-back ", back,
               " together exceed --layers ", layers);
-  LOUPE_CHECK(arm == "unix" || front + back == 0,
-              "unix run: --separated-front / --separated-back: the shared arm has no separated layers (got N ", front,
-              ", M ", back, ")");
+  LOUPE_CHECK(arm == "unix" || front + back == 0, "unix run: --separated-front / --separated-back: the ", arm,
+              " arm has no separated layers (got N ", front, ", M ", back, ")");
 }
 
 int64_t default_intermediate(int64_t hidden) { return (hidden * 8 / 3 + 7) / 8 * 8; }
@@ -61,6 +61,7 @@ UnixConfig model_config(const RunConfig& run, int64_t vocab_size) {
   config.n_separated_start = run.front;
   config.m_separated_end = run.back;
   config.qk_norm = true;
+  config.mixture_of_transformers = run.arm == "mot";
   config.check();
   return config;
 }
@@ -267,6 +268,8 @@ ConflictBatches conflict_batches(const UnixData& data, int64_t count, int64_t ba
 std::vector<ConflictRow> run_conflict(UnixLM& lm, const Vocabulary& vocab, const ConflictBatches& batches,
                                       int64_t step, uint64_t seed) {
   const UnixConfig& c = lm.config();
+  LOUPE_CHECK(!c.mixture_of_transformers, "unix conflict: a Mixture-of-Transformers model has no shared layer "
+                                          "(per-modality weights in every layer)");
   const nn::NamedTensors matrices =
       select_matrices(lm.named_parameters(), shared_layers(c.n_layers, c.n_separated_start, c.m_separated_end));
   LOUPE_CHECK(!matrices.empty(), "unix conflict: the model has no shared layer (L ", c.n_layers, ", N ",

@@ -37,7 +37,8 @@ namespace loupe::unix {
 // --- settings ------------------------------------------------------------------------------------
 
 struct RunConfig {
-  std::string arm = "unix";   // "unix" (N, M separated layers) or "shared" (N = M = 0)
+  std::string arm = "unix";   // "unix" (N, M separated layers), "shared" (N = M = 0) or "mot"
+                              // (Mixture-of-Transformers: per-modality weights in every layer)
   int64_t layers = 8;         // L
   int64_t hidden = 128;
   int64_t intermediate = 0;   // SwiGLU width; 0: default_intermediate(hidden)
@@ -114,7 +115,7 @@ struct ConflictBatches {
 // training order (conflict_seed).
 ConflictBatches conflict_batches(const UnixData& data, int64_t count, int64_t batch_size, uint64_t conflict_seed);
 // REFERENCE.md section 8's conflict per shared layer and weight matrix of lm (its shared layers
-// [N, L-M)), plus the within-batch variant (image-token vs caption-token loss of the image-text
+// [N, L-M); a MoT model has none and is refused), plus the within-batch variant (image-token vs caption-token loss of the image-text
 // batches; not the paper's metric). Rows carry `step`.
 std::vector<ConflictRow> run_conflict(UnixLM& lm, const Vocabulary& vocab, const ConflictBatches& batches,
                                       int64_t step, uint64_t seed);

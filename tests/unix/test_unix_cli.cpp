@@ -239,13 +239,24 @@ TEST_CASE("loupe unix eval, conflict, sample and experiment on quick runs") {
                             dir) == 0);
   CHECK(fs::exists(dir / "s3" / "caption9_sample0.png"));
 
-  // experiment --quick.
+  // The Mixture-of-Transformers arm trains and evaluates; it has no shared layer to measure.
+  const fs::path mot = dir / "mot";
+  REQUIRE(run_loupe_command(program, "unix", "train --quick --steps 3 --eval-sequences 16 --arm mot" + data + " --out " +
+                                                 q(mot.string()), dir, &out, &err) == 0);
+  CHECK(json_value(read_text(mot / "metrics.json"), "parameters_total") >
+        json_value(read_text(mot / "metrics.json"), "parameters_active"));
+  REQUIRE(run_loupe_command(program, "unix", "conflict --run " + q(mot.string()) + data, dir, nullptr, &err) == 1);
+  CHECK(contains(err, "no shared layer"));
+
+  // experiment --quick, with the MoT arm as a fourth.
   const fs::path exp = dir / "exp";
-  REQUIRE(run_loupe_command(program, "unix", "experiment --quick" + data + " --out " + q(exp.string()), dir, &out, &err) == 0);
+  REQUIRE(run_loupe_command(program, "unix", "experiment --quick --with-mot" + data + " --out " + q(exp.string()), dir,
+                            &out, &err) == 0);
   const std::string ejson = read_text(exp / "experiment.json");
   const loupe::json::Value v = loupe::json::parse(ejson);
   const auto& arms = v.find("arms")->items;
-  REQUIRE(arms.size() == 3);
+  REQUIRE(arms.size() == 4);
+  CHECK(arms[3].find("name")->text == "mot");
   const double unix_total = std::stod(arms[1].find("parameters_total")->text);
   const double matched_total = std::stod(arms[2].find("parameters_total")->text);
   CHECK(std::stod(arms[1].find("parameters_active")->text) == std::stod(arms[0].find("parameters_total")->text));
