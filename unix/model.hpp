@@ -12,6 +12,9 @@
 //                    nor, inside the layer, on tokens of the other modality
 //   shared layer:    plain causal attention over all tokens
 // N = M = 0 is the fully shared baseline, with exactly nn::DecoderLM's parameter names.
+// mixture_of_transformers: every layer a MoTLayer (unix/mot.hpp: per-modality weights, global
+// attention), the experiment's `mot` arm.
+// Decoding: UnixCache + forward_cached (a few new tokens after the cached ones; unix/generate.hpp).
 //
 // Parameter names (so unix/conflict.hpp's parse_matrix_name finds layer and matrix kind):
 //   model.embed_tokens.weight, model.norm.weight, lm_head.weight (untied only)
