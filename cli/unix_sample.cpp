@@ -28,6 +28,7 @@ const std::vector<OptionSpec> kSampleOptions = unix_cli::with_data_options({
     {"temperature", "X", "1", "softmax temperature for --top-k > 1"},
     {"seed", "S", "0", "the sampling draws"},
     {"scale", "F", "8", "nearest-neighbour upscaling of the saved PNG"},
+    {"grid", "", "", "also write OUT/grid.png: one row per caption, one column per sample"},
     {"no-cache", "", "", "recompute the whole sequence at every step instead of the KV cache"},
     {"out", "DIR", "", "output folder (default: RUN/samples)"},
 });
@@ -86,6 +87,10 @@ int run_unix_sample(int argc, char** argv) {
   options.allowed = unix::image_token_ids(vocab);
   fs::create_directories(out);
   int64_t written = 0;
+  // The grid: rows of `count` images (scale * H x scale * W) with a 2-pixel mid-grey gap.
+  const int64_t gap = 2, cell_h = height * scale, cell_w = width * scale;
+  const int64_t grid_h = static_cast<int64_t>(captions.size()) * (cell_h + gap) - gap, grid_w = count * (cell_w + gap) - gap;
+  std::vector<float> grid(args.flag("grid") ? static_cast<size_t>(grid_h * grid_w) : 0, 0.5f);
   for (size_t c = 0; c < captions.size(); ++c) {
     const std::vector<int64_t> prompt_ids = unix::caption_prompt(vocab, captions[c]);
     const auto length = static_cast<int64_t>(prompt_ids.size());
@@ -98,10 +103,25 @@ int run_unix_sample(int argc, char** argv) {
       const std::vector<int64_t> pixels(drawn.begin() + i * total + length, drawn.begin() + (i + 1) * total);
       const std::string path =
           (fs::path(out) / ("caption" + std::to_string(c) + "_sample" + std::to_string(i) + ".png")).string();
-      nn::save_png(path, unix::levels_image(vocab, pixels, height, width, scale));
+      const Tensor image = unix::levels_image(vocab, pixels, height, width, scale);  // (1, cell_h, cell_w)
+      nn::save_png(path, image);
+      if (!grid.empty()) {
+        const std::vector<float> v = to_vector<float>(image);
+        for (int64_t y = 0; y < cell_h; ++y) {
+          for (int64_t x = 0; x < cell_w; ++x) {
+            grid[static_cast<size_t>((static_cast<int64_t>(c) * (cell_h + gap) + y) * grid_w + i * (cell_w + gap) + x)] =
+                v[static_cast<size_t>(y * cell_w + x)];
+          }
+        }
+      }
       std::cout << path << "  \"" << captions[c] << "\"\n";
       ++written;
     }
+  }
+  if (!grid.empty()) {
+    const std::string path = (fs::path(out) / "grid.png").string();
+    nn::save_png(path, from_values(grid, {1, grid_h, grid_w}));
+    std::cout << path << "  (rows: captions, columns: samples)\n";
   }
   std::cout << written << " image(s) of " << height << "x" << width << " levels, saved at " << height * scale << "x"
             << width * scale << " in " << out << "\n";

@@ -234,10 +234,17 @@ TEST_CASE("loupe unix eval, conflict, sample and experiment on quick runs") {
     CHECK(image.shape() == loupe::Shape{1, 64, 64});
     CHECK(read_text(dir / "s1" / name) == read_text(dir / "s2" / name));
   }
-  // Greedy, every class caption by default: 10 images.
-  REQUIRE(run_loupe_command(program, "unix", "sample --run " + q(run.string()) + data + " --out " + q((dir / "s3").string()),
-                            dir) == 0);
-  CHECK(fs::exists(dir / "s3" / "caption9_sample0.png"));
+  // Greedy, every class caption by default: 10 images, and the grid of 10 rows x 2 columns.
+  REQUIRE(run_loupe_command(program, "unix", "sample --grid --count 2 --run " + q(run.string()) + data + " --out " +
+                                                 q((dir / "s3").string()), dir) == 0);
+  CHECK(fs::exists(dir / "s3" / "caption9_sample1.png"));
+  const loupe::Tensor grid = loupe::nn::load_image((dir / "s3" / "grid.png").string());
+  CHECK(grid.shape() == loupe::Shape{1, 10 * 66 - 2, 2 * 66 - 2});
+  // Greedy: both columns are the same image, and the grid's first cell is caption 0's first sample.
+  CHECK(read_text(dir / "s3" / "caption3_sample0.png") == read_text(dir / "s3" / "caption3_sample1.png"));
+  const loupe::Tensor first = loupe::nn::load_image((dir / "s3" / "caption0_sample0.png").string());
+  CHECK(loupe::to_vector<float>(loupe::ops::slice(loupe::ops::slice(grid, 1, 0, 64), 2, 0, 64)) ==
+        loupe::to_vector<float>(first));
 
   // The Mixture-of-Transformers arm trains and evaluates; it has no shared layer to measure.
   const fs::path mot = dir / "mot";
