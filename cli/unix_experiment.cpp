@@ -9,7 +9,8 @@
 //
 // Writes OUT/experiment.json and OUT/report.html after every finished (arm, seed), so a stopped
 // run keeps what it measured; at the end also OUT/conflict_<arm>_seed<k>.csv (initial and trained
-// rows, step 0 and step S), OUT/conflict_by_depth.svg and OUT/cosines_by_depth.svg (trained), and
+// rows, step 0 and step S), OUT/conflict_by_depth.svg, raw_cosine_, baseline_cosine_ and
+// within_batch_cosine_by_depth.svg (trained), and
 // with --save-models OUT/models/<arm>_seed<k>.safetensors (usable by unix eval / sample).
 // Tests: tests/unix/test_unix_cli.cpp (runs this program).
 #include <filesystem>
@@ -138,10 +139,9 @@ int run_unix_experiment(int argc, char** argv) {
     trained.push_back(std::move(p));
   }
   const std::vector<std::string> svgs = unix::conflict_depth_svg_list(trained);
-  if (svgs.size() >= 2) {
-    write_text_atomic((fs::path(out) / "conflict_by_depth.svg").string(), svgs[0]);
-    write_text_atomic((fs::path(out) / "cosines_by_depth.svg").string(), svgs[1]);
-  }
+  const char* const svg_names[] = {"conflict_by_depth.svg", "raw_cosine_by_depth.svg", "baseline_cosine_by_depth.svg",
+                                   "within_batch_cosine_by_depth.svg"};
+  for (size_t i = 0; i < svgs.size() && i < 4; ++i) write_text_atomic((fs::path(out) / svg_names[i]).string(), svgs[i]);
 
   std::cout << "arm                                       image            caption          text             "
                "tokens/s     total     active\n";
