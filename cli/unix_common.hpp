@@ -49,8 +49,8 @@ inline unix::DataConfig data_config(const Args& args, const std::string& dataset
   config.source = dataset;
   config.fashion_dir = args.get("fashion-dir");
   config.fashion_limit = args.get_int("fashion-limit");
-  LOUPE_CHECK(config.fashion_limit == -1 || config.fashion_limit >= 1, "option --fashion-limit must be -1 or positive, got ",
-              config.fashion_limit);
+  LOUPE_CHECK(config.fashion_limit == -1 || config.fashion_limit >= 1,
+              "option --fashion-limit must be -1 or positive, got ", config.fashion_limit);
   if (dataset == "fashion-mnist") {
     LOUPE_CHECK(std::filesystem::is_directory(config.fashion_dir), "option --fashion-dir: '", config.fashion_dir,
                 "' is not a folder (Fashion-MNIST's IDX files)");
@@ -101,8 +101,8 @@ inline LoadedRun load_run(const std::string& model_path) {
 }
 
 inline void check_vocab(const unix::UnixData& data, int64_t vocab_size, const std::string& model_path) {
-  LOUPE_CHECK(data.vocab.size() == vocab_size, "unix: '", model_path, "' was trained with a vocabulary of ",
-              vocab_size, " tokens, the data gives ", data.vocab.size(), " (another --text-dir or --digits?)");
+  LOUPE_CHECK(data.vocab.size() == vocab_size, "unix: '", model_path, "' was trained with a vocabulary of ", vocab_size,
+              " tokens, the data gives ", data.vocab.size(), " (another --text-dir or --digits?)");
 }
 
 inline std::string json_number(double v) {

@@ -61,9 +61,10 @@ int run_unix_conflict(int argc, char** argv) {
   LOUPE_CHECK(batch_size >= 1, "option --batch-size must be positive, got ", batch_size);
   LOUPE_CHECK(seed >= 0, "option --seed must be >= 0, got ", seed);
   const bool is_folder = fs::is_directory(run_arg);
-  const std::string out = !args.get("out").empty() ? args.get("out")
-                                                   : ((is_folder ? fs::path(run_arg) : fs::path(model_path).parent_path()) /
-                                                      "conflict").string();
+  const std::string out =
+      !args.get("out").empty()
+          ? args.get("out")
+          : ((is_folder ? fs::path(run_arg) : fs::path(model_path).parent_path()) / "conflict").string();
 
   int64_t vocab_size = 0;
   const unix::RunConfig run = unix::load_run_config(model_path, &vocab_size);
@@ -129,8 +130,9 @@ int run_unix_conflict(int argc, char** argv) {
       "Model: " + model_path + " (arm " + run.arm + ", L " + std::to_string(run.layers) + ", N " +
           std::to_string(run.front) + ", M " + std::to_string(run.back) + ", seed " + std::to_string(run.seed) + ").",
       "Only shared layers are measured. Each point is one layer: the cosines over all its weight matrices (q, k, v, o, "
-      "gate, up, down) together; " + std::to_string(batches) + " text-only and " + std::to_string(batches) +
-          " image-text batches of " + std::to_string(batch_size) + " training sequences.",
+      "gate, up, down) together; " +
+          std::to_string(batches) + " text-only and " + std::to_string(batches) + " image-text batches of " +
+          std::to_string(batch_size) + " training sequences.",
       "conflict = -(cos(g_t, g_m) - cos(g_A, g_B)); the raw and the baseline cosine are shown beside it, since at "
       "small scale the baseline term dominates. The within-batch cosine (image-token vs caption-token loss of the same "
       "image-text batches) is NOT the paper's metric.",

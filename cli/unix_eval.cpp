@@ -52,9 +52,9 @@ int run_unix_eval(int argc, char** argv) {
               << ",\n  \"arm\": " << json::quote(loaded.run.arm) << ",\n  \"seed\": " << loaded.run.seed
               << ",\n  \"parameters_total\": " << params.total << ",\n  \"parameters_active\": " << params.active
               << ",\n  \"heldout_sequences\": {\"multimodal\": " << heldout.multimodal.size()
-              << ", \"text\": " << heldout.text.size() << "},\n  \"heldout_loss\": "
-              << unix_cli::heldout_json(held, false) << ",\n  \"heldout_tokens\": " << unix_cli::heldout_json(held, true)
-              << "\n}\n";
+              << ", \"text\": " << heldout.text.size()
+              << "},\n  \"heldout_loss\": " << unix_cli::heldout_json(held, false)
+              << ",\n  \"heldout_tokens\": " << unix_cli::heldout_json(held, true) << "\n}\n";
     return 0;
   }
   std::cout << "model " << model_path << ": arm " << loaded.run.arm << ", L " << loaded.run.layers << " (N "

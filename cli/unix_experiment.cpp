@@ -125,8 +125,8 @@ int run_unix_experiment(int argc, char** argv) {
     std::vector<unix::ConflictRow> rows = r.conflict_initial;
     rows.insert(rows.end(), r.conflict_final.begin(), r.conflict_final.end());
     if (rows.empty()) continue;  // the MoT arm shares no layer
-    unix::write_conflict_csv((fs::path(out) / ("conflict_" + r.arm + "_seed" + std::to_string(r.seed) + ".csv")).string(),
-                             rows);
+    unix::write_conflict_csv(
+        (fs::path(out) / ("conflict_" + r.arm + "_seed" + std::to_string(r.seed) + ".csv")).string(), rows);
   }
   // The trained profiles as standalone SVG files (for docs): the conflict, and the raw cosine.
   std::vector<unix::ConflictProfile> trained;

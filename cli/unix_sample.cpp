@@ -52,14 +52,14 @@ int run_unix_sample(int argc, char** argv) {
   const double temperature = args.get_double("temperature");
   LOUPE_CHECK(count >= 1 && count <= 1024, "option --count must be in [1, 1024], got ", count);
   LOUPE_CHECK(top_k >= 1, "option --top-k must be positive, got ", top_k);
-  LOUPE_CHECK(std::isfinite(temperature) && temperature > 0, "option --temperature must be positive, got ", temperature);
+  LOUPE_CHECK(std::isfinite(temperature) && temperature > 0, "option --temperature must be positive, got ",
+              temperature);
   LOUPE_CHECK(scale >= 1 && scale <= 64, "option --scale must be in [1, 64], got ", scale);
   LOUPE_CHECK(seed >= 0, "option --seed must be >= 0, got ", seed);
-  const std::string out = !args.get("out").empty()
-                              ? args.get("out")
-                              : ((fs::is_directory(run_arg) ? fs::path(run_arg) : fs::path(model_path).parent_path()) /
-                                 "samples")
-                                    .string();
+  const std::string out =
+      !args.get("out").empty()
+          ? args.get("out")
+          : ((fs::is_directory(run_arg) ? fs::path(run_arg) : fs::path(model_path).parent_path()) / "samples").string();
 
   unix_cli::LoadedRun loaded = unix_cli::load_run(model_path);
   const unix::UnixData data = unix_cli::load_data(args, loaded.run.seed, loaded.run.dataset);
@@ -89,7 +89,8 @@ int run_unix_sample(int argc, char** argv) {
   int64_t written = 0;
   // The grid: rows of `count` images (scale * H x scale * W) with a 2-pixel mid-grey gap.
   const int64_t gap = 2, cell_h = height * scale, cell_w = width * scale;
-  const int64_t grid_h = static_cast<int64_t>(captions.size()) * (cell_h + gap) - gap, grid_w = count * (cell_w + gap) - gap;
+  const int64_t grid_h = static_cast<int64_t>(captions.size()) * (cell_h + gap) - gap,
+                grid_w = count * (cell_w + gap) - gap;
   std::vector<float> grid(args.flag("grid") ? static_cast<size_t>(grid_h * grid_w) : 0, 0.5f);
   for (size_t c = 0; c < captions.size(); ++c) {
     const std::vector<int64_t> prompt_ids = unix::caption_prompt(vocab, captions[c]);
@@ -109,8 +110,8 @@ int run_unix_sample(int argc, char** argv) {
         const std::vector<float> v = to_vector<float>(image);
         for (int64_t y = 0; y < cell_h; ++y) {
           for (int64_t x = 0; x < cell_w; ++x) {
-            grid[static_cast<size_t>((static_cast<int64_t>(c) * (cell_h + gap) + y) * grid_w + i * (cell_w + gap) + x)] =
-                v[static_cast<size_t>(y * cell_w + x)];
+            grid[static_cast<size_t>((static_cast<int64_t>(c) * (cell_h + gap) + y) * grid_w + i * (cell_w + gap) +
+                                     x)] = v[static_cast<size_t>(y * cell_w + x)];
           }
         }
       }

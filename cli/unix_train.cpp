@@ -27,7 +27,8 @@ namespace {
 
 const std::vector<OptionSpec> kTrainOptions = unix_cli::with_data_options({
     {"quick", "", "", "a small, short run (~15 s on 2 cores): L 4, hidden 64, heads 4, 250 steps"},
-    {"arm", "NAME", "unix", "unix (two-end-separated layers), shared (the fully shared baseline) or mot (Mixture-of-Transformers)"},
+    {"arm", "NAME", "unix",
+     "unix (two-end-separated layers), shared (the fully shared baseline) or mot (Mixture-of-Transformers)"},
     {"dataset", "NAME", "digits", "images: digits (8x8, 17 levels) or fashion-mnist (14x14, 16 levels)"},
     {"layers", "L", "", "decoder layers (default: 4 with --quick, else 8)"},
     {"separated-front", "N", "-1", "separated layers at the front (-1: unix arm 1 quick / 2, shared 0)"},
@@ -63,8 +64,8 @@ int run_unix_train(int argc, char** argv) {
   unix::RunConfig run;
   run.arm = args.get("arm");
   run.dataset = args.get("dataset");
-  LOUPE_CHECK(run.arm == "unix" || run.arm == "shared" || run.arm == "mot", "option --arm must be unix, shared or mot, got '",
-              run.arm, "'");
+  LOUPE_CHECK(run.arm == "unix" || run.arm == "shared" || run.arm == "mot",
+              "option --arm must be unix, shared or mot, got '", run.arm, "'");
   // An option left out takes its --quick or full default; one given must be positive.
   const auto positive = [&](const std::string& name, int64_t fallback) {
     if (args.get(name).empty()) return fallback;
@@ -122,11 +123,12 @@ int run_unix_train(int argc, char** argv) {
   const std::filesystem::path checkpoint_dir = std::filesystem::path(folder) / "checkpoints";
   std::vector<std::string> checkpoint_files;
   if (!checkpoint_steps.empty()) std::filesystem::create_directories(checkpoint_dir);
-  const unix::TrainResult trained = unix::train_run(lm, data, run, checkpoint_steps, [&](int64_t step, unix::UnixLM& m) {
-    const std::string path = (checkpoint_dir / ("step_" + std::to_string(step) + ".safetensors")).string();
-    unix::save_run_model(m, run, path);
-    checkpoint_files.push_back(path);
-  });
+  const unix::TrainResult trained =
+      unix::train_run(lm, data, run, checkpoint_steps, [&](int64_t step, unix::UnixLM& m) {
+        const std::string path = (checkpoint_dir / ("step_" + std::to_string(step) + ".safetensors")).string();
+        unix::save_run_model(m, run, path);
+        checkpoint_files.push_back(path);
+      });
   const double tokens_per_second = trained.tokens / std::max(trained.seconds, 1e-9);
 
   lm.eval();
@@ -140,23 +142,25 @@ int run_unix_train(int argc, char** argv) {
   const double bound = std::log(static_cast<double>(vocab.size()));
   using unix_cli::json_number;
   std::ostringstream json;
-  json << "{\n  \"command\": \"unix train\",\n  \"arm\": " << json::quote(run.arm) << ",\n  \"quick\": "
-       << (quick ? "true" : "false") << ",\n  \"layers\": " << run.layers << ",\n  \"hidden\": " << run.hidden
-       << ",\n  \"intermediate\": " << config.intermediate << ",\n  \"heads\": " << run.heads
-       << ",\n  \"separated_front\": " << run.front << ",\n  \"separated_back\": " << run.back
-       << ",\n  \"steps\": " << run.steps << ",\n  \"batch_size\": " << run.batch_size << ",\n  \"lr\": "
-       << json_number(run.lr) << ",\n  \"seed\": " << run.seed
-       << ",\n  \"dataset\": " << json::quote(run.dataset) << ",\n  \"device\": " << json::quote(device.str())
-       << ",\n  \"vocab_size\": " << vocab.size()
+  json << "{\n  \"command\": \"unix train\",\n  \"arm\": " << json::quote(run.arm)
+       << ",\n  \"quick\": " << (quick ? "true" : "false") << ",\n  \"layers\": " << run.layers
+       << ",\n  \"hidden\": " << run.hidden << ",\n  \"intermediate\": " << config.intermediate
+       << ",\n  \"heads\": " << run.heads << ",\n  \"separated_front\": " << run.front
+       << ",\n  \"separated_back\": " << run.back << ",\n  \"steps\": " << run.steps
+       << ",\n  \"batch_size\": " << run.batch_size << ",\n  \"lr\": " << json_number(run.lr)
+       << ",\n  \"seed\": " << run.seed << ",\n  \"dataset\": " << json::quote(run.dataset)
+       << ",\n  \"device\": " << json::quote(device.str()) << ",\n  \"vocab_size\": " << vocab.size()
        << ",\n  \"seq_len\": " << T << ",\n  \"parameters_total\": " << params.total
        << ",\n  \"parameters_active\": " << params.active << ",\n  \"initial_loss_bound\": " << json_number(bound)
        << ",\n  \"train_loss_first\": " << json_number(trained.first_loss)
-       << ",\n  \"train_loss_last\": " << json_number(trained.last_loss) << ",\n  \"heldout_sequences\": {\"multimodal\": "
-       << heldout.multimodal.size() << ", \"text\": " << heldout.text.size() << "}"
+       << ",\n  \"train_loss_last\": " << json_number(trained.last_loss)
+       << ",\n  \"heldout_sequences\": {\"multimodal\": " << heldout.multimodal.size()
+       << ", \"text\": " << heldout.text.size() << "}"
        << ",\n  \"heldout_loss\": " << unix_cli::heldout_json(held, false)
        << ",\n  \"heldout_tokens\": " << unix_cli::heldout_json(held, true)
-       << ",\n  \"train_tokens\": " << json_number(trained.tokens) << ",\n  \"train_seconds\": "
-       << json_number(trained.seconds) << ",\n  \"tokens_per_second\": " << json_number(tokens_per_second)
+       << ",\n  \"train_tokens\": " << json_number(trained.tokens)
+       << ",\n  \"train_seconds\": " << json_number(trained.seconds)
+       << ",\n  \"tokens_per_second\": " << json_number(tokens_per_second)
        << ",\n  \"eval_seconds\": " << json_number(eval_seconds) << ",\n  \"checkpoints\": [";
   for (size_t i = 0; i < checkpoint_files.size(); ++i) json << (i ? ", " : "") << json::quote(checkpoint_files[i]);
   json << "],\n  \"model\": " << json::quote(model_path) << "\n}\n";

@@ -45,16 +45,17 @@ RunConfig matched_control(const RunConfig& shared, int64_t target_total, int64_t
     RunConfig r1 = r;
     r1.intermediate += 1;
     const int64_t slope = count_run_parameters(r1, vocab_size).total - t0;
-    const int64_t width = r.intermediate + static_cast<int64_t>(std::llround(static_cast<double>(target_total - t0) /
-                                                                             static_cast<double>(slope)));
+    const int64_t width =
+        r.intermediate +
+        static_cast<int64_t>(std::llround(static_cast<double>(target_total - t0) / static_cast<double>(slope)));
     if (slope > 0 && width >= 1) {
       r.intermediate = width;
       const double g = gap(r);
       if (g < best_gap) best = r, best_gap = g;
     }
   }
-  LOUPE_CHECK(best_gap <= tolerance, "unix matched_control: no shared model within ", tolerance * 100,
-              "% of ", target_total, " parameters (closest: ", count_run_parameters(best, vocab_size).total, ")");
+  LOUPE_CHECK(best_gap <= tolerance, "unix matched_control: no shared model within ", tolerance * 100, "% of ",
+              target_total, " parameters (closest: ", count_run_parameters(best, vocab_size).total, ")");
   return best;
 }
 
@@ -98,8 +99,7 @@ std::string machine_description() {
       ++cpus;
     }
   }
-  return model + ", " + std::to_string(cpus) + " logical CPUs, " + std::to_string(num_threads()) +
-         " engine threads";
+  return model + ", " + std::to_string(cpus) + " logical CPUs, " + std::to_string(num_threads()) + " engine threads";
 }
 
 ExperimentResult run_experiment(const ExperimentConfig& config, const DataConfig& data_config,
@@ -122,8 +122,8 @@ ExperimentResult run_experiment(const ExperimentConfig& config, const DataConfig
       result.seq_len = data.seq_len();
       result.arms = experiment_arms(config, result.vocab_size);
       for (const ExperimentArm& a : result.arms) {
-        say(a.description + ": " + std::to_string(a.params.total) + " parameters, " +
-            std::to_string(a.params.active) + " active per token");
+        say(a.description + ": " + std::to_string(a.params.total) + " parameters, " + std::to_string(a.params.active) +
+            " active per token");
       }
     }
     LOUPE_CHECK(data.vocab.size() == result.vocab_size, "unix experiment: seed ", seed, " gives a vocabulary of ",
@@ -151,11 +151,10 @@ ExperimentResult run_experiment(const ExperimentConfig& config, const DataConfig
         save_run_model(lm, run, model_dir + "/" + arm.name + "_seed" + std::to_string(seed) + ".safetensors");
       }
       char line[256];
-      std::snprintf(line, sizeof line,
-                    "%s seed %llu: held-out image %.4f caption %.4f text %.4f, %.0f tokens/s, %.1f s",
-                    arm.description.c_str(), static_cast<unsigned long long>(seed), r.heldout[Modality::image].loss,
-                    r.heldout[Modality::caption].loss, r.heldout[Modality::text].loss, r.tokens_per_second,
-                    r.train.seconds);
+      std::snprintf(
+          line, sizeof line, "%s seed %llu: held-out image %.4f caption %.4f text %.4f, %.0f tokens/s, %.1f s",
+          arm.description.c_str(), static_cast<unsigned long long>(seed), r.heldout[Modality::image].loss,
+          r.heldout[Modality::caption].loss, r.heldout[Modality::text].loss, r.tokens_per_second, r.train.seconds);
       say(line);
       result.runs.push_back(std::move(r));
       result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -205,10 +204,12 @@ std::vector<Contrast> experiment_contrasts(const ExperimentResult& result) {
     if (arm.run.arm == "mot") continue;  // no conflict measured
     Contrast middle{arm.name + ": mean conflict of the middle layers [" + std::to_string(n) + ", " +
                         std::to_string(arm.run.layers - n) + ")",
-                    {}, {}};
+                    {},
+                    {}};
     Contrast u{arm.name + ": ends - middle (layers 0 and " + std::to_string(arm.run.layers - 1) + " minus [" +
                    std::to_string(n) + ", " + std::to_string(arm.run.layers - n) + "))",
-               {}, {}};
+               {},
+               {}};
     for (const ArmSeedResult& r : result.runs) {
       if (r.arm != arm.name) continue;
       std::map<int64_t, double> conflict;
@@ -281,8 +282,9 @@ std::string experiment_json(const ExperimentResult& result, const std::string& c
     << ",\n  \"seq_len\": " << result.seq_len << ",\n  \"arms\": [";
   for (size_t i = 0; i < result.arms.size(); ++i) {
     const ExperimentArm& a = result.arms[i];
-    j << (i ? "," : "") << "\n    {\"name\": " << json::quote(a.name) << ", \"description\": " << json::quote(a.description)
-      << ", \"layers\": " << a.run.layers << ", \"hidden\": " << a.run.hidden
+    j << (i ? "," : "") << "\n    {\"name\": " << json::quote(a.name)
+      << ", \"description\": " << json::quote(a.description) << ", \"layers\": " << a.run.layers
+      << ", \"hidden\": " << a.run.hidden
       << ", \"intermediate\": " << model_config(a.run, result.vocab_size).intermediate
       << ", \"separated_front\": " << a.run.front << ", \"separated_back\": " << a.run.back
       << ", \"parameters_total\": " << a.params.total << ", \"parameters_active\": " << a.params.active << "}";
@@ -292,15 +294,16 @@ std::string experiment_json(const ExperimentResult& result, const std::string& c
     const std::string& arm = result.arms[i].name;
     j << (i ? "," : "") << "\n    {\"arm\": " << json::quote(arm) << ", \"heldout_loss\": {";
     for (size_t k = 0; k < kModalities.size(); ++k) {
-      j << (k ? ", " : "") << "\"" << modality_name(kModalities[k]) << "\": "
-        << mean_std_json(arm_heldout(result, arm, kModalities[k]));
+      j << (k ? ", " : "") << "\"" << modality_name(kModalities[k])
+        << "\": " << mean_std_json(arm_heldout(result, arm, kModalities[k]));
     }
     j << "}, \"tokens_per_second\": " << mean_std_json(arm_tokens_per_second(result, arm)) << "}";
   }
   j << "\n  ],\n  \"runs\": [";
   for (size_t i = 0; i < result.runs.size(); ++i) {
     const ArmSeedResult& r = result.runs[i];
-    j << (i ? "," : "") << "\n    {\"arm\": " << json::quote(r.arm) << ", \"seed\": " << r.seed << ", \"heldout_loss\": {";
+    j << (i ? "," : "") << "\n    {\"arm\": " << json::quote(r.arm) << ", \"seed\": " << r.seed
+      << ", \"heldout_loss\": {";
     for (size_t k = 0; k < kModalities.size(); ++k) {
       j << (k ? ", " : "") << "\"" << modality_name(kModalities[k]) << "\": " << num(r.heldout.at(kModalities[k]).loss);
     }
@@ -323,7 +326,8 @@ std::string experiment_json(const ExperimentResult& result, const std::string& c
       const DepthCurve raw = depth_curve(p, ConflictField::cos_text_mm);
       const DepthCurve base = depth_curve(p, ConflictField::cos_a_b);
       const DepthCurve within = depth_curve(p, ConflictField::within_batch);
-      j << sep << "\n    {\"profile\": " << json::quote(p.label) << ", \"seeds\": " << p.seeds.size() << ", \"layers\": [";
+      j << sep << "\n    {\"profile\": " << json::quote(p.label) << ", \"seeds\": " << p.seeds.size()
+        << ", \"layers\": [";
       sep = ",";
       for (size_t i = 0; i < raw.layer.size(); ++i) {
         const auto at = [&](const DepthCurve& d) {
@@ -347,9 +351,9 @@ std::string experiment_html(const ExperimentResult& result, const std::string& c
   const ExperimentConfig& c = result.config;
   report::HtmlPage page("Uni-X experiment: shared vs two-end-separated vs parameter-matched shared");
   std::ostringstream setup;
-  setup << "Command: " << command << ". Machine: " << result.machine << ". " << result.runs.size()
-        << " runs in " << report::format_number(result.seconds, 4) << " s. Each arm: " << c.base.steps
-        << " Adam steps of " << c.base.batch_size << " sequences (half image-caption, half text-only), lr "
+  setup << "Command: " << command << ". Machine: " << result.machine << ". " << result.runs.size() << " runs in "
+        << report::format_number(result.seconds, 4) << " s. Each arm: " << c.base.steps << " Adam steps of "
+        << c.base.batch_size << " sequences (half image-caption, half text-only), lr "
         << report::format_number(c.base.lr, 3) << ", hidden " << c.base.hidden << ", " << c.base.heads
         << " heads; same seeds, data split and data order for every arm.";
   page.paragraph(setup.str());
@@ -409,12 +413,14 @@ std::string experiment_html(const ExperimentResult& result, const std::string& c
   if (!curve.series.empty()) page.raw("<figure>" + report::svg_line_plot(curve) + "</figure>");
 
   page.heading("Gradient conflict by depth after training (shared layers only; mean ± std over seeds)");
-  page.paragraph("conflict = -(cos(g_t, g_m) - cos(g_A, g_B)) per layer, over all its weight matrices; g_t, g_m: "
-                 "mean gradients of " + std::to_string(c.conflict_batches) + " text-only and " +
-                 std::to_string(c.conflict_batches) + " image-text batches of " +
-                 std::to_string(c.conflict_batch_size) + " training sequences; g_A, g_B: two random halves of "
-                 "those batches. The raw and the baseline cosine are shown beside the conflict. Uni-X has no point "
-                 "at its separated first and last layers. The within-batch cosine is NOT the paper's metric.");
+  page.paragraph(
+      "conflict = -(cos(g_t, g_m) - cos(g_A, g_B)) per layer, over all its weight matrices; g_t, g_m: "
+      "mean gradients of " +
+      std::to_string(c.conflict_batches) + " text-only and " + std::to_string(c.conflict_batches) +
+      " image-text batches of " + std::to_string(c.conflict_batch_size) +
+      " training sequences; g_A, g_B: two random halves of "
+      "those batches. The raw and the baseline cosine are shown beside the conflict. Uni-X has no point "
+      "at its separated first and last layers. The within-batch cosine is NOT the paper's metric.");
   const std::vector<ConflictProfile> trained = profiles(result, true);
   page.raw(conflict_depth_svgs(trained));
   page.table(conflict_depth_table_header(), conflict_depth_table(trained));

@@ -34,13 +34,13 @@
 namespace loupe::unix {
 
 struct ExperimentConfig {
-  RunConfig base;            // layers L, hidden, heads, steps, batch size, lr, eval_sequences (arm, N, M ignored)
-  int64_t separated = 1;     // N = M of the Uni-X arm
+  RunConfig base;         // layers L, hidden, heads, steps, batch size, lr, eval_sequences (arm, N, M ignored)
+  int64_t separated = 1;  // N = M of the Uni-X arm
   std::vector<uint64_t> seeds = {0, 1, 2};
-  int64_t conflict_batches = 8;     // text-only and image-text batches each
+  int64_t conflict_batches = 8;  // text-only and image-text batches each
   int64_t conflict_batch_size = 16;
-  double match_tolerance = 0.03;    // |total(matched) / total(unix) - 1|
-  bool with_mot = false;            // a fourth arm: Mixture-of-Transformers at L (no conflict: nothing shared)
+  double match_tolerance = 0.03;  // |total(matched) / total(unix) - 1|
+  bool with_mot = false;          // a fourth arm: Mixture-of-Transformers at L (no conflict: nothing shared)
 };
 
 struct ExperimentArm {
@@ -81,8 +81,8 @@ struct ExperimentCallbacks {
 };
 
 // `data_config.seed` is replaced by each seed, its source by config.base.dataset; the models train on
-// `device` (initialised on the CPU, so the same weights on any device). `model_dir` non-empty: each trained model is saved
-// as model_dir/<arm>_seed<k>.safetensors (with save_run_model's metadata).
+// `device` (initialised on the CPU, so the same weights on any device). `model_dir` non-empty: each trained model is
+// saved as model_dir/<arm>_seed<k>.safetensors (with save_run_model's metadata).
 ExperimentResult run_experiment(const ExperimentConfig& config, const DataConfig& data_config,
                                 const ExperimentCallbacks& callbacks = {}, const std::string& model_dir = "",
                                 Device device = Device::cpu());

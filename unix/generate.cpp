@@ -8,9 +8,10 @@
 namespace loupe::unix {
 
 Tensor generate(UnixLM& lm, const Vocabulary& vocab, const Tensor& prompt, const SampleOptions& options) {
-  LOUPE_CHECK(prompt.defined() && prompt.dim() == 2 && prompt.dtype() == DType::i64 && prompt.size(1) > 0,
-              "unix generate: expected a prompt (B, T) int64 with T > 0, got ",
-              prompt.defined() ? shape_str(prompt.shape()) + " " + dtype_name(prompt.dtype()) : std::string("undefined"));
+  LOUPE_CHECK(
+      prompt.defined() && prompt.dim() == 2 && prompt.dtype() == DType::i64 && prompt.size(1) > 0,
+      "unix generate: expected a prompt (B, T) int64 with T > 0, got ",
+      prompt.defined() ? shape_str(prompt.shape()) + " " + dtype_name(prompt.dtype()) : std::string("undefined"));
   LOUPE_CHECK(options.max_new_tokens >= 0, "unix generate: max_new_tokens must be >= 0, got ", options.max_new_tokens);
   const int64_t V = lm.config().vocab_size;
   Tensor bias;  // (V): 0 where allowed, -inf elsewhere
@@ -61,8 +62,8 @@ std::vector<int64_t> image_token_ids(const Vocabulary& vocab) {
 Tensor levels_image(const Vocabulary& vocab, const std::vector<int64_t>& ids, int64_t height, int64_t width,
                     int64_t scale) {
   LOUPE_CHECK(height > 0 && width > 0 && scale > 0 && static_cast<int64_t>(ids.size()) == height * width,
-              "unix levels_image: expected ", height, " x ", width, " = ", height * width, " tokens and scale > 0, got ",
-              ids.size(), " tokens and scale ", scale);
+              "unix levels_image: expected ", height, " x ", width, " = ", height * width,
+              " tokens and scale > 0, got ", ids.size(), " tokens and scale ", scale);
   const double top = static_cast<double>(std::max<int64_t>(vocab.image_levels() - 1, 1));
   std::vector<float> pixels(static_cast<size_t>(height * scale * width * scale));
   for (int64_t y = 0; y < height * scale; ++y) {

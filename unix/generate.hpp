@@ -25,7 +25,7 @@ namespace loupe::unix {
 
 struct SampleOptions {
   int64_t max_new_tokens = 16;
-  int64_t top_k = 1;               // 1: greedy
+  int64_t top_k = 1;  // 1: greedy
   double temperature = 1.0;
   Generator* generator = nullptr;  // draws for top_k > 1 (default_generator() when null)
   bool use_cache = true;           // false: recompute the whole sequence at every step

@@ -24,9 +24,9 @@ Tensor MoTLayer::forward(const Tensor& x, const Tensor& vision_mask, const Tenso
   const int64_t B = x.size(0), T = x.size(1);
   nn::MultiHeadAttention& ta = *text->self_attn;
   nn::MultiHeadAttention& va = *vision->self_attn;
-  const nn::AttentionConfig& c = ta.config();  // both copies share the shape
-  const Tensor token_sel = ops::unsqueeze(vision_mask, 2);                       // (B, T, 1)
-  const Tensor head_sel = ops::unsqueeze(ops::unsqueeze(vision_mask, 1), 3);     // (B, 1, T, 1)
+  const nn::AttentionConfig& c = ta.config();                                 // both copies share the shape
+  const Tensor token_sel = ops::unsqueeze(vision_mask, 2);                    // (B, T, 1)
+  const Tensor head_sel = ops::unsqueeze(ops::unsqueeze(vision_mask, 1), 3);  // (B, 1, T, 1)
   const auto pick = [&](const Tensor& v, const Tensor& t) { return where(token_sel, v, t); };
   const auto heads_first = [&](const Tensor& y, int64_t heads) {
     return transpose(reshape(y, {B, T, heads, c.head_dim}), 1, 2);  // (B, heads, T, D)

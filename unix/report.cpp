@@ -13,10 +13,14 @@ namespace {
 
 double field_of(const ConflictRow& r, ConflictField f) {
   switch (f) {
-    case ConflictField::conflict: return r.conflict;
-    case ConflictField::cos_text_mm: return r.cos_text_mm;
-    case ConflictField::cos_a_b: return r.cos_a_b;
-    case ConflictField::within_batch: return r.within_batch_cos_image_text;
+    case ConflictField::conflict:
+      return r.conflict;
+    case ConflictField::cos_text_mm:
+      return r.cos_text_mm;
+    case ConflictField::cos_a_b:
+      return r.cos_a_b;
+    case ConflictField::within_batch:
+      return r.within_batch_cos_image_text;
   }
   return std::nan("");
 }
@@ -102,7 +106,11 @@ std::string conflict_depth_svgs(const std::vector<ConflictProfile>& profiles) {
 }
 
 std::vector<std::string> conflict_depth_table_header() {
-  return {"model", "layer", "conflict", "cos(g_t, g_m)", "cos(g_A, g_B) baseline",
+  return {"model",
+          "layer",
+          "conflict",
+          "cos(g_t, g_m)",
+          "cos(g_A, g_B) baseline",
           "within-batch cos (not the paper's metric)"};
 }
 
@@ -116,7 +124,8 @@ std::vector<std::vector<std::string>> conflict_depth_table(const std::vector<Con
     const auto cell = [&](const DepthCurve& c, double layer) {
       for (size_t i = 0; i < c.layer.size(); ++i) {
         if (c.layer[i] == layer) {
-          return p.seeds.size() > 1 ? report::format_mean_std(c.mean[i], c.std[i], 3) : report::format_number(c.mean[i], 4);
+          return p.seeds.size() > 1 ? report::format_mean_std(c.mean[i], c.std[i], 3)
+                                    : report::format_number(c.mean[i], 4);
         }
       }
       return std::string("-");

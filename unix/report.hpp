@@ -22,7 +22,7 @@ namespace loupe::unix {
 
 // One curve: a model (an arm at a checkpoint step) measured once per seed.
 struct ConflictProfile {
-  std::string label;                           // "shared L6, step 400"
+  std::string label;                            // "shared L6, step 400"
   std::vector<std::vector<ConflictRow>> seeds;  // each seed's rows (gradient_conflict's output)
 };
 

@@ -23,8 +23,8 @@ namespace loupe::unix {
 void RunConfig::check() const {
   LOUPE_CHECK(arm == "unix" || arm == "shared" || arm == "mot", "unix run: --arm must be unix, shared or mot, got '",
               arm, "'");
-  LOUPE_CHECK(dataset == "digits" || dataset == "fashion-mnist", "unix run: --dataset must be digits or fashion-mnist, got '",
-              dataset, "'");
+  LOUPE_CHECK(dataset == "digits" || dataset == "fashion-mnist",
+              "unix run: --dataset must be digits or fashion-mnist, got '", dataset, "'");
   LOUPE_CHECK(layers >= 1, "unix run: --layers must be positive, got ", layers);
   LOUPE_CHECK(hidden >= 1, "unix run: --hidden must be positive, got ", hidden);
   LOUPE_CHECK(intermediate >= 0, "unix run: --intermediate must be >= 0 (0: the default), got ", intermediate);
@@ -97,7 +97,8 @@ RunConfig parse_run_config_json(const std::string& text, int64_t* vocab_size) {
   // Optional (runs saved before the option existed used the digits).
   const json::Value* dataset = root.find("dataset");
   if (dataset != nullptr) {
-    LOUPE_CHECK(dataset->kind == json::Value::Kind::string, "unix run config: 'dataset' must be a string in '", text, "'");
+    LOUPE_CHECK(dataset->kind == json::Value::Kind::string, "unix run config: 'dataset' must be a string in '", text,
+                "'");
     run.dataset = dataset->text;
   }
   run.layers = integer("layers");
@@ -139,7 +140,8 @@ TrainResult train_run(UnixLM& lm, const UnixData& data, const RunConfig& run,
                       const std::vector<int64_t>& checkpoint_steps, const CheckpointFn& on_checkpoint) {
   run.check();
   for (int64_t s : checkpoint_steps) {
-    LOUPE_CHECK(s >= 0 && s <= run.steps, "unix train: checkpoint step ", s, " is outside [0, --steps ", run.steps, "]");
+    LOUPE_CHECK(s >= 0 && s <= run.steps, "unix train: checkpoint step ", s, " is outside [0, --steps ", run.steps,
+                "]");
   }
   const std::set<int64_t> checkpoints(checkpoint_steps.begin(), checkpoint_steps.end());
   const Vocabulary& vocab = data.vocab;
@@ -265,11 +267,12 @@ ConflictBatches conflict_batches(const UnixData& data, int64_t count, int64_t ba
   return out;
 }
 
-std::vector<ConflictRow> run_conflict(UnixLM& lm, const Vocabulary& vocab, const ConflictBatches& batches,
-                                      int64_t step, uint64_t seed) {
+std::vector<ConflictRow> run_conflict(UnixLM& lm, const Vocabulary& vocab, const ConflictBatches& batches, int64_t step,
+                                      uint64_t seed) {
   const UnixConfig& c = lm.config();
-  LOUPE_CHECK(!c.mixture_of_transformers, "unix conflict: a Mixture-of-Transformers model has no shared layer "
-                                          "(per-modality weights in every layer)");
+  LOUPE_CHECK(!c.mixture_of_transformers,
+              "unix conflict: a Mixture-of-Transformers model has no shared layer "
+              "(per-modality weights in every layer)");
   const nn::NamedTensors matrices =
       select_matrices(lm.named_parameters(), shared_layers(c.n_layers, c.n_separated_start, c.m_separated_end));
   LOUPE_CHECK(!matrices.empty(), "unix conflict: the model has no shared layer (L ", c.n_layers, ", N ",

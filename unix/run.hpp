@@ -37,19 +37,19 @@ namespace loupe::unix {
 // --- settings ------------------------------------------------------------------------------------
 
 struct RunConfig {
-  std::string arm = "unix";   // "unix" (N, M separated layers), "shared" (N = M = 0) or "mot"
-                              // (Mixture-of-Transformers: per-modality weights in every layer)
-  int64_t layers = 8;         // L
+  std::string arm = "unix";  // "unix" (N, M separated layers), "shared" (N = M = 0) or "mot"
+                             // (Mixture-of-Transformers: per-modality weights in every layer)
+  int64_t layers = 8;        // L
   int64_t hidden = 128;
-  int64_t intermediate = 0;   // SwiGLU width; 0: default_intermediate(hidden)
+  int64_t intermediate = 0;  // SwiGLU width; 0: default_intermediate(hidden)
   int64_t heads = 4;
-  int64_t front = 2;          // N
-  int64_t back = 2;           // M
+  int64_t front = 2;  // N
+  int64_t back = 2;   // M
   int64_t steps = 2000;
   int64_t batch_size = 16;
   double lr = 0.003;
-  uint64_t seed = 0;          // data split, data order and initialisation
-  int64_t eval_sequences = -1;  // held-out sequences per kind (-1: all)
+  uint64_t seed = 0;               // data split, data order and initialisation
+  int64_t eval_sequences = -1;     // held-out sequences per kind (-1: all)
   std::string dataset = "digits";  // the images: "digits" (8x8, 17 levels) or "fashion-mnist" (14x14, 16)
 
   // Throws loupe::Error naming the setting ("--layers", ...) when inconsistent.
@@ -115,9 +115,9 @@ struct ConflictBatches {
 // training order (conflict_seed).
 ConflictBatches conflict_batches(const UnixData& data, int64_t count, int64_t batch_size, uint64_t conflict_seed);
 // REFERENCE.md section 8's conflict per shared layer and weight matrix of lm (its shared layers
-// [N, L-M); a MoT model has none and is refused), plus the within-batch variant (image-token vs caption-token loss of the image-text
-// batches; not the paper's metric). Rows carry `step`.
-std::vector<ConflictRow> run_conflict(UnixLM& lm, const Vocabulary& vocab, const ConflictBatches& batches,
-                                      int64_t step, uint64_t seed);
+// [N, L-M); a MoT model has none and is refused), plus the within-batch variant (image-token vs
+// caption-token loss of the image-text batches; not the paper's metric). Rows carry `step`.
+std::vector<ConflictRow> run_conflict(UnixLM& lm, const Vocabulary& vocab, const ConflictBatches& batches, int64_t step,
+                                      uint64_t seed);
 
 }  // namespace loupe::unix

@@ -46,8 +46,7 @@ unix::RunConfig gpu_run() {
 
 }  // namespace
 
-TEST_CASE("unix run on the GPU: training, held-out loss, conflict and sampling match the CPU" *
-          doctest::skip(kNoGpu)) {
+TEST_CASE("unix run on the GPU: training, held-out loss, conflict and sampling match the CPU" * doctest::skip(kNoGpu)) {
   std::string text;
   for (int i = 0; i < 40; ++i) text += "the quick brown fox jumps over the lazy dog. ";
   const unix::UnixData data = unix::make_unix_data(gpu_images(24, 0), gpu_images(6, 100), text, 0.2, 1);

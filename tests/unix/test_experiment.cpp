@@ -56,7 +56,8 @@ TEST_CASE("unix experiment: the parameter-matched control and the three arms") {
   CHECK(arms[0].params.total == arms[0].params.active);
   CHECK(arms[1].params.active == arms[0].params.total);  // Uni-X matches shared in active parameters
   CHECK(arms[1].params.total > arms[0].params.total);
-  const double gap = std::abs(static_cast<double>(arms[2].params.total) / static_cast<double>(arms[1].params.total) - 1);
+  const double gap =
+      std::abs(static_cast<double>(arms[2].params.total) / static_cast<double>(arms[1].params.total) - 1);
   CHECK(gap <= config.match_tolerance);
   CHECK(arms[2].params.total == count_run_parameters(arms[2].run, vocab).total);
   // A separated layer adds exactly one decoder layer: 6 + 2 shared layers match exactly.
@@ -73,7 +74,8 @@ TEST_CASE("unix experiment: the parameter-matched control and the three arms") {
   const int64_t l7 = count_run_parameters(base_run(7, 32), vocab).total;
   const int64_t target = (l6 + l7) / 2;
   const RunConfig wider = matched_control(base_run(6, 32), target, vocab, 0.02);
-  CHECK(std::abs(static_cast<double>(count_run_parameters(wider, vocab).total) / static_cast<double>(target) - 1) <= 0.02);
+  CHECK(std::abs(static_cast<double>(count_run_parameters(wider, vocab).total) / static_cast<double>(target) - 1) <=
+        0.02);
   CHECK(wider.layers == 6);
   CHECK(wider.hidden == 32);
   CHECK(wider.intermediate > default_intermediate(32));

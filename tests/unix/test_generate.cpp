@@ -52,8 +52,8 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
 TEST_CASE("unix cache: chunked decoding equals the full forward, Uni-X and shared") {
   const Vocabulary vocab = tiny_vocab();
   // Two rows mixing text, IMAGE_START, image levels and IMAGE_END (both routings interleaved).
-  const std::vector<int64_t> rows = {1, 5, 6, 3, 9, 10, 12, 4, 7, 2,  //
-                                     1, 3, 11, 9, 9, 4, 5, 8, 6, 2};
+  const std::vector<int64_t> rows = {1, 5, 6,  3, 9, 10, 12, 4, 7, 2,  //
+                                     1, 3, 11, 9, 9, 4,  5,  8, 6, 2};
   const Tensor ids = from_values(rows, {2, 10});
   for (const auto& [n, m] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {0, 0}, {2, 1}}) {
     CAPTURE(n);

@@ -47,8 +47,8 @@ double max_abs_diff(const Tensor& a, const Tensor& b) {
   return d;
 }
 
-const std::vector<int64_t> kRows = {1, 5, 6, 3, 9, 10, 12, 4, 7, 2,  //
-                                    1, 3, 11, 9, 9, 4, 5, 8, 6, 2};
+const std::vector<int64_t> kRows = {1, 5, 6,  3, 9, 10, 12, 4, 7, 2,  //
+                                    1, 3, 11, 9, 9, 4,  5,  8, 6, 2};
 
 }  // namespace
 

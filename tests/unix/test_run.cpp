@@ -204,8 +204,8 @@ TEST_CASE("unix run: held-out loss per modality equals a per-sequence recomputat
     const Tensor logits = lm.forward(b.tokens, data.vocab.vision_mask(b.tokens));
     CrossEntropyOptions options;
     options.reduction = Reduction::none;
-    const std::vector<double> ce = to_vector<double>(cross_entropy(ops::reshape(logits, {T, logits.size(2)}),
-                                                                   ops::reshape(b.targets, {T}), options));
+    const std::vector<double> ce = to_vector<double>(
+        cross_entropy(ops::reshape(logits, {T, logits.size(2)}), ops::reshape(b.targets, {T}), options));
     const std::vector<double> w = to_vector<double>(b.loss_mask);
     const std::vector<int64_t> mod = to_vector<int64_t>(b.modality);
     for (int64_t t = 0; t < T; ++t) {

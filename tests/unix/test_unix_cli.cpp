@@ -222,6 +222,25 @@ TEST_CASE("loupe unix eval, conflict, sample and experiment on quick runs") {
   const std::string csv2 = read_text(dir / "c2" / "conflict.csv");
   CHECK(contains(csv2, "\n0,0,q,model.layers.0.self_attn.q_proj.weight,"));
   CHECK(contains(csv2, "\n5,3,down,model.layers.3.mlp.down_proj.weight,"));
+  // The fresh model is train's initialisation: the same step-0 rows as a saved checkpoint 0 (the run
+  // file alone has no checkpoints, so --fresh builds step 0 from the seed).
+  REQUIRE(run_loupe_command(program, "unix", "train --quick --steps 5 --eval-sequences 16 --arm shared --checkpoint-steps 0" +
+                                                 data + " --out " + q((dir / "shared0").string()), dir) == 0);
+  REQUIRE(run_loupe_command(program, "unix", "conflict --batches 2 --batch-size 4 --run " +
+                                                 q((dir / "shared0").string()) + " --out " + q((dir / "c3").string()) + data,
+                            dir) == 0);
+  const auto step0_rows = [](const std::string& text) {
+    std::string rows;
+    std::istringstream in(text);
+    std::string row;
+    while (std::getline(in, row)) {
+      if (row.rfind("0,", 0) == 0) rows += row + "\n";
+    }
+    return rows;
+  };
+  const std::string checkpoint_rows = step0_rows(read_text(dir / "c3" / "conflict.csv"));
+  CHECK(checkpoint_rows.size() > 100);
+  CHECK(checkpoint_rows == step0_rows(csv2));
 
   // sample: PNGs of 64x64, the same with and without the KV cache.
   const std::string sample = "sample --caption 'a drawing of a seven.' --count 2 --top-k 3 --seed 4 --run " + q(run.string()) + data;
