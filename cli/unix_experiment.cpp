@@ -132,7 +132,7 @@ int run_unix_experiment(int argc, char** argv) {
   std::vector<unix::ConflictProfile> trained;
   for (const unix::ExperimentArm& arm : result.arms) {
     if (arm.run.arm == "mot") continue;
-    unix::ConflictProfile p{arm.description, {}};
+    unix::ConflictProfile p{arm.label, {}};
     for (const unix::ArmSeedResult& r : result.runs) {
       if (r.arm == arm.name) p.seeds.push_back(r.conflict_final);
     }

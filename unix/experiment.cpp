@@ -75,15 +75,16 @@ std::vector<ExperimentArm> experiment_arms(const ExperimentConfig& config, int64
   std::string matched_shape = "L" + std::to_string(matched.layers);
   if (matched.intermediate != shared.intermediate) matched_shape += ", MLP " + std::to_string(matched.intermediate);
   std::vector<ExperimentArm> arms = {
-      {"shared", "Shared-L" + l, shared, count_run_parameters(shared, vocab_size)},
-      {"unix", "Uni-X-L" + l + " (N=" + n + ", M=" + n + ")", unix_run, unix_params},
+      {"shared", "Shared-L" + l, shared, count_run_parameters(shared, vocab_size), "Shared-L" + l},
+      {"unix", "Uni-X-L" + l + " (N=" + n + ", M=" + n + ")", unix_run, unix_params, "Uni-X-L" + l + " (N=M=" + n + ")"},
       {"matched", "Shared-" + matched_shape + " (total-parameter-matched)", matched,
-       count_run_parameters(matched, vocab_size)},
+       count_run_parameters(matched, vocab_size), "Shared-" + matched_shape + " (matched)"},
   };
   if (config.with_mot) {
     RunConfig mot = shared;
     mot.arm = "mot";
-    arms.push_back({"mot", "MoT-L" + l + " (Mixture-of-Transformers)", mot, count_run_parameters(mot, vocab_size)});
+    arms.push_back({"mot", "MoT-L" + l + " (Mixture-of-Transformers)", mot, count_run_parameters(mot, vocab_size),
+                    "MoT-L" + l});
   }
   return arms;
 }
@@ -256,7 +257,7 @@ std::vector<ConflictProfile> profiles(const ExperimentResult& result, bool final
   for (const ExperimentArm& arm : result.arms) {
     if (arm.run.arm == "mot") continue;  // nothing shared to measure
     ConflictProfile p;
-    p.label = arm.description + (final ? ", trained" : ", initial");
+    p.label = arm.label;  // the section heading says trained or initial
     for (const ArmSeedResult& r : result.runs) {
       if (r.arm == arm.name) p.seeds.push_back(final ? r.conflict_final : r.conflict_initial);
     }
@@ -399,7 +400,7 @@ std::string experiment_html(const ExperimentResult& result, const std::string& c
     }
     if (n == 0) continue;
     report::Series s;
-    s.label = a.description;
+    s.label = a.label;
     const size_t stride = std::max<size_t>(1, sum.size() / 100);
     for (size_t i = 0; i < sum.size(); i += stride) {
       double acc = 0.0;

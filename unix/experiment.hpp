@@ -48,6 +48,7 @@ struct ExperimentArm {
   std::string description;  // "Shared-L6", "Uni-X-L6 (N=1, M=1)", "Shared-L8 (parameter-matched)"
   RunConfig run;
   ParameterCount params;
+  std::string label;  // short, for plot legends: "Shared-L6", "Uni-X-L6 (N=M=1)", "Shared-L8 (matched)"
 };
 
 ParameterCount count_run_parameters(const RunConfig& run, int64_t vocab_size);

@@ -51,6 +51,9 @@ TEST_CASE("unix experiment: the parameter-matched control and the three arms") {
   CHECK(arms[0].name == "shared");
   CHECK(arms[1].name == "unix");
   CHECK(arms[2].name == "matched");
+  CHECK(arms[1].label == "Uni-X-L6 (N=M=1)");
+  CHECK(arms[2].label == "Shared-L8 (matched)");
+  for (const ExperimentArm& a : arms) CHECK(a.label.size() <= 22);  // fits the plot legend
   CHECK(arms[1].run.front == 1);
   CHECK(arms[1].run.back == 1);
   CHECK(arms[0].params.total == arms[0].params.active);
