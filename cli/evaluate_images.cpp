@@ -67,7 +67,7 @@ const std::vector<OptionSpec> kOptions = {
     {"sanity-images", "N", "auto", "images of the randomisation check (auto: 2; --quick 1)"},
     {"sanity-blocks", "KIND", "stages", "randomisation steps: stages (fc, layer4, ..., conv1) or blocks (fc, layer4.1, ...)"},
     {"image-size", "PX", "auto", "chest X-ray training size (auto: 128; --quick 32)"},
-    {"epochs", "N", "auto", "chest X-ray training epochs (auto: 3; --quick 1)"},
+    {"epochs", "N", "auto", "chest X-ray training epochs (auto: 5; --quick 1)"},
     {"steps", "N", "auto", "deletion/insertion steps (auto: 20; --quick 8)"},
     {"ig-steps", "N", "auto", "IG Gauss-Legendre points (auto: 16; --quick 4)"},
     {"samples", "N", "auto", "LIME, C-LIME, KernelSHAP samples (auto: 200; --quick 16)"},
@@ -87,7 +87,7 @@ const char* kSummary =
 struct Settings {
   bool quick = false;
   std::vector<MethodKind> methods;
-  int64_t images = 8, sanity_images = 2, image_size = 128, epochs = 3, steps = 20, ig_steps = 16, samples = 200;
+  int64_t images = 8, sanity_images = 2, image_size = 128, epochs = 5, steps = 20, ig_steps = 16, samples = 200;
   bool stage_blocks = true;
   uint64_t seed = 0;
   Device device = Device::cpu();
@@ -382,6 +382,21 @@ bool is_perturbation_method(MethodKind kind) {
   }
 }
 
+// Attributions of the form (x - x') * multiplier, for which Captum's infidelity divides the
+// perturbation by (x - x') (multiply_by_inputs); the others are gradients.
+bool multiplies_inputs(MethodKind kind) {
+  switch (kind) {
+    case MethodKind::saliency:
+    case MethodKind::guided_backprop:
+    case MethodKind::deconvolution:
+    case MethodKind::smoothgrad:
+    case MethodKind::smoothgrad_sq:
+    case MethodKind::vargrad:
+    case MethodKind::clime: return false;
+    default: return true;
+  }
+}
+
 ex::Query make_query(const ModelCase& m, const Tensor& inputs, const std::vector<int64_t>& targets, ex::BaselineKind b,
                      uint64_t seed) {
   ex::Query q{ex::as_forward(*m.model), {inputs}, ex::Target::per_row(targets), m.output};
@@ -537,8 +552,12 @@ MethodResult evaluate_method(const ModelCase& m, MethodKind kind, const Settings
   const int64_t cells = grid_cells(s), size = m.info.image_size;
   const Tensor grid = ops::to_device(ex::grid_feature_mask(size, size, cells, cells), s.device);
   r.inf_gauss = values_of(ev::infidelity(q, a, {.noise_std = 0.05 / pixel_std, .n_samples = 10, .generator = &generator}));
-  r.inf_subset = values_of(ev::infidelity(
-      q, a, {.noise = ev::InfidelityNoise::subset, .n_samples = 10, .feature_mask = grid, .generator = &generator}));
+  r.inf_subset = values_of(ev::infidelity(q, a,
+                                          {.noise = ev::InfidelityNoise::subset,
+                                           .n_samples = 10,
+                                           .feature_mask = grid,
+                                           .multiply_by_inputs = multiplies_inputs(kind),
+                                           .generator = &generator}));
   if (!is_perturbation_method(kind)) {
     r.sens = values_of(ev::sensitivity_max(q, method, {.radius = 0.02 / pixel_std, .n_samples = s.quick ? 3 : 10,
                                                        .generator = &generator}));
@@ -731,7 +750,9 @@ std::string report_html(const Settings& s, const std::vector<ModelCase>& models,
       "positive attribution first, replaced by the baseline (black) or by a Gaussian blur of the image; its area "
       "(AUC) is low for a faithful map. Insertion: from the baseline, pixels put back in the same order; high AUC is "
       "good. Infidelity (Captum's definition): mean (I·attr − (f(x) − f(x − I)))² over 10 perturbations I: Gaussian "
-      "(σ 0.05 of the pixel range) or a random half of the 8x8 grid cells set to the baseline; low is good. "
+      "(σ 0.05 of the pixel range) or a random half of the 8x8 grid cells set to the baseline (for attributions "
+      "of the form (x − x')·m, IG, DeepLIFT, input x gradient and the perturbation methods, I is divided by "
+      "x − x' as Captum's multiply_by_inputs does); low is good. "
       "Max-sensitivity: the largest relative change of the map over 10 inputs in the L∞ ball of radius 0.02 (pixel "
       "range); low is good; not run for the perturbation methods (cost). Faithfulness correlation: Pearson "
       "correlation over random subsets of 10% of the grid cells of the attribution they hold and the score drop "
@@ -870,7 +891,7 @@ int run_evaluate_images(int argc, char** argv) {
   s.images = auto_int(args, "images", 8, 2, s.quick);
   s.sanity_images = auto_int(args, "sanity-images", 2, 1, s.quick);
   s.image_size = auto_int(args, "image-size", 128, 32, s.quick);
-  s.epochs = auto_int(args, "epochs", 3, 1, s.quick);
+  s.epochs = auto_int(args, "epochs", 5, 1, s.quick);
   s.steps = auto_int(args, "steps", 20, 8, s.quick);
   s.ig_steps = auto_int(args, "ig-steps", 16, 4, s.quick);
   s.samples = auto_int(args, "samples", 200, 16, s.quick);

@@ -92,9 +92,20 @@ Tensor make_baseline(BaselineKind kind, const Tensor& input, const BaselineOptio
   const Tensor mean = per_channel(o.mean, c, input, "the normalisation mean");
   const Tensor std = per_channel(o.std, c, input, "the normalisation std");
   auto normalise = [&](const Tensor& picture) { return ops::div(ops::sub(picture, mean), std); };
+  // A constant picture, normalised in float64 on the host exactly as nn::normalize does
+  // ((p - mean) / std, then rounded once), so the black baseline equals a normalised black pixel.
+  auto constant_picture = [&](const std::vector<double>& pixel) {
+    std::vector<double> values(static_cast<size_t>(c));
+    for (int64_t i = 0; i < c; ++i) {
+      const size_t k = static_cast<size_t>(i);
+      const double p = pixel[pixel.size() == 1 ? 0 : k];
+      values[k] = (p - o.mean[o.mean.size() == 1 ? 0 : k]) / o.std[o.std.size() == 1 ? 0 : k];
+    }
+    const Tensor per = ops::to_device(from_values(values, {c, 1, 1}, input.dtype()), input.device());
+    return ops::contiguous(ops::expand(per, input.shape()));
+  };
   switch (kind) {
-    case BaselineKind::black:
-      return ops::contiguous(ops::expand(normalise(zeros({c, 1, 1}, input.dtype(), input.device())), input.shape()));
+    case BaselineKind::black: return constant_picture({0.0});
     case BaselineKind::zeros: return zeros(input.shape(), input.dtype(), input.device());
     case BaselineKind::blur: {
       const double sigma = o.blur_sigma > 0.0 ? o.blur_sigma : std::max(1.0, static_cast<double>(input.size(3)) / 16.0);
@@ -105,8 +116,9 @@ Tensor make_baseline(BaselineKind kind, const Tensor& input, const BaselineOptio
       return ops::contiguous(normalise(uniform(input.shape(), 0.0, 1.0, input.dtype(), &generator, input.device())));
     }
     case BaselineKind::mean: {
-      const Tensor data = per_channel(o.data_mean.empty() ? o.mean : o.data_mean, c, input, "the data mean");
-      return ops::contiguous(ops::expand(normalise(data), input.shape()));
+      const std::vector<double>& data = o.data_mean.empty() ? o.mean : o.data_mean;
+      per_channel(data, c, input, "the data mean");  // checks the count
+      return constant_picture(data);
     }
   }
   throw Error("baseline: unknown kind");

@@ -234,11 +234,13 @@ Tensor infidelity(const Query& query, const Attribution& a, const InfidelityOpti
         [&](int64_t start, int64_t end) { return std::vector<Tensor>{ops::narrow(perturbed, 0, start, end - start)}; });
     const double fx = row_score(rows, r);
     const std::vector<double> f_perturbed = to_vector<double>(ops::to_device(ops::to_dtype(scores, DType::f64), Device::cpu()));
-    // sum_e I_e attr_e for each sample.
-    const Tensor dots = ops::sum(ops::reshape(ops::mul(ops::to_dtype(perturbation, DType::f64),
-                                                       ops::narrow(rows.attr, 0, r, 1)),
-                                              {s_count, -1}),
-                                 {1});
+    // sum_e I_e attr_e for each sample (I / (x - x') when the attribution carries the inputs).
+    Tensor scaled = ops::to_dtype(perturbation, DType::f64);
+    if (o.multiply_by_inputs) {
+      const Tensor d = ops::to_dtype(ops::narrow(ops::sub(rows.x, rows.p.baselines[0]), 0, r, 1), DType::f64);
+      scaled = ops::div(scaled, ops::where(ops::eq(d, ops::scalar_like(0.0, d)), ops::scalar_like(1.0, d), d));
+    }
+    const Tensor dots = ops::sum(ops::reshape(ops::mul(scaled, ops::narrow(rows.attr, 0, r, 1)), {s_count, -1}), {1});
     const std::vector<double> a_dot = to_vector<double>(ops::to_device(dots, Device::cpu()));
     double aa = 0, ab = 0, bb = 0, sq = 0;
     for (int64_t s = 0; s < s_count; ++s) {

@@ -79,10 +79,17 @@ struct InfidelityOptions {
   // (Captum's repeat_interleave layout); when defined, `noise` is not used.
   Tensor perturbations;
   bool normalize = false;  // Captum's normalize: scale attr . I by the least-squares beta first
+  // Captum's infidelity_perturb_func_decorator(multiply_by_inputs): for attributions that are
+  // already multiplied by (x - x') (IG, DeepLIFT, input x gradient, occlusion, LIME, KernelSHAP),
+  // the dot product uses I / (x - x') (1 as the denominator where x = x') instead of I. With subset
+  // noise that is the 0/1 removal indicator, so w * (x - x') is exact on a linear model; without
+  // it the gradient w is.
+  bool multiply_by_inputs = false;
   Generator* generator = nullptr;
   int64_t perturbations_per_eval = 0;
 };
-// (R) float64: mean over the samples of (sum_e I_e attr_e - (f(x) - f(x - I)))^2.
+// (R) float64: mean over the samples of (sum_e I_e attr_e - (f(x) - f(x - I)))^2 (with I / (x - x')
+// in the sum when multiply_by_inputs).
 Tensor infidelity(const Query& query, const Attribution& attribution, const InfidelityOptions& options = {});
 
 struct SensitivityOptions {
