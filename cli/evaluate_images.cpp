@@ -475,8 +475,8 @@ struct BaselineResult {
   std::vector<double> background_max;                      // fashion: max |attr| on black pixels / max |attr|
 };
 
-// Share of |attribution| on the pixels where the picture is (almost) black, per row: the Fashion-MNIST
-// background.
+// Share of |attribution| on the pixels where the picture is black (0 in the 8-bit image), per row:
+// the Fashion-MNIST background.
 std::vector<double> background_share(const Tensor& attr, const std::vector<Tensor>& pictures, std::vector<double>* max_ratio) {
   std::vector<double> out;
   const Tensor a = ops::to_device(ops::to_dtype(attr, DType::f64), Device::cpu());
@@ -487,7 +487,7 @@ std::vector<double> background_share(const Tensor& attr, const std::vector<Tenso
     for (size_t i = 0; i < mass.size(); ++i) {
       total += mass[i];
       all_max = std::max(all_max, mass[i]);
-      if (pic[i] < 0.02) {
+      if (pic[i] < 0.5 / 255.0) {  // black in the 8-bit picture
         bg += mass[i];
         bg_max = std::max(bg_max, mass[i]);
       }
@@ -719,16 +719,15 @@ std::string summary_json(const Settings& s, const std::vector<ModelCase>& models
 }
 
 std::string img(const std::string& src, const std::string& caption) {
-  return "<figure style=\"display:inline-block;margin:0.3em;text-align:center\"><img src=\"" + report::html_escape(src) +
+  return "<figure style=\"display:inline-block;margin:0.3em;text-align:center;vertical-align:top\"><img src=\"" + report::html_escape(src) +
          "\" width=\"128\" height=\"128\" style=\"image-rendering:pixelated;border:1px solid #ddd\"><figcaption "
-         "style=\"font-size:0.8em;max-width:128px\">" +
+         "style=\"font-size:0.8em;max-width:128px;overflow-wrap:anywhere\">" +
          report::html_escape(caption) + "</figcaption></figure>";
 }
 
 std::string report_html(const Settings& s, const std::vector<ModelCase>& models, const std::vector<MethodResult>& results,
                         const std::vector<BaselineResult>& baselines, double seconds) {
   report::HtmlPage page("loupe: faithfulness of attributions on image models");
-  page.heading("Faithfulness of attribution methods on image models", 1);
   std::ostringstream intro;
   intro << (s.quick ? "Quick run (tiny models, few images): numbers are a smoke test, not results. " : "")
         << "Every method explains each image's own label (chest X-rays: the sigmoid of covid19, pneumonia or no_finding; "
@@ -781,7 +780,7 @@ std::string report_html(const Settings& s, const std::vector<ModelCase>& models,
   page.raw(report::svg_line_plot(del_plot));
   page.raw(report::svg_line_plot(ins_plot));
   report::BarPlot mass{.title = "Share of |attribution| by region (chest X-rays)", .y_label = "share of the mass"};
-  report::Series border{.label = "outer 10% border (36% of the area)"}, lungs{.label = "lung box (49% of the area)"};
+  report::Series border{.label = "border (36% of area)"}, lungs{.label = "lung box (49%)"};
   for (const MethodResult& r : results) {
     if (r.model != cxr.name) continue;
     mass.categories.push_back(r.method);
@@ -832,7 +831,8 @@ std::string report_html(const Settings& s, const std::vector<ModelCase>& models,
       "uniform: uniform noise in [0, 1] (seeded); mean: the per-channel mean of training pictures. Deletion and "
       "insertion fill with the same baseline. ρ vs black: Spearman correlation of the map with the black-baseline "
       "map. Region: chest X-rays: share of |attribution| in the outer 10% border; Fashion-MNIST: share on the black "
-      "background (picture < 0.02), and the largest |attribution| there relative to the map's largest.");
+      "background (pixels that are 0 in the 8-bit picture), and the largest |attribution| there relative to the "
+      "map's largest.");
   for (const ModelCase& m : models) {
     std::vector<std::vector<std::string>> brows;
     for (const BaselineResult& r : baselines) {
