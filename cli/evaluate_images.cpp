@@ -551,11 +551,16 @@ MethodResult evaluate_method(const ModelCase& m, MethodKind kind, const Settings
   // Infidelity: Gaussian noise of 0.05 in pixel units, and random halves of an 8x8 grid removed.
   const int64_t cells = grid_cells(s), size = m.info.image_size;
   const Tensor grid = ops::to_device(ex::grid_feature_mask(size, size, cells, cells), s.device);
-  r.inf_gauss = values_of(ev::infidelity(q, a, {.noise_std = 0.05 / pixel_std, .n_samples = 10, .generator = &generator}));
+  // Both normalised (Captum's normalize: attr . I rescaled by its least-squares beta first), so the
+  // score does not depend on the attribution's scale: occlusion and the coalition methods copy one
+  // value to every scalar of a window or feature, which the plain sum over elements would multiply.
+  r.inf_gauss = values_of(ev::infidelity(
+      q, a, {.noise_std = 0.05 / pixel_std, .n_samples = 10, .normalize = true, .generator = &generator}));
   r.inf_subset = values_of(ev::infidelity(q, a,
                                           {.noise = ev::InfidelityNoise::subset,
                                            .n_samples = 10,
                                            .feature_mask = grid,
+                                           .normalize = true,
                                            .multiply_by_inputs = multiplies_inputs(kind),
                                            .generator = &generator}));
   if (!is_perturbation_method(kind)) {
@@ -751,7 +756,8 @@ std::string report_html(const Settings& s, const std::vector<ModelCase>& models,
       "good. Infidelity (Captum's definition): mean (I·attr − (f(x) − f(x − I)))² over 10 perturbations I: Gaussian "
       "(σ 0.05 of the pixel range) or a random half of the 8x8 grid cells set to the baseline (for attributions "
       "of the form (x − x')·m, IG, DeepLIFT, input x gradient and the perturbation methods, I is divided by "
-      "x − x' as Captum's multiply_by_inputs does); low is good. "
+      "x − x' as Captum's multiply_by_inputs does); both with Captum's normalize (I·attr rescaled by its "
+      "least-squares factor first, so the attribution's scale does not matter); low is good. "
       "Max-sensitivity: the largest relative change of the map over 10 inputs in the L∞ ball of radius 0.02 (pixel "
       "range); low is good; not run for the perturbation methods (cost). Faithfulness correlation: Pearson "
       "correlation over random subsets of 10% of the grid cells of the attribution they hold and the score drop "
