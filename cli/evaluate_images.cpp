@@ -796,6 +796,7 @@ std::string report_html(const Settings& s, const std::vector<ModelCase>& models,
     lungs.err.push_back(std::isfinite(sem_of(r.centre)) ? sem_of(r.centre) : 0.0);
   }
   mass.series = {border, lungs};
+  mass.width = std::max(560, 60 * static_cast<int>(mass.categories.size()) + 120);  // room for every label
   page.raw(report::svg_bar_plot(mass));
   std::string figures = img(cxr.name + "_input_0.png", cxr.image_names[0] + " (" +
                                                            cxr.info.labels[static_cast<size_t>(cxr.targets[0])] + ")");
