@@ -284,7 +284,16 @@ Attribution run_method(MethodKind kind, const Query& q, const ReportOptions& o, 
   const std::vector<Tensor> feature_mask = mask.defined() ? std::vector<Tensor>{mask} : std::vector<Tensor>{};
   switch (kind) {
     case MethodKind::saliency: return saliency(q, {.absolute = true, .internal_batch_size = batch});
-    case MethodKind::input_x_gradient: return input_x_gradient(q, {.internal_batch_size = batch});
+    case MethodKind::input_x_gradient: {
+      // Relative to the baseline: (x - x') * gradient. With the black baseline that is the input x
+      // gradient of the picture itself (p * df/dp, zero where the picture is black); with zeros
+      // it is Captum's x * gradient (explain::input_x_gradient).
+      Attribution a = saliency(q, {.absolute = false, .internal_batch_size = batch});
+      const detail::Prepared p = detail::prepare(q, "input x gradient");
+      for (size_t i = 0; i < a.attributions.size(); ++i)
+        a.attributions[i] = ops::mul(ops::sub(p.inputs[i], p.baselines[i]), a.attributions[i]);
+      return a;
+    }
     case MethodKind::guided_backprop: return guided_backprop(q, {.internal_batch_size = batch});
     case MethodKind::deconvolution: return deconvolution(q, {.internal_batch_size = batch});
     case MethodKind::integrated_gradients:

@@ -32,7 +32,7 @@ namespace loupe::explain {
 // The methods a report can run, in report order.
 enum class MethodKind {
   saliency,              // |gradient| (absolute map)
-  input_x_gradient,      // "ixg"
+  input_x_gradient,      // "ixg": (x - x') * gradient, relative to the report's baseline (zeros: Captum's)
   guided_backprop,       // "guided"
   deconvolution,         // "deconv"
   integrated_gradients,  // "ig": Gauss-Legendre, `steps` points

@@ -1,9 +1,9 @@
 // Image baselines (explain/baselines.hpp) and how the reports name them: black is the
 // normalisation of the black picture, zeros is 0 after normalisation, mean follows the data mean,
 // uniform stays in the pixel range and is seeded, blur keeps constants and commutes with the
-// normalisation; the report and its JSON say which baseline ran; and the demo-style IG on a real
-// Fashion-MNIST image with the black baseline leaves the black background at zero (IG is
-// (x - x') times an average gradient, and x = x' there).
+// normalisation; the report and its JSON say which baseline ran; and the demo-style IG, DeepLIFT
+// and (baseline-relative) input x gradient on a real Fashion-MNIST image with the black baseline
+// leave the black background at zero (each is (x - x') times a multiplier, and x = x' there).
 #include <doctest/doctest.h>
 
 #include <unistd.h>
@@ -136,7 +136,7 @@ TEST_CASE("baselines: the report and its JSON name the baseline; IG on Fashion-M
 
   auto run = [&](BaselineKind kind, const std::string& folder) {
     ReportOptions options;
-    options.methods = {MethodKind::integrated_gradients, MethodKind::deeplift};
+    options.methods = {MethodKind::integrated_gradients, MethodKind::deeplift, MethodKind::input_x_gradient};
     options.steps = 8;
     options.target = "0";
     options.baseline_kind = kind;
@@ -145,17 +145,20 @@ TEST_CASE("baselines: the report and its JSON name the baseline; IG on Fashion-M
     CHECK(json.find(std::string("\"baseline\": \"") + baseline_name(kind) + "\"") != std::string::npos);
     const std::string html = report_html(report);
     CHECK(html.find(std::string("baseline: ") + baseline_name(kind)) != std::string::npos);
-    return std::make_pair(values(load_npy((dir / folder / "shoe_ig.npy").string())),
-                          values(load_npy((dir / folder / "shoe_deeplift.npy").string())));
+    return std::make_tuple(values(load_npy((dir / folder / "shoe_ig.npy").string())),
+                           values(load_npy((dir / folder / "shoe_deeplift.npy").string())),
+                           values(load_npy((dir / folder / "shoe_ixg.npy").string())));
   };
   ReportOptions defaults;
   CHECK(defaults.baseline_kind == BaselineKind::black);  // what the demo and loupe explain use
   for (BaselineKind kind : {BaselineKind::black, BaselineKind::zeros}) {
     CAPTURE(baseline_name(kind));
-    const auto [ig, dl] = run(kind, baseline_name(kind));
-    double max_all = 0, max_black = 0, dl_black = 0;
+    const auto [ig, dl, ixg] = run(kind, baseline_name(kind));
+    double max_all = 0, max_black = 0, dl_black = 0, ixg_black = 0, ixg_all = 0;
     for (size_t i = 0; i < ig.size(); ++i) {
       max_all = std::max(max_all, std::abs(ig[i]));
+      ixg_all = std::max(ixg_all, std::abs(ixg[i]));
+      if (picture[i] == 0.0) ixg_black = std::max(ixg_black, std::abs(ixg[i]));
       if (picture[i] == 0.0) {
         max_black = std::max(max_black, std::abs(ig[i]));
         dl_black = std::max(dl_black, std::abs(dl[i]));
@@ -165,8 +168,10 @@ TEST_CASE("baselines: the report and its JSON name the baseline; IG on Fashion-M
     if (kind == BaselineKind::black) {
       CHECK(max_black <= 1e-6 * max_all);  // IG and DeepLIFT are (x - x') times a multiplier
       CHECK(dl_black <= 1e-6 * max_all);
+      CHECK(ixg_black <= 1e-6 * ixg_all);  // the report's input x gradient is relative to it
     } else {
       CHECK(max_black > 1e-2 * max_all);  // the grey baseline lights up the background
+      CHECK(ixg_black > 1e-2 * ixg_all);  // Captum's x * gradient does too
     }
   }
   // The text of the option in the report for a tensor baseline.
