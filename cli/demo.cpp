@@ -19,6 +19,7 @@
 #include "cli/output.hpp"
 #include "cli/progress.hpp"
 #include "cli/train_common.hpp"
+#include "explain/baselines.hpp"
 #include "nn/data/idx.hpp"
 #include "nn/layers/basic.hpp"
 #include "nn/optim/optimizer.hpp"
@@ -39,6 +40,7 @@ const std::vector<OptionSpec> kDemoOptions = {
     {"out", "DIR", "out/demo", "ResNet: folder for the checkpoint and metrics"},
     {"seed", "N", "0", "seed for initialisation and shuffling"},
     {"json", "FILE", "", "also write the results as JSON"},
+    {"baseline", "B", "black", "explanations: black (pixel 0), zeros (0 after normalisation), blur, uniform, mean"},
 };
 
 // Fashion-MNIST's pixel mean and standard deviation (of x / 255) over the training set.
@@ -238,14 +240,15 @@ double evaluate_demo_model(const std::string& checkpoint, const nn::DataSpec& sp
 
 // The explanation step: every attribution method on the first six test images, each explained
 // for its true class, as heatmaps, .npy files and report.html (cli/demo_explain.hpp).
-void explain_test_images(const std::string& checkpoint, const nn::DataSpec& spec, const std::string& out_dir) {
+void explain_test_images(const std::string& checkpoint, const nn::DataSpec& spec, const std::string& out_dir,
+                         const std::string& baseline) {
   nn::ModelInfo info = nn::read_checkpoint(checkpoint).info;
   nn::LoaderOptions o;
   o.batch_size = 6;
   nn::DataLoader loader(nn::open_split(spec, "test").dataset, o, nn::image_transform(info));
   const std::optional<nn::Batch> batch = loader.next();
   if (!batch) return;
-  explain_demo(checkpoint, batch->images, to_vector<int64_t>(batch->labels), out_dir);
+  explain_demo(checkpoint, batch->images, to_vector<int64_t>(batch->labels), out_dir, baseline);
 }
 
 }  // namespace
@@ -265,13 +268,15 @@ int run_demo(int argc, char** argv) {
   spec.source = "fashion-mnist";
   spec.fashion_mnist_dir = args.get("data");
   const std::string out_dir = args.get("out");
+  const std::string baseline = args.get("baseline");
+  explain::parse_baseline(baseline);  // a bad name fails before training
   const std::string checkpoint = train_demo_model(args, spec, out_dir);
   const double test_accuracy = evaluate_demo_model(checkpoint, spec);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::printf("test accuracy %.4f (10000 images), total time %.1f s\n", test_accuracy, seconds);
   std::printf("checkpoint: %s\n", checkpoint.c_str());
   std::fflush(stdout);
-  explain_test_images(checkpoint, spec, out_dir + "/explain");
+  explain_test_images(checkpoint, spec, out_dir + "/explain", baseline);
   if (!args.get("json").empty()) {
     std::ostringstream json;
     json << "{\"model\": \"resnet18-small-input-w" << args.get_int("width") << "\", \"test_accuracy\": " << test_accuracy

@@ -17,7 +17,7 @@ namespace {
 constexpr int64_t kMaxImages = 6;
 
 std::string run(const std::string& checkpoint, const Tensor& images, const std::vector<int64_t>& targets,
-                const std::string& out_dir) {
+                const std::string& out_dir, const std::string& baseline) {
   nn::ModelInfo info;
   std::shared_ptr<nn::Module> model = nn::load_model(checkpoint, &info);
   const Shape input_shape = {info.in_channels, info.image_size, info.image_size};
@@ -47,6 +47,7 @@ std::string run(const std::string& checkpoint, const Tensor& images, const std::
   options.samples = 0;   // each method's default: SmoothGrad 50, LIME/C-LIME/KernelSHAP 1000, Shapley 25 orders
   options.grid = "7x7";  // 4x4-pixel patches of the 28x28 images
   options.internal_batch = 64;
+  options.baseline_kind = explain::parse_baseline(baseline);
   options.title = "loupe demo: explanations of test images";
   options.checkpoint = checkpoint;
   const auto start = std::chrono::steady_clock::now();
@@ -54,16 +55,17 @@ std::string run(const std::string& checkpoint, const Tensor& images, const std::
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << "explanations: " << report.images.size() << " test images x " << options.methods.size()
             << " methods in " << static_cast<int>(seconds * 10) / 10.0 << " s, heatmaps in " << out_dir
-            << "/ (open " << out_dir << "/report.html)\n";
+            << "/ (baseline: " << explain::baseline_name(options.baseline_kind) << "; open " << out_dir
+            << "/report.html)\n";
   return out_dir + "/report.html";
 }
 
 }  // namespace
 
 std::string explain_demo(const std::string& checkpoint, const Tensor& images, const std::vector<int64_t>& targets,
-                         const std::string& out_dir) {
+                         const std::string& out_dir, const std::string& baseline) {
   try {
-    return run(checkpoint, images, targets, out_dir);
+    return run(checkpoint, images, targets, out_dir, baseline);
   } catch (const std::exception& error) {
     std::cerr << "demo: explanations skipped: " << error.what() << "\n";
     return "";

@@ -17,7 +17,9 @@ namespace loupe::cli {
 // for each image (for instance its true label), or empty for the predicted class. At most 6
 // images are explained. Prints the folder on stdout and returns the path of its report.html;
 // on failure prints the reason on stderr and returns "" (the demo's training result stands).
+// baseline: black (the default: the black picture, so IG and DeepLIFT leave Fashion-MNIST's black
+// background at zero), zeros, blur, uniform or mean (explain/baselines.hpp).
 std::string explain_demo(const std::string& checkpoint, const Tensor& images, const std::vector<int64_t>& targets,
-                         const std::string& out_dir);
+                         const std::string& out_dir, const std::string& baseline = "black");
 
 }  // namespace loupe::cli

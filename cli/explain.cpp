@@ -39,7 +39,8 @@ const std::vector<OptionSpec> kExplainOptions = {
     {"stride", "PX", "auto", "occlusion: stride in pixels (auto: half the window)"},
     {"grid", "RxC|slic:N", "8x8", "features of ablation/lime/clime/kernelshap/shapley: a grid or N SLIC superpixels"},
     {"perturbations-per-eval", "N", "0", "perturbed copies per forward pass (0: as many as fit 64 MiB)"},
-    {"baseline", "B", "zero", "zero, or a .npy broadcastable to the (normalised) model input"},
+    {"baseline", "B", "black", "black (pixel 0), zeros (0 after normalisation: grey), blur, uniform, mean, or a .npy "
+                               "broadcastable to the (normalised) model input"},
     {"clip", "P", "99", "heatmaps: scale by the P-th percentile of |attribution|"},
     {"alpha", "A", "0.8", "overlays: heatmap opacity where |attribution| is largest"},
     {"seed", "N", "0", "seed of the smoothgrad noise"},
@@ -61,7 +62,11 @@ const char* kSummary =
     "  --grid: ablation (feature ablation), lime, clime (C-LIME), kernelshap, shapley (Shapley value\n"
     "  sampling); the mask is saved as DIR/<image>_mask.png\n"
     "targets: auto = all-positive for multilabel models (labels with sigmoid >= 0.5), else predicted\n"
-    "output:  auto = sigmoid for multilabel models, else the logit";
+    "output:  auto = sigmoid for multilabel models, else the logit\n"
+    "baseline: black = the black picture normalised like the input (the default); zeros = 0 after\n"
+    "  normalisation (the picture equal to the normalisation mean, grey); blur = the input blurred with a\n"
+    "  Gaussian (sigma = width / 16); uniform = uniform noise in [0, 1] (--seed), normalised; mean = the\n"
+    "  normalisation mean (identical to zeros for a checkpoint; the library takes a measured data mean)";
 
 // Takes every "--input X" / "--input=X" out of argv (cli::Args keeps one value per option).
 std::vector<std::string> take_inputs(int argc, char** argv, std::vector<char*>& rest) {
@@ -154,10 +159,14 @@ int run_explain(int argc, char** argv) {
   const int64_t seed = args.get_int("seed");
   LOUPE_CHECK(seed >= 0, "option --seed: expected a non-negative integer, got ", seed);
   options.seed = static_cast<uint64_t>(seed);
-  if (const std::string baseline = args.get("baseline"); baseline != "zero") {
-    LOUPE_CHECK(baseline.size() > 4 && baseline.substr(baseline.size() - 4) == ".npy",
-                "option --baseline: expected zero or a .npy file, got '", baseline, "'");
+  if (const std::string baseline = args.get("baseline"); baseline.size() > 4 && baseline.substr(baseline.size() - 4) == ".npy") {
     options.baseline = load_npy(baseline);
+  } else {
+    try {
+      options.baseline_kind = explain::parse_baseline(baseline);
+    } catch (const Error&) {
+      throw Error("option --baseline: expected black, zeros, blur, uniform, mean or a .npy file, got '" + baseline + "'");
+    }
   }
 
   nn::ModelInfo info;
@@ -182,7 +191,8 @@ int run_explain(int argc, char** argv) {
     explain::write_text_file(folder + "/summary.json", json);
     std::cout << json;
   } else {
-    std::cout << text_summary(report) << "report: " << folder << "/report.html\n";
+    std::cout << text_summary(report) << "baseline: " << explain::report_baseline_name(report.options) << "\nreport: " << folder
+              << "/report.html\n";
   }
   return 0;
 }

@@ -1,10 +1,11 @@
 // Everything explain/ offers in one include: the attribution API (attribution.hpp), the gradient
 // and rule-based methods, the perturbation and surrogate methods, image feature masks and neuron
-// activation profiles. docs/explain.md teaches them.
+// activation profiles, image baselines (black, zeros, blur, uniform, mean). docs/explain.md teaches them.
 #pragma once
 
 #include "explain/activation_profiles.hpp"
 #include "explain/attribution.hpp"
+#include "explain/baselines.hpp"
 #include "explain/coalitions.hpp"
 #include "explain/deeplift.hpp"
 #include "explain/feature_ablation.hpp"

@@ -284,7 +284,16 @@ Attribution run_method(MethodKind kind, const Query& q, const ReportOptions& o, 
   const std::vector<Tensor> feature_mask = mask.defined() ? std::vector<Tensor>{mask} : std::vector<Tensor>{};
   switch (kind) {
     case MethodKind::saliency: return saliency(q, {.absolute = true, .internal_batch_size = batch});
-    case MethodKind::input_x_gradient: return input_x_gradient(q, {.internal_batch_size = batch});
+    case MethodKind::input_x_gradient: {
+      // Relative to the baseline: (x - x') * gradient. With the black baseline that is the input x
+      // gradient of the picture itself (p * df/dp, zero where the picture is black); with zeros
+      // it is Captum's x * gradient (explain::input_x_gradient).
+      Attribution a = saliency(q, {.absolute = false, .internal_batch_size = batch});
+      const detail::Prepared p = detail::prepare(q, "input x gradient");
+      for (size_t i = 0; i < a.attributions.size(); ++i)
+        a.attributions[i] = ops::mul(ops::sub(p.inputs[i], p.baselines[i]), a.attributions[i]);
+      return a;
+    }
     case MethodKind::guided_backprop: return guided_backprop(q, {.internal_batch_size = batch});
     case MethodKind::deconvolution: return deconvolution(q, {.internal_batch_size = batch});
     case MethodKind::integrated_gradients:
@@ -331,6 +340,15 @@ Attribution run_method(MethodKind kind, const Query& q, const ReportOptions& o, 
   }
   throw Error("explain: unknown method");
 }
+
+}  // namespace
+
+Attribution run_report_method(MethodKind kind, const Query& query, const ReportOptions& options, Generator& generator,
+                              const Tensor& mask, int64_t image_size) {
+  return run_method(kind, query, options, generator, mask, image_size);
+}
+
+namespace {
 
 void check_options(const ReportOptions& o) {
   LOUPE_CHECK(!o.methods.empty(), "explain: no method to run");
@@ -476,7 +494,12 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
     std::vector<int64_t> classes;
     for (const ReportTarget& target : image.targets) classes.push_back(target.index);
     Query q{forward, {batches[i]}, Target::each_of(classes), report.output};
-    if (baseline.defined()) q.baselines = {Baseline(baseline)};
+    q.baselines = {Baseline(baseline.defined() ? baseline
+                                               : make_baseline(options.baseline_kind, batches[i],
+                                                               {.mean = info.mean,
+                                                                .std = info.std,
+                                                                .data_mean = options.data_mean,
+                                                                .seed = options.seed}))};
     for (MethodKind kind : options.methods) {
       const MethodInfo& m = method_info(kind);
       const auto start = std::chrono::steady_clock::now();
@@ -514,6 +537,10 @@ Report explain_to_folder(nn::Module& model, const nn::ModelInfo& info, const std
 // --- writing -------------------------------------------------------------------------------------
 
 void write_text_file(const std::string& path, const std::string& text) { report::write_text_atomic(path, text); }
+
+std::string report_baseline_name(const ReportOptions& options) {
+  return options.baseline.defined() ? "file" : baseline_name(options.baseline_kind);
+}
 
 namespace {
 
@@ -587,7 +614,9 @@ std::string settings_text(const Report& r) {
       << method_samples(MethodKind::kernel_shap, r.options) << " samples; Shapley sampling: "
       << method_samples(MethodKind::shapley_sampling, r.options) << " orders";
   }
-  s << "; baseline: " << (r.options.baseline.defined() ? "from file" : "zeros")
+  s << "; baseline: " << report_baseline_name(r.options) << " ("
+    << (r.options.baseline.defined() ? std::string("a tensor given by the caller") : baseline_description(r.options.baseline_kind))
+    << ")"
     << "; maps clipped at the " << r.options.clip_percentile << "th percentile of |attribution|";
   return s.str();
 }
@@ -675,7 +704,7 @@ std::string report_json(const Report& r) {
     << ", \"stride\": " << occlusion_stride(r.options, r.image_size) << ", \"grid\": " << json_escape(r.options.grid)
     << ", \"perturbations_per_eval\": " << r.options.perturbations_per_eval
     << ", \"internal_batch\": " << r.options.internal_batch << ", \"baseline\": "
-    << json_escape(r.options.baseline.defined() ? "file" : "zero") << ", \"clip_percentile\": "
+    << json_escape(report_baseline_name(r.options)) << ", \"clip_percentile\": "
     << number(r.options.clip_percentile) << ", \"seed\": " << r.options.seed << "},\n  \"labels\": [";
   for (size_t i = 0; i < r.labels.size(); ++i) j << (i ? ", " : "") << json_escape(r.labels[i]);
   j << "],\n  \"images\": [";

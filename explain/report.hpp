@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "explain/attribution.hpp"
+#include "explain/baselines.hpp"
 #include "nn/checkpoint.hpp"
 
 namespace loupe::explain {
@@ -31,7 +32,7 @@ namespace loupe::explain {
 // The methods a report can run, in report order.
 enum class MethodKind {
   saliency,              // |gradient| (absolute map)
-  input_x_gradient,      // "ixg"
+  input_x_gradient,      // "ixg": (x - x') * gradient, relative to the report's baseline (zeros: Captum's)
   guided_backprop,       // "guided"
   deconvolution,         // "deconv"
   integrated_gradients,  // "ig": Gauss-Legendre, `steps` points
@@ -85,7 +86,13 @@ struct ReportOptions {
   // superpixels of the displayed image); explain/feature_masks.hpp.
   std::string grid = "8x8";
   int64_t perturbations_per_eval = 0;  // perturbed copies per forward pass; 0: as many as fit 64 MiB
-  Tensor baseline;               // undefined: zeros; else broadcastable to the model input (C, H, W)
+  // The baseline of IG, DeepLIFT and the perturbation methods (explain/baselines.hpp): black
+  // (the picture 0, normalised; the default), zeros (0 after normalisation: grey), blur, uniform
+  // or mean (data_mean in pixel space; empty: the normalisation's mean). `baseline`, when defined,
+  // overrides the kind: a tensor broadcastable to the (normalised) model input (C, H, W).
+  BaselineKind baseline_kind = BaselineKind::black;
+  std::vector<double> data_mean;
+  Tensor baseline;
   double clip_percentile = 99.0;
   double alpha = 0.8;            // overlay opacity where |map| = 1 (heatmap.hpp)
   uint64_t seed = 0;             // noise of the smoothgrad family
@@ -170,6 +177,15 @@ int64_t occlusion_window(const ReportOptions& options, int64_t image_size);
 int64_t occlusion_stride(const ReportOptions& options, int64_t image_size);
 // The (H, W) int64 feature mask options.grid describes, for a picture (C, H, W) in [0, 1].
 Tensor report_feature_mask(const ReportOptions& options, const Tensor& picture);
+
+// The baseline's name for reports and JSON: "file" for a tensor, else baseline_name(kind).
+std::string report_baseline_name(const ReportOptions& options);
+
+// Runs one report method on a query under these options (what explain_to_folder runs for each
+// method): `mask` is the (1, H, W) feature mask of the mask-based methods (undefined for the
+// others), `image_size` sizes the default occlusion window, `generator` feeds the sampling methods.
+Attribution run_report_method(MethodKind kind, const Query& query, const ReportOptions& options, Generator& generator,
+                              const Tensor& mask, int64_t image_size);
 
 // Writes text to a file atomically (a temporary file beside it, renamed once complete).
 void write_text_file(const std::string& path, const std::string& text);

@@ -266,8 +266,15 @@ TEST_CASE("report: every method into one folder: files, shapes, values, HTML and
     CHECK(fs::exists(out / ("pic-2_" + a.method + ".npy")));
   }
 
-  // The .npy files hold what the methods give when called directly.
+  // The .npy files hold what the methods give when called directly, with the report's default
+  // baseline: the black picture, normalised ((0 - 0.5) / 0.25 = -2 for this checkpoint).
   Query q{as_forward(*model), {x}, Target(1), Output::logit};
+  const Tensor black = make_baseline(BaselineKind::black, x, {.mean = info.mean, .std = info.std});
+  q.baselines = {Baseline(black)};
+  // The report's input x gradient is relative to the baseline: (x - x') * gradient.
+  CHECK(loupe::test::check_close(load_npy((out / "pic_ixg.npy").string()),
+                                 ops::select(ops::mul(ops::sub(x, black), saliency(q, {.absolute = false}).attributions[0]), 0, 0),
+                                 1e-6, 1e-5, "ixg"));
   CHECK(loupe::test::check_close(load_npy((out / "pic_saliency.npy").string()),
                                  ops::select(saliency(q).attributions[0], 0, 0), 1e-6, 1e-5, "saliency"));
   const Attribution ig = integrated_gradients(q, {.n_steps = 4, .return_convergence_delta = true});
