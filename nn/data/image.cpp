@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "tensor/io/file_util.hpp"
+#include "tensor/io/limits.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
 #include "tensor/ops/view.hpp"
@@ -73,6 +74,17 @@ Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& name, 
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
   int width = 0, height = 0, stored = 0;
+  // The header's size is checked before stb allocates the pixels (stb itself allows up to 2^24 x
+  // 2^24): the decoded samples and the (C, H, W) float tensor must both fit the limit.
+  if (stbi_info_from_memory(data, length, &width, &height, &stored)) {
+    const bool wide = stbi_is_16_bit_from_memory(data, length) != 0;
+    const uint64_t pixels = static_cast<uint64_t>(width) * static_cast<uint64_t>(height);
+    const uint64_t samples = pixels * static_cast<uint64_t>(std::max(stored, 3)) * (wide ? 2 : 1);
+    const uint64_t floats = pixels * 3 * sizeof(float);
+    io::check_declared_bytes("load_image", name,
+                             "a " + std::to_string(width) + "x" + std::to_string(height) + " image",
+                             std::max(samples, floats));
+  }
   // stb keeps its failure reason per thread, so loader threads may decode concurrently.
   if (stbi_is_16_bit_from_memory(data, length)) {
     stbi_us* pixels = stbi_load_16_from_memory(data, length, &width, &height, &stored, 0);

@@ -1,6 +1,12 @@
 // The one translation unit that compiles stb_image's and stb_image_write's implementations.
 // loupe uses only stb's headers from the system (or third_party/ on machines without them) and
 // never links a prebuilt stb library, so the implementation lives here exactly once.
+// Only the formats loupe documents (PNG, JPEG, BMP) are compiled in: images come from anywhere,
+// and every other stb decoder (GIF, PSD, PIC, TGA, HDR, PNM) is attack surface nobody asked for.
+// PNG keeps stb's zlib decoder, which gzip.cpp uses. The decoders are fuzzed (tests/fuzz/).
+#define STBI_ONLY_PNG
+#define STBI_ONLY_JPEG
+#define STBI_ONLY_BMP
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #if defined(__GNUC__)

@@ -2,7 +2,8 @@
 //   InputFile            reads exact byte ranges, failing with loupe::Error naming the file
 //   write_file_atomically writes to a temporary file beside the target, then renames it over the
 //                        target, so a reader never sees a half-written file; on any failure the
-//                        temporary is removed and the target is left as it was
+//                        temporary is removed and the target is left as it was; a target that
+//                        exists but is not a regular file (a device, a folder) is refused
 //   tensor_bytes         a tensor's elements in row-major order as one contiguous byte block
 // Errors read "<op>: '<path>': <problem>". Files store little-endian data (as numpy and
 // safetensors do); the engine's CPU memory is little-endian too (checked below), so no swapping.
@@ -47,6 +48,8 @@ class InputFile {
   }
 
   uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  const char* op() const { return op_; }
 
   // Reads exactly n bytes at `offset`; `what` names the part being read in the error message.
   void read(uint64_t offset, void* out, uint64_t n, const char* what) {
@@ -80,6 +83,12 @@ inline void write_file_atomically(const std::string& path, const char* op,
   namespace fs = std::filesystem;
   const fs::path target(path);
   LOUPE_CHECK(!target.filename().empty(), op, ": '", path, "': not a file name");
+  // Renaming over a device or a folder would replace it (as root, even /dev/full): refuse, as
+  // report::write_text_atomic does.
+  std::error_code status_error;
+  const fs::file_status status = fs::status(target, status_error);
+  LOUPE_CHECK(!fs::exists(status) || fs::is_regular_file(status), op, ": '", path,
+              "': exists and is not a regular file; refusing to replace it");
   std::string temp_name = ".";
   temp_name.append(target.filename().string()).append(".tmp-XXXXXX");
   std::string temp = (target.parent_path() / temp_name).string();

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "tensor/io/file_util.hpp"
+#include "tensor/io/limits.hpp"
 #include "tensor/ops/copy.hpp"
 
 namespace loupe {
@@ -208,6 +209,8 @@ Tensor load_npy(const std::string& path) {
     if (!io::checked_mul(numel, static_cast<uint64_t>(size), &numel)) file.fail("shape overflows");
   }
   if (!io::checked_mul(numel, dtype_size(header.dtype), &nbytes)) file.fail("shape overflows");
+  io::check_declared_bytes("load_npy", path, "shape " + shape_str(header.shape) + " of " + dtype_name(header.dtype),
+                           nbytes);
   const uint64_t data_start = header_start + header_len;
   const uint64_t available = file.size() - data_start;
   if (available < nbytes) {

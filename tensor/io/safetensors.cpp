@@ -7,6 +7,7 @@
 
 #include "tensor/io/file_util.hpp"
 #include "tensor/io/json.hpp"
+#include "tensor/io/limits.hpp"
 
 namespace loupe {
 
@@ -63,6 +64,7 @@ Entry parse_entry(const std::string& name, const json::Value& v, io::InputFile& 
     if (!io::checked_mul(nbytes, size, &nbytes)) file.fail("tensor '", name, "': shape overflows");
     e.shape.push_back(static_cast<int64_t>(size));
   }
+  io::check_declared_bytes(file.op(), file.path(), "tensor '" + name + "' of shape " + shape_str(e.shape), nbytes);
 
   const json::Value* offsets = v.find("data_offsets");
   if (!offsets || offsets->kind != json::Value::Kind::array || offsets->items.size() != 2 ||
