@@ -89,6 +89,13 @@ const std::set<std::string> kMayChangeOnResume = {"epochs", "workers", "device",
 // Options that say where this invocation reads and writes, never stored in a checkpoint.
 const std::set<std::string> kNotStored = {"out", "resume", "preset"};
 
+// Paths are stored absolute, so that a run can be resumed from another working folder.
+std::string stored_value(const std::string& name, const std::string& value) {
+  const bool path = (name == "data" && value != "fashion-mnist") || name == "fashion-mnist-dir" || name == "image-dir";
+  if (!path || value.empty()) return value;
+  return std::filesystem::absolute(value).lexically_normal().string();
+}
+
 // Equal as text, or as numbers written differently ("1e-3" and "0.001").
 bool same_value(const std::string& a, const std::string& b) {
   if (a == b) return true;
@@ -107,7 +114,7 @@ std::string option_text(const OptionSpec& spec, const std::string& value) {
 std::map<std::string, std::string> stored_options(const Args& args) {
   std::map<std::string, std::string> out;
   for (const OptionSpec& spec : kTrainOptions) {
-    if (!kNotStored.count(spec.name)) out[kOptionPrefix + spec.name] = args.get(spec.name);
+    if (!kNotStored.count(spec.name)) out[kOptionPrefix + spec.name] = stored_value(spec.name, args.get(spec.name));
   }
   return out;
 }
@@ -125,7 +132,8 @@ bool take_options_from_checkpoint(Args& args, const std::map<std::string, std::s
     const std::string& saved = it->second;
     if (!args.given(spec.name)) {
       args.set(spec.name, saved);
-    } else if (!kMayChangeOnResume.count(spec.name) && !same_value(args.get(spec.name), saved)) {
+    } else if (!kMayChangeOnResume.count(spec.name) &&
+               !same_value(stored_value(spec.name, args.get(spec.name)), saved)) {
       throw Error("--resume: '" + path + "' was trained with " + option_text(spec, saved) + " but this command gives " +
                   option_text(spec, args.get(spec.name)) + ". A resumed run takes its options from the checkpoint; " +
                   "only " + allowed + " may change (leave --" + spec.name + " out, or start a new run in another --out)");
@@ -364,15 +372,17 @@ int run_train(int argc, char** argv) {
       metric = multilabel ? report.micro_f1 : report.accuracy;
     }
     rows.push_back(row);
-    write_text_atomic(out_dir + "/metrics.csv", nn::metrics_csv(rows, info.labels));
-    write_text_atomic(out_dir + "/metrics.json", nn::metrics_json(rows, info.labels, info.model));
     const bool improved = metric > best;
     if (improved) {
       best = metric;
       best_epoch = epoch + 1;
     }
+    // The checkpoint first: when the disk is full, the run's files all stay at the previous epoch
+    // (a resumed run reads metrics.csv only up to the checkpoint's epoch).
     trainer.save_checkpoint(last_path, info, metadata());
     if (improved) trainer.save_checkpoint(best_path, info, metadata());
+    write_text_atomic(out_dir + "/metrics.csv", nn::metrics_csv(rows, info.labels));
+    write_text_atomic(out_dir + "/metrics.json", nn::metrics_json(rows, info.labels, info.model));
     std::printf("epoch %lld/%lld  loss %.4f  test loss %s  %s %s  %.0f s  %.0f img/s%s\n",
                 static_cast<long long>(epoch + 1), static_cast<long long>(epochs), stats.loss,
                 number(row.test_loss).c_str(), multilabel ? "micro-F1" : "accuracy",

@@ -157,7 +157,12 @@ std::shared_ptr<Module> build_model(const ModelInfo& info, Generator* generator)
 std::shared_ptr<Module> load_model(const std::string& path, ModelInfo* info_out) {
   const Checkpoint checkpoint = read_checkpoint(path);
   const ModelInfo& info = checkpoint.info;
-  std::shared_ptr<Module> model = build_model(info);
+  std::shared_ptr<Module> model;
+  try {
+    model = build_model(info);
+  } catch (const Error& error) {
+    throw Error("checkpoint: '" + path + "': " + error.what());
+  }
   StateDict state;
   const std::string prefix = kModelPrefix;
   for (const auto& [name, tensor] : checkpoint.tensors) {

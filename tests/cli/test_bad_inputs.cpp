@@ -152,12 +152,19 @@ TEST_CASE("bad inputs through loupe train, evaluate, predict and explain: one cl
   ScratchDir scratch("bad-inputs");
   const fs::path dir = scratch.path();
   write_image_folder((dir / "data").string());
+  fs::create_directories(dir / "bad");
+  save_npy((dir / "bad/good.npy").string(), full({1, 16, 16}, 0.5));
 
   // The good run and the good outputs the bad cases must not replace.
   Outcome good = run_program(program, "train " + tiny_train_options("data", "guarded/run", 1), dir);
   INFO("good run stderr: ", good.err);
   REQUIRE(good.code == 0);
   good = run_program(program, "evaluate --model guarded/run/last.safetensors --data data --json guarded/eval.json", dir);
+  REQUIRE(good.code == 0);
+  good = run_program(program,
+                     "explain --model guarded/run/last.safetensors --input bad/good.npy --method saliency --out "
+                     "guarded/explain",
+                     dir);
   REQUIRE(good.code == 0);
   const std::string checkpoint = read_bytes(dir / "guarded/run/last.safetensors");
   REQUIRE(checkpoint.size() > 64);
@@ -192,9 +199,8 @@ TEST_CASE("bad inputs through loupe train, evaluate, predict and explain: one cl
   write_bytes(dir / "bad/truncated.png", png.substr(0, png.size() / 2));
   write_bytes(dir / "bad/flipped-signature.png", flip(png, 1, 0x01));
   write_bytes(dir / "bad/text.png", "this is not an image\n");
-  save_npy((dir / "bad/good.npy").string(), full({1, 16, 16}, 0.5));
   const std::string npy = read_bytes(dir / "bad/good.npy");
-  save_npy((dir / "bad/three-channels.npy").string(), full({3, 16, 16}, 0.5));
+  save_npy((dir / "bad/four-channels.npy").string(), full({4, 16, 16}, 0.5));
   write_bytes(dir / "bad/empty.npy", "");
   write_bytes(dir / "bad/truncated.npy", npy.substr(0, npy.size() - 7));
   write_bytes(dir / "bad/flipped-magic.npy", flip(npy, 1, 0x20));
@@ -281,14 +287,15 @@ TEST_CASE("bad inputs through loupe train, evaluate, predict and explain: one cl
       {explain_good + "--input bad/flipped-magic.npy", "bad/flipped-magic.npy", ""},
       {explain_good + "--input bad/oversized-header.npy", "bad/oversized-header.npy", ""},
       {explain_good + "--input bad/huge-shape.npy", "LOUPE_MAX_TENSOR_BYTES", ""},
-      {explain_good + "--input bad/three-channels.npy", "bad/three-channels.npy", ""},
+      {explain_good + "--input bad/four-channels.npy", "bad/four-channels.npy", ""},
       {explain_good + "--input bad/good.npy --baseline bad/truncated.npy", "bad/truncated.npy", ""},
       // Data sets: CSV, image folders, IDX / gzip.
       {"train " + tiny_train_options("bad/missing-folder", "out/r", 1), "bad/missing-folder", ""},
-      {"train " + tiny_train_options("bad/empty.csv", "out/r", 1), "bad/empty.csv", ""},
-      {"train " + tiny_train_options("bad/unterminated.csv", "out/r", 1), "bad/unterminated.csv", ""},
+      {"train " + tiny_train_options("bad/empty.csv", "out/r", 1) + " --label-columns bright,dark", "bad/empty.csv", ""},
+      {"train " + tiny_train_options("bad/unterminated.csv", "out/r", 1) + " --label-columns bright,dark",
+       "bad/unterminated.csv", ""},
       {"train " + tiny_train_options("bad/missing-image.csv", "out/r", 1) + " --label-columns bright,dark", "nope.png", ""},
-      {"train " + tiny_train_options("bad/binary.csv", "out/r", 1), "bad/binary.csv", ""},
+      {"train " + tiny_train_options("bad/binary.csv", "out/r", 1) + " --label-columns bright,dark", "bad/binary.csv", ""},
       {evaluate.substr(0, 9) + "--data bad/unterminated.csv --model " + good_ckpt, "bad/unterminated.csv", ""},
       {"train " + tiny_train_options("fashion-mnist", "out/r", 1) + " --fashion-mnist-dir bad/fm-truncated",
        "bad/fm-truncated/train-images-idx3-ubyte.gz", ""},
@@ -327,8 +334,8 @@ TEST_CASE("bad inputs through loupe train, evaluate, predict and explain: one cl
       {evaluate + good_ckpt + " --batch-size nan", "--batch-size", ""},
       {evaluate + good_ckpt + " --threshold nan", "--threshold", ""},
       {predict + good_ckpt + " --threshold nan", "--threshold", ""},
-      {explain_good + "--input bad/good.npy --steps 0", "--steps", ""},
-      {explain_good + "--input bad/good.npy --steps -1", "--steps", ""},
+      {explain_good + "--input bad/good.npy --steps 0", "steps", ""},
+      {explain_good + "--input bad/good.npy --steps -1", "steps", ""},
       {explain_good + "--input bad/good.npy --samples nan", "--samples", ""},
       {explain_good + "--input bad/good.npy --noise nan", "--noise", ""},
       {explain_good + "--input bad/good.npy --clip nan", "--clip", ""},
@@ -349,8 +356,9 @@ TEST_CASE("bad inputs through loupe train, evaluate, predict and explain: one cl
       // A full disk: the file-size limit makes the checkpoint write fail after the epoch; the
       // run's last.safetensors must stay the good one, with no temporary left beside it.
       {"train --resume guarded/run/last.safetensors --epochs 2", "last.safetensors", "ulimit -f 16;"},
-      {"evaluate --model guarded/run/last.safetensors --data data --json guarded/eval.json", "guarded/eval.json",
-       "ulimit -f 1;"},
+      // The same for explain's outputs (its .npy of 1 KiB + 128 bytes no longer fits).
+      {"explain --model guarded/run/last.safetensors --input bad/good.npy --method saliency --out guarded/explain",
+       "guarded/explain", "ulimit -f 1;"},
   };
   // The full-disk cases write into guarded/: their snapshot is taken with everything else.
   const auto good_files = snapshot(dir / "guarded");

@@ -88,11 +88,11 @@ TEST_CASE("SIGTERM to a running loupe train: exit 143, one message, a whole chec
   ScratchDir dir("sigterm");
   const std::string data = dir.file("data");
   write_image_folder(data, 24, 3);  // 48 training images: 12 steps per epoch
-  REQUIRE(train(options(data, dir.file("straight"), 3)) == 0);
+  REQUIRE(train(options(data, dir.file("straight"), 12)) == 0);
   // The child is started in the background; once it printed its first line (the handler is then
   // installed) it gets SIGTERM after a short, arbitrary delay.
   std::string args;
-  for (const std::string& a : options("data", "run", 3)) args += "'" + a + "' ";
+  for (const std::string& a : options("data", "run", 12)) args += "'" + a + "' ";
   const std::filesystem::path script = dir.path() / "kill.sh";
   {
     std::ofstream file(script);
@@ -100,7 +100,7 @@ TEST_CASE("SIGTERM to a running loupe train: exit 143, one message, a whole chec
          << "'" << program << "' train " << args << " > stdout.txt 2> stderr.txt &\n"
          << "pid=$!\n"
          << "for i in $(seq 1 600); do grep -q '^train: ' stdout.txt 2>/dev/null && break; sleep 0.1; done\n"
-         << "sleep 0.3\n"
+         << "sleep 0.2\n"
          << "kill -TERM $pid\n"
          << "wait $pid\n"
          << "echo $? > code.txt\n";
