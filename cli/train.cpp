@@ -13,6 +13,8 @@
 // SIGINT / SIGTERM stop the run between two steps with a resumable checkpoint (train_interrupt.hpp).
 // The chest X-ray study in one line: loupe train --preset cxr --data <cxr>/labels.csv --out DIR
 // Tests: tests/nn/train/test_commands.cpp, tests/cli/test_resume_options.cpp, tests/cli/test_interrupt.cpp
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -316,9 +318,9 @@ int run_train(int argc, char** argv) {
   auto stop = [&](int signal, bool save) {
     if (save) trainer.save_checkpoint(last_path, info, metadata());
     std::fprintf(stderr,
-                 "\nloupe train: stopped by %s after step %lld; the run is saved in %s (continue with: loupe train "
+                 "%sloupe train: stopped by %s after step %lld; the run is saved in %s (continue with: loupe train "
                  "--resume %s)\n",
-                 signal_name(signal).c_str(), static_cast<long long>(trainer.global_step()), last_path.c_str(),
+                 ::isatty(2) ? "\n" : "", signal_name(signal).c_str(), static_cast<long long>(trainer.global_step()), last_path.c_str(),
                  last_path.c_str());
     return 128 + signal;
   };
