@@ -66,10 +66,10 @@ Tensor parse_idx(const std::vector<uint8_t>& bytes, const std::string& name, DTy
   }
   LOUPE_CHECK(io::checked_mul(count, element, &data_bytes) && io::checked_mul(count, dtype_size(dtype), &tensor_bytes),
               "load_idx: '", name, "': shape ", shape_str(shape), " overflows");
-  io::check_declared_bytes("load_idx", name, "shape " + shape_str(shape), tensor_bytes);
   const size_t header = 4 + 4 * rank;
   LOUPE_CHECK(bytes.size() - header == data_bytes, "load_idx: '", name, "' holds ", bytes.size() - header,
               " data bytes, shape ", shape_str(shape), " needs ", data_bytes);
+  io::check_declared_bytes("load_idx", name, "shape " + shape_str(shape) + " as " + dtype_name(dtype), tensor_bytes);
   Tensor out = Tensor::empty(shape, dtype);
   dispatch_numeric(dtype, "load_idx", [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -88,7 +88,7 @@ inline void write_file_atomically(const std::string& path, const char* op,
   std::error_code status_error;
   const fs::file_status status = fs::status(target, status_error);
   LOUPE_CHECK(!fs::exists(status) || fs::is_regular_file(status), op, ": '", path,
-              "': exists and is not a regular file; refusing to replace it");
+              "': cannot replace it: it exists and is not a regular file (a folder or a device)");
   std::string temp_name = ".";
   temp_name.append(target.filename().string()).append(".tmp-XXXXXX");
   std::string temp = (target.parent_path() / temp_name).string();

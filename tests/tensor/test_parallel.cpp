@@ -11,7 +11,7 @@
 
 #include "tensor/parallel.hpp"
 #include "tensor/random.hpp"
-#include "tests/support.hpp"
+#include "tensor/error.hpp"
 
 namespace loupe::test {
 
