@@ -367,6 +367,7 @@ TEST_CASE("bad inputs through loupe train, evaluate, predict and explain: one cl
   // The full-disk cases write into guarded/: their snapshot is taken with everything else.
   const auto good_files = snapshot(dir / "guarded");
   for (const Case& c : cases) expect_refusal(program, dir, c, good_files, dir / "guarded");
+  MESSAGE(cases.size(), " bad-input cases checked");
 }
 
 }  // namespace loupe::test
