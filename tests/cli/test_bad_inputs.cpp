@@ -132,7 +132,9 @@ void expect_refusal(const std::string& program, const fs::path& dir, const Case&
   // No good file replaced or touched, no temporary left beside them.
   const auto now = snapshot(guarded);
   CHECK(now.size() == good_files.size());
-  for (const auto& [path, bytes] : good_files) {
+  for (const auto& file : good_files) {  // not a structured binding: doctest's INFO captures it
+    const std::string& path = file.first;
+    const std::string& bytes = file.second;
     INFO("file: ", path);
     auto it = now.find(path);
     REQUIRE(it != now.end());

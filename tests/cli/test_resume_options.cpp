@@ -34,7 +34,9 @@ std::vector<std::string> options(const std::string& data, const std::string& out
 void check_same_tensors(const std::string& a, const std::string& b) {
   const auto x = load_safetensors(a), y = load_safetensors(b);
   REQUIRE(x.size() == y.size());
-  for (const auto& [name, tensor] : x) {
+  for (const auto& named : x) {  // not a structured binding: doctest's INFO captures it
+    const std::string& name = named.first;
+    const Tensor& tensor = named.second;
     INFO(name);
     CHECK(to_vector<double>(ops::to_dtype(tensor, DType::f64)) ==
           to_vector<double>(ops::to_dtype(y.at(name), DType::f64)));
