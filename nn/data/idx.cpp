@@ -64,7 +64,8 @@ Tensor parse_idx(const std::vector<uint8_t>& bytes, const std::string& name, DTy
     LOUPE_CHECK(io::checked_mul(count, static_cast<uint64_t>(shape[d]), &count), "load_idx: '", name,
                 "': shape overflows");
   }
-  LOUPE_CHECK(io::checked_mul(count, element, &data_bytes) && io::checked_mul(count, dtype_size(dtype), &tensor_bytes),
+  LOUPE_CHECK(io::checked_mul(count, element, &data_bytes) && io::checked_mul(count, dtype_size(dtype), &tensor_bytes) &&
+                  io::strides_fit(shape, dtype_size(dtype)),
               "load_idx: '", name, "': shape ", shape_str(shape), " overflows");
   const size_t header = 4 + 4 * rank;
   LOUPE_CHECK(bytes.size() - header == data_bytes, "load_idx: '", name, "' holds ", bytes.size() - header,

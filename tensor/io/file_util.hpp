@@ -150,4 +150,16 @@ inline void normalise_bools(const Tensor& t) {
 // a * b into *out, false when it overflows uint64.
 inline bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
 
+// Whether a tensor of this shape can be laid out: contiguous strides count a zero extent as 1, so
+// a shape like (0, 2^40, 2^40) holds no element yet its strides overflow int64 (found by the IDX
+// fuzzer: undefined behaviour in contiguous_strides). The product of the extents with zeros as 1,
+// times the element size, must fit int64.
+inline bool strides_fit(const Shape& shape, uint64_t element_size) {
+  uint64_t product = element_size;
+  for (int64_t size : shape) {
+    if (size < 0 || !checked_mul(product, size > 0 ? static_cast<uint64_t>(size) : 1, &product)) return false;
+  }
+  return product <= static_cast<uint64_t>(INT64_MAX);
+}
+
 }  // namespace loupe::io

@@ -209,6 +209,7 @@ Tensor load_npy(const std::string& path) {
     if (!io::checked_mul(numel, static_cast<uint64_t>(size), &numel)) file.fail("shape overflows");
   }
   if (!io::checked_mul(numel, dtype_size(header.dtype), &nbytes)) file.fail("shape overflows");
+  if (!io::strides_fit(header.shape, dtype_size(header.dtype))) file.fail("shape ", shape_str(header.shape), " overflows");
   const uint64_t data_start = header_start + header_len;
   const uint64_t available = file.size() - data_start;
   if (available < nbytes) {

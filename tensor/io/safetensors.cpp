@@ -64,6 +64,7 @@ Entry parse_entry(const std::string& name, const json::Value& v, io::InputFile& 
     if (!io::checked_mul(nbytes, size, &nbytes)) file.fail("tensor '", name, "': shape overflows");
     e.shape.push_back(static_cast<int64_t>(size));
   }
+  if (!io::strides_fit(e.shape, dtype_size(e.dtype))) file.fail("tensor '", name, "': shape ", shape_str(e.shape), " overflows");
 
   const json::Value* offsets = v.find("data_offsets");
   if (!offsets || offsets->kind != json::Value::Kind::array || offsets->items.size() != 2 ||

@@ -99,6 +99,27 @@ TEST_CASE("declared sizes above the limit are refused before allocation: npy, sa
   CHECK_THROWS_WITH_AS(nn::parse_idx(overflow, "o.idx", DType::f32), doctest::Contains("overflows"), Error);
 }
 
+TEST_CASE("a zero-size shape whose other extents overflow int64 strides is refused (found by the IDX fuzzer)") {
+  ScratchDir dir("stride-overflow");
+  {
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4294967296, 4294967296), }";
+    header.append(118 - header.size(), ' ');
+    header += '\n';
+    std::ofstream(dir.file("z.npy"), std::ios::binary)
+        << std::string("\x93NUMPY\x01\x00", 8) << char(header.size() & 0xFF) << char(header.size() >> 8) << header;
+  }
+  CHECK_THROWS_WITH_AS(load_npy(dir.file("z.npy")), doctest::Contains("overflows"), Error);
+  {
+    const std::string header = R"({"z":{"dtype":"F32","shape":[0,4294967296,4294967296],"data_offsets":[0,0]}})";
+    std::string length(8, '\0');
+    length[0] = static_cast<char>(header.size());
+    std::ofstream(dir.file("z.safetensors"), std::ios::binary) << length << header;
+  }
+  CHECK_THROWS_WITH_AS(load_safetensors(dir.file("z.safetensors")), doctest::Contains("overflows"), Error);
+  const std::vector<uint8_t> idx = {0, 0, 8, 3, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff};
+  CHECK_THROWS_WITH_AS(nn::parse_idx(idx, "z.idx", DType::f64), doctest::Contains("overflows"), Error);
+}
+
 TEST_CASE("gunzip: a trailer above the limit, a stream longer than its trailer, a 4 GiB trailer") {
   // "hello" as one stored deflate block.
   std::vector<uint8_t> gz = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff, 1, 5, 0, 0xfa, 0xff, 'h', 'e', 'l', 'l', 'o',
