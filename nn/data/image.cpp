@@ -39,44 +39,29 @@ std::vector<uint8_t> read_image_file(const std::string& path) {
 
 // stb_image 2.27 (Debian 12's) writes past a Huffman table when a JPEG's DHT segment declares more
 // than 256 codes (found by the image fuzzer: tests/fuzz/regressions/image/); 2.28 refuses such
-// files with "bad DHT header". Until every supported system ships 2.28, loupe walks the JPEG's
-// segments as stb reads them and refuses such a table before stb sees the file.
+// files with "bad DHT header". Until every supported system ships 2.28, loupe refuses them first.
+// stb's idea of where a segment starts differs from a strict reading in corner cases (padding
+// bytes, segments read by content rather than by length), so every FF C4 (DHT marker) anywhere in
+// a file that stb would try as a JPEG (first byte FF) is read as stb reads a DHT segment: tables
+// of 16 counts and their codes while any of the segment's length is left, counting bytes past the
+// end as 0. A valid JPEG has FF C4 only at its DHT segments (entropy-coded data escapes FF), so
+// only a file with an impossible table, or such bytes inside a metadata segment, is refused.
+// Real JPEGs have a few DHT markers (dozens when progressive); more than 1024 is refused too, which
+// bounds this scan (each marker reads at most 64 KiB) against a file made of FF C4 pairs.
 bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
-  if (n < 2 || p[0] != 0xFF || p[1] != 0xD8) return true;  // not a JPEG
-  auto byte = [&](size_t i) -> unsigned { return i < n ? p[i] : 0; };  // stb reads 0 past the end
-  size_t i = 2;
-  while (i + 1 < n) {
-    if (p[i] != 0xFF) {  // entropy-coded data between two markers
-      ++i;
-      continue;
-    }
-    const unsigned marker = p[i + 1];
-    if (marker == 0xFF) {  // fill byte before a marker
-      ++i;
-      continue;
-    }
-    if (marker == 0x00 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // no length field
-      i += 2;
-      continue;
-    }
-    if (marker == 0xD9) break;  // end of image
-    const size_t length = byte(i + 2) << 8 | byte(i + 3);
-    if (length < 2) return true;  // stb reports the bad length itself
-    const size_t end = i + 2 + length;
-    if (marker != 0xC4) {
-      i = end;
-      continue;
-    }
-    // A DHT segment holds tables (class/id byte, 16 counts, the codes) until its length is used up;
-    // like stb, keep reading tables while any length is left, even past a wrong length.
-    size_t j = i + 4;
-    while (j < end) {
+  if (n < 2 || p[0] != 0xFF) return true;  // stb reads only files starting with FF as JPEG
+  auto byte = [&](size_t i) -> unsigned { return i < n ? p[i] : 0; };
+  int markers = 0;
+  for (size_t i = 0; i + 1 < n; ++i) {
+    if (p[i] != 0xFF || p[i + 1] != 0xC4) continue;
+    if (++markers > 1024) return false;
+    const size_t end = i + 2 + (byte(i + 2) << 8 | byte(i + 3));
+    for (size_t j = i + 4; j < end && j < n;) {  // past the file every count reads 0: nothing to check
       unsigned codes = 0;
       for (size_t k = 1; k <= 16; ++k) codes += byte(j + k);
       if (codes > 256) return false;
       j += 17 + codes;
     }
-    i = j;
   }
   return true;
 }
@@ -116,7 +101,8 @@ Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& name, 
   LOUPE_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), "load_image: '", name, "': the file is too large (",
               bytes.size(), " bytes)");
   LOUPE_CHECK(jpeg_huffman_tables_fit(bytes.data(), bytes.size()), "load_image: '", name,
-              "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes)");
+              "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes, or more than "
+              "1024 tables)");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
   int width = 0, height = 0, stored = 0;
