@@ -16,6 +16,7 @@
 #include "tensor/io/limits.hpp"
 #include "tensor/io/npy.hpp"
 #include "tensor/io/safetensors.hpp"
+#include "tests/nn/data/data_paths.hpp"
 #include "tests/nn/data/helpers.hpp"
 #include "tests/support.hpp"
 
@@ -118,6 +119,14 @@ TEST_CASE("a zero-size shape whose other extents overflow int64 strides is refus
   CHECK_THROWS_WITH_AS(load_safetensors(dir.file("z.safetensors")), doctest::Contains("overflows"), Error);
   const std::vector<uint8_t> idx = {0, 0, 8, 3, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff};
   CHECK_THROWS_WITH_AS(nn::parse_idx(idx, "z.idx", DType::f64), doctest::Contains("overflows"), Error);
+}
+
+TEST_CASE("JPEGs whose Huffman table declares more than 256 codes are refused before stb reads them (fuzzer finds)") {
+  const std::filesystem::path folder = std::filesystem::path(LOUPE_TEST_SOURCE_ROOT) / "tests/fuzz/regressions/image";
+  for (const char* name : {"jpeg-dht-over-256-codes.jpg", "jpeg-dht-after-ff-padding.jpg"}) {
+    INFO(name);
+    CHECK_THROWS_WITH_AS(nn::load_image((folder / name).string()), doctest::Contains("Huffman table"), Error);
+  }
 }
 
 TEST_CASE("gunzip: a trailer above the limit, a stream longer than its trailer, a 4 GiB trailer") {
