@@ -83,6 +83,10 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& gz, const std::string& n
   // passed the limit: a "zip bomb" (or a corrupt trailer) fails in the decoder ("output buffer
   // limit") instead of growing memory without bound. Files of 2 GiB and more are not supported.
   io::check_declared_bytes("gunzip", name, "its trailer", expected_size);
+  // Deflate cannot expand more than 1032:1 (a 258-byte match in one bit, plus block overhead), so a
+  // trailer claiming more than that is a lie; refusing it keeps the buffer below 1032 x the file.
+  LOUPE_CHECK(expected_size <= uint64_t(deflate_size) * 1032 + 1024, "gunzip: '", name, "': its trailer says ",
+              expected_size, " bytes, more than ", deflate_size, " compressed bytes can hold");
   LOUPE_CHECK(expected_size <= uint32_t(std::numeric_limits<int>::max()), "gunzip: '", name, "': its trailer says ",
               expected_size, " bytes; files that decompress to 2 GiB or more are not supported");
   std::vector<uint8_t> result(std::max<size_t>(expected_size, 1));

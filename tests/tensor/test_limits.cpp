@@ -137,6 +137,9 @@ TEST_CASE("gunzip: a trailer above the limit, a stream longer than its trailer, 
   std::vector<uint8_t> short_trailer = gz;
   short_trailer[gz.size() - 4] = 3;  // says 3 bytes: the decoder stops at the buffer's end
   CHECK_THROWS_WITH_AS(nn::gunzip(short_trailer, "short.gz"), doctest::Contains("short.gz"), Error);
+  std::vector<uint8_t> liar = gz;
+  liar[gz.size() - 2] = 1;  // says 65541 bytes: more than 18 deflate bytes can expand to (1032:1)
+  CHECK_THROWS_WITH_AS(nn::gunzip(liar, "liar.gz"), doctest::Contains("compressed bytes can hold"), Error);
   std::vector<uint8_t> bomb = gz;
   bomb[gz.size() - 1] = 0xFF;  // says almost 4 GiB
   CHECK_THROWS_WITH_AS(nn::gunzip(bomb, "bomb.gz"), doctest::Contains("bomb.gz"), Error);
