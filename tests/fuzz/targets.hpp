@@ -23,7 +23,7 @@ namespace loupe::fuzz {
 const std::vector<std::string>& target_names();
 // Runs one target on one input; returns normally or throws loupe::Error.
 void run_target(const std::string& name, const uint8_t* data, size_t size);
-// Sets the limits a fuzzing process runs with (LOUPE_MAX_TENSOR_BYTES = 64 MiB, one thread) once.
+// Sets the limits a fuzzing process runs with (LOUPE_MAX_TENSOR_BYTES = 4 MiB, one thread) once.
 void init_fuzzing();
 
 }  // namespace loupe::fuzz
