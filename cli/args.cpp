@@ -1,6 +1,7 @@
 // Option parsing. See args.hpp.
 #include "cli/args.hpp"
 
+#include <cmath>
 #include <sstream>
 
 #include "tensor/error.hpp"
@@ -29,6 +30,7 @@ Args::Args(const std::vector<OptionSpec>& specs, int argc, char** argv, int firs
       if (s.name == name) spec = &s;
     }
     LOUPE_CHECK(spec != nullptr, "unknown option --", name, " (see --help)");
+    given_.insert(name);
     if (spec->value.empty()) {
       values_.insert_or_assign(name, std::string(1, '1'));  // not = "1": GCC 12 -Wrestrict false positive
     } else {
@@ -62,10 +64,10 @@ double Args::get_double(const std::string& name) const {
   try {
     size_t used = 0;
     const double d = std::stod(v, &used);
-    if (used == v.size()) return d;
+    if (used == v.size() && std::isfinite(d)) return d;
   } catch (...) {
   }
-  throw Error("option --" + name + ": expected a number, got '" + v + "'");
+  throw Error("option --" + name + ": expected a finite number, got '" + v + "'");
 }
 
 bool Args::flag(const std::string& name) const { return get(name) == "1"; }

@@ -2,10 +2,12 @@
 // printed as one line and give exit code 1; they never abort.
 #include <cstring>
 #include <iostream>
+#include <new>
 #include <string>
 
 #include "cli/commands.hpp"
 #include "tensor/error.hpp"
+#include "tensor/parallel.hpp"
 
 namespace {
 
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
   }
   const std::string command = argv[1];
   try {
+    loupe::check_thread_environment();  // a bad LOUPE_NUM_THREADS stops every command up front
     if (command == "demo") return loupe::cli::run_demo(argc, argv);
     if (command == "train") return loupe::cli::run_train(argc, argv);
     if (command == "evaluate") return loupe::cli::run_evaluate(argc, argv);
@@ -42,6 +45,12 @@ int main(int argc, char** argv) {
     if (command == "unix") return loupe::cli::run_unix(argc, argv);
     if (command == "evaluate-explanations") return loupe::cli::run_evaluate_explanations(argc, argv);
   } catch (const loupe::Error& error) {
+    std::cerr << "loupe " << command << ": " << error.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "loupe " << command << ": out of memory\n";
+    return 1;
+  } catch (const std::exception& error) {  // a library's exception (filesystem, ...): still one line, exit 1
     std::cerr << "loupe " << command << ": " << error.what() << "\n";
     return 1;
   }

@@ -4,14 +4,25 @@
 //   last.safetensors            the latest checkpoint (model + optimiser + schedule + data order)
 //   best.safetensors            the checkpoint of the best test accuracy (single-label) or
 //                               micro-F1 (multilabel) so far
-// --resume CKPT continues a run exactly where the checkpoint left it (nn/training.hpp).
+// --resume CKPT continues a run exactly where the checkpoint left it (nn/training.hpp). Every
+// checkpoint stores the run's options as metadata "cli.train.<option>" (all but --out, --resume and
+// --preset), so `loupe train --resume RUN/last.safetensors` needs nothing else: the options come
+// from the checkpoint, --out defaults to the checkpoint's folder, and only the options in
+// kMayChangeOnResume may be given with another value (--epochs to train longer; where the data is;
+// workers and device); any other differing option is refused, naming it.
+// SIGINT / SIGTERM stop the run between two steps with a resumable checkpoint (train_interrupt.hpp).
 // The chest X-ray study in one line: loupe train --preset cxr --data <cxr>/labels.csv --out DIR
+// Tests: tests/nn/train/test_commands.cpp, tests/cli/test_resume_options.cpp, tests/cli/test_interrupt.cpp
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <set>
 #include <sstream>
 
 #include "cli/args.hpp"
@@ -19,7 +30,9 @@
 #include "cli/output.hpp"
 #include "cli/progress.hpp"
 #include "cli/train_common.hpp"
+#include "cli/train_interrupt.hpp"
 #include "nn/training.hpp"
+#include "tensor/io/safetensors.hpp"
 #include "tensor/parallel.hpp"
 
 namespace loupe::cli {
@@ -70,6 +83,67 @@ const char* kSummary =
     "  intensity normalisation, channel repeated to 3, BCE with logits)\n"
     "Example: loupe train --preset cxr --data ../shared/data/cxr/labels.csv --epochs 20 --out runs/cxr";
 
+constexpr const char* kOptionPrefix = "cli.train.";
+// Options a resumed run may give with a new value: how long to train, where the data is, how it
+// is loaded and on which device (results do not depend on workers or device placement of data).
+const std::set<std::string> kMayChangeOnResume = {"epochs", "workers", "device", "checkpoint-every",
+                                                  "fashion-mnist-dir", "image-dir", "on-bad-image"};
+// Options that say where this invocation reads and writes, never stored in a checkpoint.
+const std::set<std::string> kNotStored = {"out", "resume", "preset"};
+
+// Paths are stored absolute, so that a run can be resumed from another working folder.
+std::string stored_value(const std::string& name, const std::string& value) {
+  const bool path = (name == "data" && value != "fashion-mnist") || name == "fashion-mnist-dir" || name == "image-dir";
+  if (!path || value.empty()) return value;
+  return std::filesystem::absolute(value).lexically_normal().string();
+}
+
+// Equal as text, or as numbers written differently ("1e-3" and "0.001").
+bool same_value(const std::string& a, const std::string& b) {
+  if (a == b) return true;
+  char* end_a = nullptr;
+  char* end_b = nullptr;
+  const double x = std::strtod(a.c_str(), &end_a), y = std::strtod(b.c_str(), &end_b);
+  return !a.empty() && !b.empty() && *end_a == '\0' && *end_b == '\0' && x == y;
+}
+
+std::string option_text(const OptionSpec& spec, const std::string& value) {
+  if (spec.value.empty()) return std::string("--") + spec.name + (value == "1" ? " (set)" : " (not set)");
+  return "--" + spec.name + " '" + value + "'";
+}
+
+// The options of a run as checkpoint metadata.
+std::map<std::string, std::string> stored_options(const Args& args) {
+  std::map<std::string, std::string> out;
+  for (const OptionSpec& spec : kTrainOptions) {
+    if (!kNotStored.count(spec.name)) out[kOptionPrefix + spec.name] = stored_value(spec.name, args.get(spec.name));
+  }
+  return out;
+}
+
+// Takes the run's options from a checkpoint that stores them (false when it does not: a checkpoint
+// of an older loupe, whose options must then be given again). A given option that differs from
+// the stored one is refused unless kMayChangeOnResume lists it.
+bool take_options_from_checkpoint(Args& args, const std::map<std::string, std::string>& metadata, const std::string& path) {
+  if (!metadata.count(std::string(kOptionPrefix) + "model")) return false;
+  std::string allowed;
+  for (const std::string& name : kMayChangeOnResume) allowed += (allowed.empty() ? "--" : ", --") + name;
+  for (const OptionSpec& spec : kTrainOptions) {
+    auto it = metadata.find(kOptionPrefix + spec.name);
+    if (kNotStored.count(spec.name) || it == metadata.end()) continue;
+    const std::string& saved = it->second;
+    if (!args.given(spec.name)) {
+      args.set(spec.name, saved);
+    } else if (!kMayChangeOnResume.count(spec.name) &&
+               !same_value(stored_value(spec.name, args.get(spec.name)), saved)) {
+      throw Error("--resume: '" + path + "' was trained with " + option_text(spec, saved) + " but this command gives " +
+                  option_text(spec, args.get(spec.name)) + ". A resumed run takes its options from the checkpoint; " +
+                  "only " + allowed + " may change (leave --" + spec.name + " out, or start a new run in another --out)");
+    }
+  }
+  return true;
+}
+
 std::string number(double v) {
   if (std::isnan(v)) return "";
   std::ostringstream out;
@@ -80,27 +154,69 @@ std::string number(double v) {
 
 }  // namespace
 
-int run_train(int argc, char** argv) {
+namespace {
+
+Args parse_train_args(int argc, char** argv, bool expand_preset) {
   std::vector<std::string> arguments(argv, argv + argc);
-  apply_preset(arguments, 2);
+  if (expand_preset) apply_preset(arguments, 2);
   std::vector<char*> pointers;
   for (std::string& a : arguments) pointers.push_back(a.data());
-  const Args args(kTrainOptions, static_cast<int>(pointers.size()), pointers.data(), 2);
+  return Args(kTrainOptions, static_cast<int>(pointers.size()), pointers.data(), 2);
+}
+
+// Nonsense numbers are refused before any data is read, naming the option.
+void check_numeric_options(const Args& args) {
+  auto in_range = [&](const char* name, int64_t lo, int64_t hi) {
+    const int64_t v = args.get_int(name);
+    LOUPE_CHECK(v >= lo && v <= hi, "train: --", name, " must be in [", lo, ", ", hi, "], got ", v);
+  };
+  in_range("epochs", 1, 1'000'000);
+  in_range("batch-size", 1, 65536);
+  in_range("workers", 0, 64);
+  in_range("limit-train", 0, INT64_MAX);
+  in_range("step-size", 1, 1'000'000);
+  in_range("warmup", 0, INT64_MAX);
+  in_range("checkpoint-every", 0, INT64_MAX);
+  in_range("width", 1, 512);
+  in_range("seed", 0, INT64_MAX);
+  auto positive = [&](const char* name, bool zero_ok) {
+    const double v = args.get_double(name);  // finite: Args refuses NaN and infinities
+    LOUPE_CHECK(v > 0 || (zero_ok && v == 0), "train: --", name, " must be ", zero_ok ? ">= 0" : "> 0", ", got ", v);
+  };
+  positive("lr", false);
+  positive("gamma", false);
+  positive("weight-decay", true);
+  positive("clip", true);
+  const double momentum = args.get_double("momentum"), threshold = args.get_double("threshold");
+  LOUPE_CHECK(momentum >= 0 && momentum < 1, "train: --momentum must be in [0, 1), got ", momentum);
+  LOUPE_CHECK(threshold > 0 && threshold < 1, "train: --threshold must be in (0, 1), got ", threshold);
+}
+
+}  // namespace
+
+int run_train(int argc, char** argv) {
+  Args args = parse_train_args(argc, argv, /*expand_preset=*/true);
   if (args.help()) {
     std::cout << usage("train", kSummary, kTrainOptions);
     return 0;
   }
   LOUPE_CHECK(args.get("preset").empty() || args.get("preset") == "cxr", "train: unknown --preset '", args.get("preset"),
               "' (known: cxr)");
+  const std::string resume_path = args.get("resume");
+  if (!resume_path.empty()) {
+    // The checkpoint's stored options replace --preset's (its values would count as given).
+    Args plain = parse_train_args(argc, argv, /*expand_preset=*/false);
+    if (take_options_from_checkpoint(plain, load_safetensors_metadata(resume_path), resume_path)) args = plain;
+  }
+  check_numeric_options(args);
   const Device device = parse_device_option(args.get("device"));
-  const std::string out_dir = args.get("out");
+  std::string out_dir = args.get("out");
+  if (out_dir.empty() && !resume_path.empty()) out_dir = std::filesystem::path(resume_path).parent_path().string();
+  if (out_dir.empty() && !resume_path.empty()) out_dir = ".";
   LOUPE_CHECK(!out_dir.empty(), "train: --out DIR is required");
   const int64_t epochs = args.get_int("epochs");
   const int64_t batch_size = args.get_int("batch-size");
   const int64_t workers = args.get_int("workers");
-  LOUPE_CHECK(epochs > 0, "train: --epochs must be positive, got ", epochs);
-  LOUPE_CHECK(batch_size > 0, "train: --batch-size must be positive, got ", batch_size);
-  LOUPE_CHECK(workers >= 0 && workers <= 64, "train: --workers must be in [0, 64], got ", workers);
   const bool multilabel = args.flag("multilabel");
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
 
@@ -160,19 +276,27 @@ int run_train(int argc, char** argv) {
   std::vector<nn::EpochMetrics> rows;
   double best = -INFINITY;
   int64_t best_epoch = 0;
-  if (!args.get("resume").empty()) {
-    const nn::Checkpoint checkpoint = nn::read_checkpoint(args.get("resume"));
-    check_same_model(checkpoint.info, info, args.get("resume"));
-    trainer.load_checkpoint(checkpoint, args.get("resume"));
+  if (!resume_path.empty()) {
+    const nn::Checkpoint checkpoint = nn::read_checkpoint(resume_path);
+    check_same_model(checkpoint.info, info, resume_path);
+    trainer.load_checkpoint(checkpoint, resume_path);
     if (auto it = checkpoint.metadata.find("train.best_metric"); it != checkpoint.metadata.end()) {
       best = std::atof(it->second.c_str());
       best_epoch = std::atoll(checkpoint.metadata.at("train.best_epoch").c_str());
     }
     rows = nn::read_metrics_csv(out_dir + "/metrics.csv", trainer.epoch(), info.labels.size());
-    std::printf("resumed from %s at epoch %lld, step %lld\n", args.get("resume").c_str(),
-                static_cast<long long>(trainer.epoch() + 1), static_cast<long long>(trainer.global_step()));
+    if (trainer.epoch() >= epochs) {
+      std::printf("%s: the run already has %lld epochs (step %lld); give --epochs N (more than %lld) to train longer\n",
+                  resume_path.c_str(), static_cast<long long>(trainer.epoch()),
+                  static_cast<long long>(trainer.global_step()), static_cast<long long>(trainer.epoch()));
+    } else {
+      std::printf("resumed from %s at epoch %lld, step %lld\n", resume_path.c_str(),
+                  static_cast<long long>(trainer.epoch() + 1), static_cast<long long>(trainer.global_step()));
+    }
   }
 
+  // Installed before the run's first line is printed: from then on a stop request is handled.
+  const StopSignals stop_signals;
   std::printf("train: %s%s, %lld parameters, %lld training and %lld test images (%lldx%lld, %lld channels), %s lr %g, "
               "batch %lld, %d threads\n",
               info.model.c_str(), info.small_input ? " (small-input stem)" : "",
@@ -184,23 +308,50 @@ int run_train(int argc, char** argv) {
 
   const int64_t checkpoint_every = args.get_int("checkpoint-every");
   auto metadata = [&] {
-    return std::map<std::string, std::string>{{"train.best_metric", std::to_string(best)},
-                                              {"train.best_epoch", std::to_string(best_epoch)}};
+    std::map<std::string, std::string> m = stored_options(args);
+    m["train.best_metric"] = std::to_string(best);
+    m["train.best_epoch"] = std::to_string(best_epoch);
+    return m;
+  };
+  // A stop request: the position is saved (the latest checkpoint is kept when it already is that
+  // position) and the command exits with 128 + the signal number.
+  auto stop = [&](int signal, bool save) {
+    if (save) trainer.save_checkpoint(last_path, info, metadata());
+    std::fprintf(stderr,
+                 "%sloupe train: stopped by %s after step %lld; the run is saved in %s (continue with: loupe train "
+                 "--resume %s)\n",
+                 ::isatty(2) ? "\n" : "", signal_name(signal).c_str(), static_cast<long long>(trainer.global_step()), last_path.c_str(),
+                 last_path.c_str());
+    return 128 + signal;
   };
   while (trainer.epoch() < epochs) {
+    if (const int signal = stop_signals.stop_signal(trainer.global_step())) return stop(signal, false);
     const int64_t epoch = trainer.epoch();
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), train_loader->batches_per_epoch());
     nn::EpochStats stats;
+    // One step per call, so that a stop request is seen after every step; images/s is this
+    // process's rate over the epoch.
+    const auto piece_start = std::chrono::steady_clock::now();
+    int64_t piece_images = 0, since_checkpoint = 0;
     do {
       stats = trainer.train_epoch(
           [&](const nn::StepInfo& s) {
+            piece_images += batch_size;  // the last batch may be smaller: a display figure only
+            const double seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - piece_start).count();
             std::ostringstream status;
-            status << "loss " << number(s.mean_loss) << "  " << static_cast<int64_t>(s.images_per_second) << " img/s";
+            status << "loss " << number(s.mean_loss) << "  "
+                   << static_cast<int64_t>(static_cast<double>(piece_images) / std::max(seconds, 1e-9)) << " img/s";
             bar.update(s.batch, status.str());
           },
-          checkpoint_every > 0 ? checkpoint_every : -1);
-      if (!trainer.epoch_finished()) trainer.save_checkpoint(last_path, info, metadata());
-    } while (!trainer.epoch_finished());
+          1);
+      if (trainer.epoch_finished()) break;
+      if (const int signal = stop_signals.stop_signal(trainer.global_step())) return stop(signal, true);
+      if (checkpoint_every > 0 && ++since_checkpoint == checkpoint_every) {
+        trainer.save_checkpoint(last_path, info, metadata());
+        since_checkpoint = 0;
+      }
+    } while (true);
     bar.finish();
 
     nn::EpochMetrics row;
@@ -223,15 +374,17 @@ int run_train(int argc, char** argv) {
       metric = multilabel ? report.micro_f1 : report.accuracy;
     }
     rows.push_back(row);
-    write_text_atomic(out_dir + "/metrics.csv", nn::metrics_csv(rows, info.labels));
-    write_text_atomic(out_dir + "/metrics.json", nn::metrics_json(rows, info.labels, info.model));
     const bool improved = metric > best;
     if (improved) {
       best = metric;
       best_epoch = epoch + 1;
     }
+    // The checkpoint first: when the disk is full, the run's files all stay at the previous epoch
+    // (a resumed run reads metrics.csv only up to the checkpoint's epoch).
     trainer.save_checkpoint(last_path, info, metadata());
     if (improved) trainer.save_checkpoint(best_path, info, metadata());
+    write_text_atomic(out_dir + "/metrics.csv", nn::metrics_csv(rows, info.labels));
+    write_text_atomic(out_dir + "/metrics.json", nn::metrics_json(rows, info.labels, info.model));
     std::printf("epoch %lld/%lld  loss %.4f  test loss %s  %s %s  %.0f s  %.0f img/s%s\n",
                 static_cast<long long>(epoch + 1), static_cast<long long>(epochs), stats.loss,
                 number(row.test_loss).c_str(), multilabel ? "micro-F1" : "accuracy",

@@ -96,13 +96,25 @@ inline nn::ModelInfo model_info(const Args& args, const nn::DataSpec& spec, cons
   return info;
 }
 
+// Names every field in which the checkpoint's model differs from the one the options describe
+// (a message that printed only some fields once read "holds a resnet18 ... but the options
+// describe a resnet18 ..." when only --width differed).
 inline void check_same_model(const nn::ModelInfo& saved, const nn::ModelInfo& now, const std::string& path) {
-  LOUPE_CHECK(saved.model == now.model && saved.num_classes == now.num_classes && saved.in_channels == now.in_channels &&
-                  saved.image_size == now.image_size && saved.small_input == now.small_input &&
-                  saved.width == now.width && saved.multilabel == now.multilabel,
-              "--resume: '", path, "' holds a ", saved.model, " (", saved.num_classes, " outputs, ", saved.in_channels,
-              " channels, size ", saved.image_size, "), but the options describe a ", now.model, " (", now.num_classes,
-              " outputs, ", now.in_channels, " channels, size ", now.image_size, "): give the run's own options");
+  std::ostringstream differences;
+  auto compare = [&](const char* what, const auto& in_file, const auto& in_options) {
+    if (in_file == in_options) return;
+    differences << (differences.tellp() > 0 ? "; " : "") << what << ": " << in_file << " in the checkpoint, "
+                << in_options << " from the options";
+  };
+  compare("model (--model)", saved.model, now.model);
+  compare("outputs (classes in --data / --label-columns)", saved.num_classes, now.num_classes);
+  compare("--in-channels", saved.in_channels, now.in_channels);
+  compare("--image-size", saved.image_size, now.image_size);
+  compare("--small-input", saved.small_input, now.small_input);
+  compare("--width", saved.width, now.width);
+  compare("--multilabel", saved.multilabel, now.multilabel);
+  LOUPE_CHECK(differences.tellp() == 0, "--resume: '", path, "' holds another model than the options describe (",
+              differences.str(), "); give the run's own options");
 }
 
 // The learning-rate schedule of the options, counted in optimiser steps.

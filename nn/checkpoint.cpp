@@ -1,6 +1,7 @@
 // Training checkpoints. See checkpoint.hpp for the file layout.
 #include "nn/checkpoint.hpp"
 
+#include <cmath>
 #include <sstream>
 
 #include "nn/models/zoo.hpp"
@@ -101,6 +102,21 @@ ModelInfo ModelInfo::from_metadata(const std::map<std::string, std::string>& met
   if (auto it = metadata.find("loupe.width"); it != metadata.end()) {
     info.width = parse_int(it->second, "loupe.width", path);
   }
+  // A corrupt or hostile file must not make build_model allocate without bound or divide by zero.
+  auto check_range = [&](int64_t value, int64_t lo, int64_t hi, const char* key) {
+    LOUPE_CHECK(value >= lo && value <= hi, "checkpoint: '", path, "': '", key, "' is ", value, ", outside [", lo, ", ",
+                hi, "]");
+  };
+  check_range(info.num_classes, 1, 1'000'000, "loupe.num_classes");
+  check_range(info.in_channels, 1, 64, "loupe.in_channels");
+  check_range(info.image_size, 1, 65536, "loupe.image_size");
+  check_range(info.width, 1, 512, "loupe.width");
+  LOUPE_CHECK(!info.mean.empty() && info.mean.size() == info.std.size(), "checkpoint: '", path,
+              "': 'loupe.mean' and 'loupe.std' must hold the same, non-zero number of values");
+  for (size_t c = 0; c < info.std.size(); ++c) {
+    LOUPE_CHECK(std::isfinite(info.mean[c]) && std::isfinite(info.std[c]) && info.std[c] > 0, "checkpoint: '", path,
+                "': normalisation mean ", info.mean[c], " / std ", info.std[c], " is not finite with a positive std");
+  }
   return info;
 }
 
@@ -141,7 +157,12 @@ std::shared_ptr<Module> build_model(const ModelInfo& info, Generator* generator)
 std::shared_ptr<Module> load_model(const std::string& path, ModelInfo* info_out) {
   const Checkpoint checkpoint = read_checkpoint(path);
   const ModelInfo& info = checkpoint.info;
-  std::shared_ptr<Module> model = build_model(info);
+  std::shared_ptr<Module> model;
+  try {
+    model = build_model(info);
+  } catch (const Error& error) {
+    throw Error("checkpoint: '" + path + "': " + error.what());
+  }
   StateDict state;
   const std::string prefix = kModelPrefix;
   for (const auto& [name, tensor] : checkpoint.tensors) {

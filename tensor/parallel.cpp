@@ -8,13 +8,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <charconv>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "tensor/error.hpp"
 
 namespace loupe {
 
@@ -143,21 +147,29 @@ class ThreadPool {
   bool stopping_ = false;
 };
 
-int default_thread_count() {
-  if (const char* env = std::getenv("LOUPE_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
-  }
-  const unsigned cores = std::thread::hardware_concurrency();
-  return cores == 0 ? 1 : static_cast<int>(cores);
-}
-
 ThreadPool& pool() {
-  static ThreadPool instance(default_thread_count());
+  // A bad LOUPE_NUM_THREADS throws here; the static is then retried on the next call.
+  static ThreadPool instance(parse_thread_count(std::getenv("LOUPE_NUM_THREADS")));
   return instance;
 }
 
 }  // namespace
+
+int parse_thread_count(const char* text) {
+  if (text == nullptr || *text == '\0') {
+    const unsigned cores = std::thread::hardware_concurrency();
+    return cores == 0 ? 1 : static_cast<int>(std::min<unsigned>(cores, kMaxThreads));
+  }
+  const std::string value(text);
+  long long n = 0;
+  const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
+  LOUPE_CHECK(error == std::errc() && end == value.data() + value.size() && n >= 1 && n <= kMaxThreads,
+              "LOUPE_NUM_THREADS must be an integer in [1, ", kMaxThreads, "] (or unset for all cores), got '", value,
+              "'");
+  return static_cast<int>(n);
+}
+
+void check_thread_environment() { (void)pool(); }
 
 int num_threads() { return pool().size(); }
 

@@ -3,6 +3,7 @@
 
 #include <stb_image.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdlib>
 #include <fstream>
@@ -10,6 +11,7 @@
 #include <limits>
 
 #include "tensor/error.hpp"
+#include "tensor/io/limits.hpp"
 
 namespace loupe::nn {
 
@@ -77,11 +79,22 @@ std::vector<uint8_t> gunzip(const std::vector<uint8_t>& gz, const std::string& n
   // with the buffer ("bad huffman code").
   const size_t deflate_size = gz.size() - pos;
   LOUPE_CHECK(deflate_size <= size_t(std::numeric_limits<int>::max()), "gunzip: '", name, "' is too large");
-  int out_len = 0;
-  char* out = stbi_zlib_decode_noheader_malloc(reinterpret_cast<const char*>(&gz[pos]), int(deflate_size), &out_len);
-  LOUPE_CHECK(out != nullptr, "gunzip: '", name, "' has a corrupt deflate stream");
-  std::vector<uint8_t> result(reinterpret_cast<uint8_t*>(out), reinterpret_cast<uint8_t*>(out) + out_len);
-  std::free(out);
+  // The output goes into a buffer of exactly the trailer's size, allocated only after that size
+  // passed the limit: a "zip bomb" (or a corrupt trailer) fails in the decoder ("output buffer
+  // limit") instead of growing memory without bound. Files of 2 GiB and more are not supported.
+  io::check_declared_bytes("gunzip", name, "its trailer", expected_size);
+  // Deflate cannot expand more than 1032:1 (a 258-byte match in one bit, plus block overhead), so a
+  // trailer claiming more than that is a lie; refusing it keeps the buffer below 1032 x the file.
+  LOUPE_CHECK(expected_size <= uint64_t(deflate_size) * 1032 + 1024, "gunzip: '", name, "': its trailer says ",
+              expected_size, " bytes, more than ", deflate_size, " compressed bytes can hold");
+  LOUPE_CHECK(expected_size <= uint32_t(std::numeric_limits<int>::max()), "gunzip: '", name, "': its trailer says ",
+              expected_size, " bytes; files that decompress to 2 GiB or more are not supported");
+  std::vector<uint8_t> result(std::max<size_t>(expected_size, 1));
+  const int out_len = stbi_zlib_decode_noheader_buffer(reinterpret_cast<char*>(result.data()), int(expected_size),
+                                                       reinterpret_cast<const char*>(&gz[pos]), int(deflate_size));
+  LOUPE_CHECK(out_len >= 0, "gunzip: '", name, "' has a corrupt deflate stream or decompresses to more than the ",
+              expected_size, " bytes its trailer says");
+  result.resize(size_t(out_len));
   LOUPE_CHECK(uint32_t(result.size()) == expected_size, "gunzip: '", name, "' decompressed to ", result.size(),
               " bytes, its trailer says ", expected_size);
   LOUPE_CHECK(crc32(result.data(), result.size()) == expected_crc, "gunzip: '", name, "' fails its CRC-32 check");

@@ -5,6 +5,8 @@
 
 #include "nn/data/gzip.hpp"
 #include "tensor/dispatch.hpp"
+#include "tensor/io/file_util.hpp"
+#include "tensor/io/limits.hpp"
 
 namespace loupe::nn {
 
@@ -55,11 +57,20 @@ Tensor parse_idx(const std::vector<uint8_t>& bytes, const std::string& name, DTy
   const size_t element = idx_element_size(code, name);
   LOUPE_CHECK(bytes.size() >= 4 + 4 * rank, "load_idx: '", name, "' is truncated in its header");
   Shape shape(rank);
-  for (size_t d = 0; d < rank; ++d) shape[d] = read_be32(&bytes[4 + 4 * d]);
+  // Sizes are multiplied with overflow checks: 255 dimensions of up to 2^32 - 1 each are possible.
+  uint64_t count = 1, data_bytes = 0, tensor_bytes = 0;
+  for (size_t d = 0; d < rank; ++d) {
+    shape[d] = read_be32(&bytes[4 + 4 * d]);
+    LOUPE_CHECK(io::checked_mul(count, static_cast<uint64_t>(shape[d]), &count), "load_idx: '", name,
+                "': shape overflows");
+  }
+  LOUPE_CHECK(io::checked_mul(count, element, &data_bytes) && io::checked_mul(count, dtype_size(dtype), &tensor_bytes) &&
+                  io::strides_fit(shape, dtype_size(dtype)),
+              "load_idx: '", name, "': shape ", shape_str(shape), " overflows");
   const size_t header = 4 + 4 * rank;
-  const size_t count = static_cast<size_t>(shape_numel(shape));
-  LOUPE_CHECK(bytes.size() == header + count * element, "load_idx: '", name, "' holds ", bytes.size() - header,
-              " data bytes, shape ", shape_str(shape), " needs ", count * element);
+  LOUPE_CHECK(bytes.size() - header == data_bytes, "load_idx: '", name, "' holds ", bytes.size() - header,
+              " data bytes, shape ", shape_str(shape), " needs ", data_bytes);
+  io::check_declared_bytes("load_idx", name, "shape " + shape_str(shape) + " as " + dtype_name(dtype), tensor_bytes);
   Tensor out = Tensor::empty(shape, dtype);
   dispatch_numeric(dtype, "load_idx", [&](auto tag) {
     using T = typename decltype(tag)::type;

@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "tensor/io/file_util.hpp"
+#include "tensor/io/limits.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
 #include "tensor/ops/view.hpp"
@@ -34,6 +35,35 @@ std::vector<uint8_t> read_image_file(const std::string& path) {
   std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   LOUPE_CHECK(!in.bad(), "load_image: '", path, "': read error");
   return bytes;
+}
+
+// stb_image 2.27 (Debian 12's) writes past a Huffman table when a JPEG's DHT segment declares more
+// than 256 codes (found by the image fuzzer: tests/fuzz/regressions/image/); 2.28 refuses such
+// files with "bad DHT header". Until every supported system ships 2.28, loupe refuses them first.
+// stb's idea of where a segment starts differs from a strict reading in corner cases (padding
+// bytes, segments read by content rather than by length), so every FF C4 (DHT marker) anywhere in
+// a file that stb would try as a JPEG (first byte FF) is read as stb reads a DHT segment: tables
+// of 16 counts and their codes while any of the segment's length is left, counting bytes past the
+// end as 0. A valid JPEG has FF C4 only at its DHT segments (entropy-coded data escapes FF), so
+// only a file with an impossible table, or such bytes inside a metadata segment, is refused.
+// Real JPEGs have a few DHT markers (dozens when progressive); more than 1024 is refused too, which
+// bounds this scan (each marker reads at most 64 KiB) against a file made of FF C4 pairs.
+bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
+  if (n < 2 || p[0] != 0xFF) return true;  // stb reads only files starting with FF as JPEG
+  auto byte = [&](size_t i) -> unsigned { return i < n ? p[i] : 0; };
+  int markers = 0;
+  for (size_t i = 0; i + 1 < n; ++i) {
+    if (p[i] != 0xFF || p[i + 1] != 0xC4) continue;
+    if (++markers > 1024) return false;
+    const size_t end = i + 2 + (byte(i + 2) << 8 | byte(i + 3));
+    for (size_t j = i + 4; j < end && j < n;) {  // past the file every count reads 0: nothing to check
+      unsigned codes = 0;
+      for (size_t k = 1; k <= 16; ++k) codes += byte(j + k);
+      if (codes > 256) return false;
+      j += 17 + codes;
+    }
+  }
+  return true;
 }
 
 // Interleaved samples (H, W, stored) of type T -> (C, H, W) f32 in [0, 1] with the wanted channels.
@@ -70,9 +100,23 @@ Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& name, 
   LOUPE_CHECK(!bytes.empty(), "load_image: '", name, "': the file is empty");
   LOUPE_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), "load_image: '", name, "': the file is too large (",
               bytes.size(), " bytes)");
+  LOUPE_CHECK(jpeg_huffman_tables_fit(bytes.data(), bytes.size()), "load_image: '", name,
+              "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes, or more than "
+              "1024 tables)");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
   int width = 0, height = 0, stored = 0;
+  // The header's size is checked before stb allocates the pixels (stb itself allows up to 2^24 x
+  // 2^24): the decoded samples and the (C, H, W) float tensor must both fit the limit.
+  if (stbi_info_from_memory(data, length, &width, &height, &stored)) {
+    const bool wide = stbi_is_16_bit_from_memory(data, length) != 0;
+    const uint64_t pixels = static_cast<uint64_t>(width) * static_cast<uint64_t>(height);
+    const uint64_t samples = pixels * static_cast<uint64_t>(std::max(stored, 3)) * (wide ? 2 : 1);
+    const uint64_t floats = pixels * 3 * sizeof(float);
+    io::check_declared_bytes("load_image", name,
+                             "a " + std::to_string(width) + "x" + std::to_string(height) + " image",
+                             std::max(samples, floats));
+  }
   // stb keeps its failure reason per thread, so loader threads may decode concurrently.
   if (stbi_is_16_bit_from_memory(data, length)) {
     stbi_us* pixels = stbi_load_16_from_memory(data, length, &width, &height, &stored, 0);

@@ -1,5 +1,7 @@
-// Image files <-> float tensors. Decoding uses stb_image (PNG, JPEG, BMP, and the other formats stb
-// reads); PNG writing uses stb_image_write. Both implementations are compiled once, in stb_impl.cpp.
+// Image files <-> float tensors. Decoding uses stb_image (PNG, JPEG and BMP only: stb_impl.cpp
+// leaves its other decoders out); PNG writing uses stb_image_write. Both implementations are
+// compiled once, in stb_impl.cpp. A decoded size above LOUPE_MAX_TENSOR_BYTES (tensor/io/limits.hpp)
+// is refused from the file's header, before the pixels are allocated.
 //
 // Tensors are (C, H, W) float32 with values in [0, 1] (8-bit samples / 255, 16-bit PNG / 65535).
 // C is 1 (grey) or 3 (RGB): an alpha channel is dropped, and grey <-> RGB conversions use the

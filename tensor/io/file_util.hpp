@@ -2,7 +2,8 @@
 //   InputFile            reads exact byte ranges, failing with loupe::Error naming the file
 //   write_file_atomically writes to a temporary file beside the target, then renames it over the
 //                        target, so a reader never sees a half-written file; on any failure the
-//                        temporary is removed and the target is left as it was
+//                        temporary is removed and the target is left as it was; a target that
+//                        exists but is not a regular file (a device, a folder) is refused
 //   tensor_bytes         a tensor's elements in row-major order as one contiguous byte block
 // Errors read "<op>: '<path>': <problem>". Files store little-endian data (as numpy and
 // safetensors do); the engine's CPU memory is little-endian too (checked below), so no swapping.
@@ -47,6 +48,8 @@ class InputFile {
   }
 
   uint64_t size() const { return size_; }
+  const std::string& path() const { return path_; }
+  const char* op() const { return op_; }
 
   // Reads exactly n bytes at `offset`; `what` names the part being read in the error message.
   void read(uint64_t offset, void* out, uint64_t n, const char* what) {
@@ -80,6 +83,12 @@ inline void write_file_atomically(const std::string& path, const char* op,
   namespace fs = std::filesystem;
   const fs::path target(path);
   LOUPE_CHECK(!target.filename().empty(), op, ": '", path, "': not a file name");
+  // Renaming over a device or a folder would replace it (as root, even /dev/full): refuse, as
+  // report::write_text_atomic does.
+  std::error_code status_error;
+  const fs::file_status status = fs::status(target, status_error);
+  LOUPE_CHECK(!fs::exists(status) || fs::is_regular_file(status), op, ": '", path,
+              "': cannot replace it: it exists and is not a regular file (a folder or a device)");
   std::string temp_name = ".";
   temp_name.append(target.filename().string()).append(".tmp-XXXXXX");
   std::string temp = (target.parent_path() / temp_name).string();
@@ -140,5 +149,17 @@ inline void normalise_bools(const Tensor& t) {
 
 // a * b into *out, false when it overflows uint64.
 inline bool checked_mul(uint64_t a, uint64_t b, uint64_t* out) { return !__builtin_mul_overflow(a, b, out); }
+
+// Whether a tensor of this shape can be laid out: contiguous strides count a zero extent as 1, so
+// a shape like (0, 2^40, 2^40) holds no element yet its strides overflow int64 (found by the IDX
+// fuzzer: undefined behaviour in contiguous_strides). The product of the extents with zeros as 1,
+// times the element size, must fit int64.
+inline bool strides_fit(const Shape& shape, uint64_t element_size) {
+  uint64_t product = element_size;
+  for (int64_t size : shape) {
+    if (size < 0 || !checked_mul(product, size > 0 ? static_cast<uint64_t>(size) : 1, &product)) return false;
+  }
+  return product <= static_cast<uint64_t>(INT64_MAX);
+}
 
 }  // namespace loupe::io

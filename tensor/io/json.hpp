@@ -24,6 +24,15 @@ struct Value {
   std::vector<Value> items;
   std::vector<std::pair<std::string, Value>> members;
 
+  // Declared here, defined below the class: clang with libstdc++ refuses to instantiate
+  // pair<string, Value> (inside the implicit members) while Value is still incomplete.
+  Value();
+  Value(const Value&);
+  Value(Value&&) noexcept;
+  Value& operator=(const Value&);
+  Value& operator=(Value&&) noexcept;
+  ~Value();
+
   const Value* find(const std::string& key) const {
     for (const auto& [name, value] : members) {
       if (name == key) return &value;
@@ -44,6 +53,13 @@ struct Value {
     return true;
   }
 };
+
+inline Value::Value() = default;
+inline Value::Value(const Value&) = default;
+inline Value::Value(Value&&) noexcept = default;
+inline Value& Value::operator=(const Value&) = default;
+inline Value& Value::operator=(Value&&) noexcept = default;
+inline Value::~Value() = default;
 
 class Parser {
  public:

@@ -12,6 +12,7 @@
 #include <optional>
 
 #include "tensor/io/file_util.hpp"
+#include "tensor/io/limits.hpp"
 #include "tensor/ops/copy.hpp"
 
 namespace loupe {
@@ -208,6 +209,7 @@ Tensor load_npy(const std::string& path) {
     if (!io::checked_mul(numel, static_cast<uint64_t>(size), &numel)) file.fail("shape overflows");
   }
   if (!io::checked_mul(numel, dtype_size(header.dtype), &nbytes)) file.fail("shape overflows");
+  if (!io::strides_fit(header.shape, dtype_size(header.dtype))) file.fail("shape ", shape_str(header.shape), " overflows");
   const uint64_t data_start = header_start + header_len;
   const uint64_t available = file.size() - data_start;
   if (available < nbytes) {
@@ -217,6 +219,9 @@ Tensor load_npy(const std::string& path) {
   if (available > nbytes) {
     file.fail(available - nbytes, " unexpected bytes after the data of shape ", shape_str(header.shape));
   }
+  // The file really holds that many bytes; the limit still bounds what one file may allocate.
+  io::check_declared_bytes("load_npy", path, "shape " + shape_str(header.shape) + " of " + dtype_name(header.dtype),
+                           nbytes);
 
   // Fortran order: the bytes are the C-order array of the reversed shape, i.e. the transpose.
   Shape stored = header.shape;

@@ -7,6 +7,7 @@
 
 #include "tensor/io/file_util.hpp"
 #include "tensor/io/json.hpp"
+#include "tensor/io/limits.hpp"
 
 namespace loupe {
 
@@ -63,6 +64,7 @@ Entry parse_entry(const std::string& name, const json::Value& v, io::InputFile& 
     if (!io::checked_mul(nbytes, size, &nbytes)) file.fail("tensor '", name, "': shape overflows");
     e.shape.push_back(static_cast<int64_t>(size));
   }
+  if (!io::strides_fit(e.shape, dtype_size(e.dtype))) file.fail("tensor '", name, "': shape ", shape_str(e.shape), " overflows");
 
   const json::Value* offsets = v.find("data_offsets");
   if (!offsets || offsets->kind != json::Value::Kind::array || offsets->items.size() != 2 ||
@@ -151,6 +153,12 @@ const char* safetensors_dtype(DType dtype) {
 std::map<std::string, Tensor> load_safetensors(const std::string& path) {
   io::InputFile file(path, "load_safetensors");
   const Header header = read_header(file);
+  // The header tiles the file (checked), so these sizes are real bytes; the limit still bounds
+  // what one file may allocate.
+  for (const Entry& e : header.entries) {
+    io::check_declared_bytes(file.op(), file.path(), "tensor '" + e.name + "' of shape " + shape_str(e.shape),
+                             e.end - e.begin);
+  }
   std::map<std::string, Tensor> tensors;
   for (const Entry& e : header.entries) {
     Tensor t = Tensor::empty(e.shape, e.dtype);

@@ -35,8 +35,8 @@ TEST_CASE("autocast: the scope nests, can be disabled inside, and restores on ex
 }
 
 TEST_CASE("autocast: only bfloat16 is accepted, and a refused guard changes nothing") {
-  CHECK_THROWS_WITH_AS(AutocastGuard(DType::f16), doctest::Contains("float16"), Error);
-  CHECK_THROWS_AS(AutocastGuard(DType::f32), Error);
+  CHECK_THROWS_WITH_AS(AutocastGuard{DType::f16}, doctest::Contains("float16"), Error);
+  CHECK_THROWS_AS(AutocastGuard{DType::f32}, Error);
   CHECK_FALSE(autocast::is_enabled());
 }
 

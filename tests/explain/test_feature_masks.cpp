@@ -152,7 +152,9 @@ TEST_CASE("feature masks: SLIC superpixels stay inside rectangles, are connected
     // Every segment inside one rectangle.
     std::map<int64_t, std::set<int64_t>> regions_of;
     for (size_t p = 0; p < ids.size(); ++p) regions_of[ids[p]].insert(region[p]);
-    for (const auto& [id, set] : regions_of) CHECK_MESSAGE(set.size() == 1, "segment ", id, " crosses a rectangle edge");
+    for (const auto& region_set : regions_of) {  // not a structured binding: doctest's macros capture it
+      CHECK_MESSAGE(region_set.second.size() == 1, "segment ", region_set.first, " crosses a rectangle edge");
+    }
     // So each rectangle edge is a segment boundary, and the segment count is about the asked one.
     const int64_t m = feature_count(mask);
     CHECK(m >= 15);

@@ -178,7 +178,8 @@ TEST_CASE("fast kernels: binary ops, same shape, scalar and row broadcast, with 
           {a, b}, {a, scalar}, {scalar, a}, {a, row}, {row, a}, {a, row_kept}, {a, column}, {a, strided}, {strided, row}};
       for (ops::BinaryOp op : binary_ops) {
         for (size_t p = 0; p < pairs.size(); ++p) {
-          const auto& [x, y] = pairs[p];
+          const Tensor& x = pairs[p].first;  // not a structured binding: lambdas capture x and y
+          const Tensor& y = pairs[p].second;
           const std::string ctx = std::string(ops::binary_name(op)) + " pair " + std::to_string(p) + " n=" +
                                   std::to_string(n) + " " + dtype_name(dtype);
           const Tensor fast = same_for_1_and_2_threads([&] { return ops::binary(op, x, y); }, ctx);
@@ -316,7 +317,8 @@ TEST_CASE("fast kernels: batch_norm forward, fused relu, and backward") {
         // Running statistics: updated identically.
         auto [rm1, rv1] = stats();
         ops::batch_norm(x, rm1, rv1, w, b, training);
-        auto [rm2, rv2] = stats();
+        const auto stats2 = stats();  // not a structured binding: the lambda below captures them
+        Tensor rm2 = stats2.first, rv2 = stats2.second;
         with_reference([&] { return ops::batch_norm(x, rm2, rv2, w, b, training); });
         check_close(rm1, rm2, 1e-12, 1e-12, "running_mean" + ctx);
         check_close(rv1, rv2, 1e-12, 1e-12, "running_var" + ctx);

@@ -68,7 +68,9 @@ TEST_CASE("Small CNN: logits, loss, gradients and BatchNorm buffers match PyTorc
   Tensor loss = cross_entropy(logits, f.at("target"));
   CHECK(loss.item() == doctest::Approx(f.at("loss").item()).epsilon(1e-5));
   backward(loss);
-  for (const auto& [name, p] : model->named_parameters()) {
+  for (const auto& named : model->named_parameters()) {
+    const std::string& name = named.first;  // not a structured binding: doctest's macros capture it
+    const Tensor& p = named.second;
     REQUIRE_MESSAGE(p.grad().defined(), name);
     check_scaled(p.grad(), f.at("grad." + name), 1e-4, "gradient of " + name);
   }
@@ -86,7 +88,9 @@ TEST_CASE("ResNet18 (10 classes, 64x64) training step: logits, loss and gradient
   CHECK(loss.item() == doctest::Approx(f.at("loss").item()).epsilon(1e-4));
   backward(loss);
   int whole = 0;
-  for (const auto& [name, p] : model->named_parameters()) {
+  for (const auto& named : model->named_parameters()) {
+    const std::string& name = named.first;  // not a structured binding: doctest's macros capture it
+    const Tensor& p = named.second;
     CAPTURE(name);
     const Tensor g = ops::to_dtype(p.grad(), DType::f64);
     if (f.count("grad." + name)) {

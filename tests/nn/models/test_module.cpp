@@ -56,7 +56,9 @@ TEST_CASE("load_state_dict copies values and checks keys and shapes before copyi
   auto b = conv_bn_net(2);
   CHECK(values(a->state_dict().at("0.weight")) != values(b->state_dict().at("0.weight")));
   b->load_state_dict(a->state_dict());
-  for (const auto& [name, t] : a->state_dict()) CHECK_MESSAGE(values(t) == values(b->state_dict().at(name)), name);
+  for (const auto& named : a->state_dict()) {
+    CHECK_MESSAGE(values(named.second) == values(b->state_dict().at(named.first)), named.first);
+  }
   CHECK(b->named_parameters()[0].second.requires_grad());  // still a trainable leaf
   CHECK(b->named_parameters()[0].second.is_leaf());
 
@@ -108,7 +110,9 @@ TEST_CASE("state dicts round-trip through safetensors files, buffers included") 
   auto b = conv_bn_net(5);
   const nn::LoadResult r = nn::load_state_dict(*b, path);
   CHECK(r.missing_keys.empty());
-  for (const auto& [name, t] : a->state_dict()) CHECK_MESSAGE(values(t) == values(b->state_dict().at(name)), name);
+  for (const auto& named : a->state_dict()) {
+    CHECK_MESSAGE(values(named.second) == values(b->state_dict().at(named.first)), named.first);
+  }
   a->eval();
   b->eval();
   Tensor x = random_tensor({2, 2, 4, 4});

@@ -88,7 +88,9 @@ TEST_CASE("loupe train: metrics.csv, metrics.json, last and best checkpoints; re
   resume.insert(resume.end(), {"--resume", dir.file("pieces/last.safetensors")});
   CHECK(run(cli::run_train, resume) == 0);
   const nn::Checkpoint pieces = nn::read_checkpoint(dir.file("pieces/last.safetensors"));
-  for (const auto& [name, tensor] : last.tensors) {
+  for (const auto& named : last.tensors) {
+    const std::string& name = named.first;  // not a structured binding: doctest's macros capture it
+    const Tensor& tensor = named.second;
     INFO(name);
     CHECK(to_vector<double>(ops::to_dtype(tensor, DType::f64)) ==
           to_vector<double>(ops::to_dtype(pieces.tensors.at(name), DType::f64)));

@@ -87,13 +87,17 @@ bool same_bytes(const Tensor& a, const Tensor& b) {
 void check_same_state(Run& a, Run& b) {
   const auto sa = a.model->state_dict(), sb = b.model->state_dict();
   REQUIRE(sa.size() == sb.size());
-  for (const auto& [name, tensor] : sa) {
+  for (const auto& named : sa) {
+    const std::string& name = named.first;  // not a structured binding: doctest's macros capture it
+    const Tensor& tensor = named.second;
     INFO("model tensor " << name);
     CHECK(same_bytes(tensor, sb.at(name)));
   }
   const auto oa = a.optimizer->state_dict(), ob = b.optimizer->state_dict();
   REQUIRE(oa.size() == ob.size());
-  for (const auto& [name, tensor] : oa) {
+  for (const auto& named : oa) {
+    const std::string& name = named.first;  // not a structured binding: doctest's macros capture it
+    const Tensor& tensor = named.second;
     INFO("optimizer tensor " << name);
     CHECK(same_bytes(tensor, ob.at(name)));
   }
