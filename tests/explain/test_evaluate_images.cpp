@@ -122,4 +122,23 @@ TEST_CASE("loupe explain --baseline: the summary and JSON name it (faith)") {
   fs::remove_all(dir);
 }
 
+TEST_CASE("loupe evaluate-explanations all: help, and options it refuses") {
+  const std::string program = loupe_program();
+  if (program.empty()) {
+    MESSAGE("build/cli/loupe not found next to the test program: command test skipped");
+    return;
+  }
+  const fs::path dir = fresh_dir("loupe_test_eval_all");
+  std::string out_text, err_text;
+  REQUIRE(run_loupe_command(program, "evaluate-explanations", "all --help", dir, &out_text) == 0);
+  CHECK(contains(out_text, "DIR/tabular"));
+  CHECK(run_loupe_command(program, "evaluate-explanations", "all --quick", dir, nullptr, &err_text) == 1);
+  CHECK(contains(err_text, "--out DIR is required"));
+  CHECK(run_loupe_command(program, "evaluate-explanations", "all --steps 3 --out x", dir, nullptr, &err_text) == 1);
+  CHECK(contains(err_text, "'--steps'"));
+  CHECK(!fs::exists(dir / "x"));
+  CHECK(run_loupe_command(program, "evaluate-explanations", "everything", dir, nullptr, &err_text) != 0);
+  CHECK(contains(err_text, "known: tabular, images, all"));
+}
+
 }  // namespace loupe::test
