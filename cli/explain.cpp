@@ -122,6 +122,8 @@ int64_t auto_or_positive(const Args& args, const std::string& name) {
   if (args.get(name) == "auto") return 0;
   const int64_t value = args.get_int(name);
   LOUPE_CHECK(value >= 1, "option --", name, ": expected auto or a positive integer, got ", value);
+  // A typo such as 10000000000 would otherwise run for days (or exhaust memory) before failing.
+  LOUPE_CHECK(value <= 1000000, "option --", name, ": at most 1000000, got ", value);
   return value;
 }
 
@@ -145,6 +147,8 @@ int run_explain(int argc, char** argv) {
   options.methods = explain::parse_methods(args.get("method"));
   options.target = args.get("target");
   options.steps = args.get_int("steps");
+  LOUPE_CHECK(options.steps >= 1 && options.steps <= 100000, "option --steps must be in [1, 100000], got ",
+              options.steps);
   options.samples = auto_or_positive(args, "samples");
   options.window = auto_or_positive(args, "window");
   options.stride = auto_or_positive(args, "stride");
