@@ -43,6 +43,7 @@
 #include "report/html.hpp"
 #include "report/svg_plot.hpp"
 #include "tensor/error.hpp"
+#include "tensor/io/json.hpp"
 #include "tensor/ops.hpp"
 
 namespace loupe::cli {
@@ -444,19 +445,6 @@ std::string json_number(double v) {
   return s.str();
 }
 
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) {
-      out += ' ';
-      continue;
-    }
-    out += c;
-  }
-  return out + "\"";
-}
-
 // --- results -----------------------------------------------------------------------------------
 
 struct MethodResult {
@@ -689,15 +677,15 @@ std::string summary_json(const Settings& s, const std::vector<ModelCase>& models
     << ", \"seed\": " << s.seed << "},\n  \"models\": [";
   for (size_t i = 0; i < models.size(); ++i) {
     const ModelCase& m = models[i];
-    j << (i ? "," : "") << "\n    {\"name\": " << json_string(m.name) << ", \"checkpoint\": " << json_string(m.checkpoint)
-      << ", \"training\": " << json_string(m.training) << ", \"image_size\": " << m.info.image_size << ", "
-      << json_string(m.test_metric_name) << ": " << json_number(m.test_metric) << ", \"data_mean\": " << json_list(m.data_mean)
+    j << (i ? "," : "") << "\n    {\"name\": " << json::quote(m.name) << ", \"checkpoint\": " << json::quote(m.checkpoint)
+      << ", \"training\": " << json::quote(m.training) << ", \"image_size\": " << m.info.image_size << ", "
+      << json::quote(m.test_metric_name) << ": " << json_number(m.test_metric) << ", \"data_mean\": " << json_list(m.data_mean)
       << "}";
   }
   j << "\n  ],\n  \"methods\": [";
   for (size_t i = 0; i < results.size(); ++i) {
     const MethodResult& r = results[i];
-    j << (i ? "," : "") << "\n    {\"model\": " << json_string(r.model) << ", \"method\": " << json_string(r.method)
+    j << (i ? "," : "") << "\n    {\"model\": " << json::quote(r.model) << ", \"method\": " << json::quote(r.method)
       << ", \"baseline\": \"black\", \"deletion_auc\": " << json_number(mean_of(r.del)) << ", \"insertion_auc\": "
       << json_number(mean_of(r.ins)) << ", \"deletion_blur_auc\": " << json_number(mean_of(r.del_blur))
       << ", \"infidelity_gaussian\": " << json_number(mean_of(r.inf_gauss)) << ", \"infidelity_subset\": "
@@ -706,15 +694,15 @@ std::string summary_json(const Settings& s, const std::vector<ModelCase>& models
       << json_number(mean_of(r.border)) << ", \"centre_share\": " << json_number(mean_of(r.centre))
       << ", \"seconds_per_image\": " << json_number(r.seconds) << ", \"randomisation\": [";
     for (size_t k = 0; k < r.sanity.size(); ++k)
-      j << (k ? ", " : "") << "{\"block\": " << json_string(r.sanity[k].block) << ", \"spearman\": "
+      j << (k ? ", " : "") << "{\"block\": " << json::quote(r.sanity[k].block) << ", \"spearman\": "
         << json_number(mean_of(r.sanity[k].spearman)) << ", \"spearman_abs\": " << json_number(mean_of(r.sanity[k].spearman_abs)) << "}";
     j << "]}";
   }
   j << "\n  ],\n  \"baseline_study\": [";
   for (size_t i = 0; i < baselines.size(); ++i) {
     const BaselineResult& r = baselines[i];
-    j << (i ? "," : "") << "\n    {\"model\": " << json_string(r.model) << ", \"baseline\": " << json_string(r.baseline)
-      << ", \"method\": " << json_string(r.method) << ", \"deletion_auc\": " << json_number(mean_of(r.del))
+    j << (i ? "," : "") << "\n    {\"model\": " << json::quote(r.model) << ", \"baseline\": " << json::quote(r.baseline)
+      << ", \"method\": " << json::quote(r.method) << ", \"deletion_auc\": " << json_number(mean_of(r.del))
       << ", \"insertion_auc\": " << json_number(mean_of(r.ins)) << ", \"spearman_vs_black\": "
       << json_number(mean_of(r.spearman_vs_black)) << ", \"region_share\": " << json_number(mean_of(r.region))
       << ", \"background_max_ratio\": " << json_number(mean_of(r.background_max)) << "}";

@@ -36,6 +36,7 @@
 #include "report/html.hpp"
 #include "report/svg_plot.hpp"
 #include "tensor/error.hpp"
+#include "tensor/io/json.hpp"
 
 namespace loupe::cli {
 
@@ -81,15 +82,6 @@ std::string num(double v) {
   return buffer;
 }
 
-std::string quoted(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string stat_json(const lfa::Stat& s) { return "{\"mean\": " + num(s.mean) + ", \"se\": " + num(s.se) + "}"; }
 
 std::string stat_text(const lfa::Stat& s) { return report::format_mean_std(s.mean, s.se, 3); }
@@ -98,9 +90,9 @@ std::string stat_text(const lfa::Stat& s) { return report::format_mean_std(s.mea
 std::string matrix_json(const std::vector<lfa::Method>& methods, const std::vector<std::vector<lfa::Stat>>& m) {
   std::string out = "{";
   for (size_t i = 0; i < methods.size(); ++i) {
-    out += (i ? ", " : "") + quoted(lfa::method_key(methods[i])) + ": {";
+    out += (i ? ", " : "") + json::quote(lfa::method_key(methods[i])) + ": {";
     for (size_t j = 0; j < methods.size(); ++j)
-      out += (j ? ", " : "") + quoted(lfa::method_key(methods[j])) + ": " + stat_json(m[i][j]);
+      out += (j ? ", " : "") + json::quote(lfa::method_key(methods[j])) + ": " + stat_json(m[i][j]);
     out += "}";
   }
   return out + "}";
@@ -245,7 +237,7 @@ int run_evaluate_tabular(int argc, char** argv) {
   for (const Run& run : runs) {
     const lfa::ExperimentResult& r = run.result;
     const std::string key = r.dataset + "," + r.model + ",";
-    models_csv << key << quoted(run.task) << "," << num(r.test_metric) << "," << num(run.train_loss) << ","
+    models_csv << key << json::quote(run.task) << "," << num(r.test_metric) << "," << num(run.train_loss) << ","
                << num(run.train_seconds) << "," << r.points << "," << r.features << "," << num(r.seconds) << "\n";
     for (size_t m = 0; m < methods.size(); ++m) {
       const std::string mk = key + lfa::method_key(methods[m]) + ",";
@@ -301,16 +293,16 @@ int run_evaluate_tabular(int argc, char** argv) {
        << ", \"stdev\": " << num(options.stdev) << ", \"kernel_width\": " << num(options.kernel_width)
        << ", \"ig_steps\": " << options.ig_steps << ", \"training_steps\": " << steps << ", \"seed\": " << seed
        << "},\n  \"methods\": [";
-  for (size_t m = 0; m < methods.size(); ++m) json << (m ? ", " : "") << quoted(lfa::method_key(methods[m]));
+  for (size_t m = 0; m < methods.size(); ++m) json << (m ? ", " : "") << json::quote(lfa::method_key(methods[m]));
   json << "],\n  \"runs\": [";
   for (size_t ri = 0; ri < runs.size(); ++ri) {
     const lfa::ExperimentResult& r = runs[ri].result;
-    json << (ri ? ",\n" : "\n") << "    {\"dataset\": " << quoted(r.dataset) << ", \"model\": " << quoted(r.model)
-         << ", \"task\": " << quoted(runs[ri].task) << ", \"test_metric\": " << num(r.test_metric)
+    json << (ri ? ",\n" : "\n") << "    {\"dataset\": " << json::quote(r.dataset) << ", \"model\": " << json::quote(r.model)
+         << ", \"task\": " << json::quote(runs[ri].task) << ", \"test_metric\": " << num(r.test_metric)
          << ", \"points\": " << r.points << ", \"features\": " << r.features << ", \"seconds\": " << num(r.seconds)
          << ",\n     \"identity\": {";
     for (size_t m = 0; m < methods.size(); ++m)
-      json << (m ? ", " : "") << quoted(lfa::method_key(methods[m])) << ": {\"l1\": " << stat_json(r.identity_l1[m])
+      json << (m ? ", " : "") << json::quote(lfa::method_key(methods[m])) << ": {\"l1\": " << stat_json(r.identity_l1[m])
            << ", \"cosine\": " << stat_json(r.identity_cosine[m]) << "}";
     json << "}"
          << ",\n     \"agreement_l1\": " << matrix_json(methods, r.agreement_l1)
@@ -320,7 +312,7 @@ int run_evaluate_tabular(int argc, char** argv) {
     if (r.has_recovery) {
       json << ",\n     \"recovery\": {";
       for (size_t m = 0; m < methods.size(); ++m)
-        json << (m ? ", " : "") << quoted(lfa::method_key(methods[m])) << ": {\"to_w\": " << stat_json(r.recovery_w[m])
+        json << (m ? ", " : "") << json::quote(lfa::method_key(methods[m])) << ": {\"to_w\": " << stat_json(r.recovery_w[m])
              << ", \"to_wx\": " << stat_json(r.recovery_wx[m])
              << ", \"to_w_logit\": " << stat_json(r.recovery_w_logit[m])
              << ", \"to_wx_logit\": " << stat_json(r.recovery_wx_logit[m]) << "}";
@@ -336,7 +328,7 @@ int run_evaluate_tabular(int argc, char** argv) {
            << ", \"relative_l1\": " << stat_json(r.ig_to_gxi[i]) << "}";
     json << "],\n     \"perturbation_gap\": {";
     for (size_t m = 0; m < methods.size(); ++m)
-      json << (m ? ",\n       " : "\n       ") << quoted(lfa::method_key(methods[m]))
+      json << (m ? ",\n       " : "\n       ") << json::quote(lfa::method_key(methods[m]))
            << ": {\"pgi_zero\": " << gap_json(r.pgi_zero[m]) << ", \"pgu_zero\": " << gap_json(r.pgu_zero[m])
            << ", \"pgi_gaussian\": " << gap_json(r.pgi_gaussian[m])
            << ", \"pgu_gaussian\": " << gap_json(r.pgu_gaussian[m]) << "}";

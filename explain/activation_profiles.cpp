@@ -14,7 +14,9 @@
 #include "explain/heatmap.hpp"
 #include "explain/report.hpp"
 #include "nn/data/image.hpp"
+#include "report/html.hpp"
 #include "tensor/error.hpp"
+#include "tensor/io/json.hpp"
 #include "tensor/ops.hpp"
 
 namespace loupe::explain {
@@ -54,35 +56,6 @@ std::vector<int64_t> split_labels(const std::string& text, const std::vector<std
     return rest;
   }
   return {};
-}
-
-std::string json_escape(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buffer[8];
-      std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-      out += buffer;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
-}
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '&') out += "&amp;";
-    else if (c == '<') out += "&lt;";
-    else if (c == '>') out += "&gt;";
-    else if (c == '"') out += "&quot;";
-    else out += c;
-  }
-  return out;
 }
 
 std::string number(double v, const char* format = "%.9g") {
@@ -424,11 +397,11 @@ std::string profiles_json(const ActivationProfiles& p) {
   std::ostringstream out;
   out << "{\"images\": " << p.images << ", \"top\": " << p.top << ", \"groups\": [";
   for (size_t j = 0; j < p.groups.size(); ++j)
-    out << (j ? ", " : "") << "{\"name\": " << json_escape(p.groups[j]) << ", \"images\": " << p.group_sizes[j] << "}";
+    out << (j ? ", " : "") << "{\"name\": " << json::quote(p.groups[j]) << ", \"images\": " << p.group_sizes[j] << "}";
   out << "],\n \"layers\": [";
   for (size_t l = 0; l < p.layers.size(); ++l) {
     const LayerProfile& layer = p.layers[l];
-    out << (l ? ",\n  " : "\n  ") << "{\"layer\": " << json_escape(layer.layer) << ", \"maps\": " << layer.maps
+    out << (l ? ",\n  " : "\n  ") << "{\"layer\": " << json::quote(layer.layer) << ", \"maps\": " << layer.maps
         << ", \"map_height\": " << layer.height << ", \"map_width\": " << layer.width
         << ", \"dead_share\": " << number(layer.dead_share) << ", \"dead\": [";
     bool first = true;
@@ -443,7 +416,7 @@ std::string profiles_json(const ActivationProfiles& p) {
           << ", \"score\": " << number(layer.score[static_cast<size_t>(layer.ranking[i])]) << "}";
     out << "],\n   \"groups\": [";
     for (size_t j = 0; j < p.groups.size(); ++j) {
-      out << (j ? ",\n    " : "\n    ") << "{\"name\": " << json_escape(p.groups[j]) << ", \"top\": [";
+      out << (j ? ",\n    " : "\n    ") << "{\"name\": " << json::quote(p.groups[j]) << ", \"top\": [";
       for (size_t i = 0; i < layer.top[j].size(); ++i) {
         const size_t k = static_cast<size_t>(layer.top[j][i]);
         out << (i ? ", " : "") << "{\"map\": " << k << ", \"normalised\": " << number(layer.normalised[j][k])
@@ -467,14 +440,14 @@ void write_profiles(const ActivationProfiles& p, const std::string& folder, cons
   std::filesystem::create_directories(folder, error);
   LOUPE_CHECK(!error, "activation profiles: cannot create the folder '", folder, "': ", error.message());
   std::ostringstream html;
-  html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << html_escape(title)
+  html << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << report::html_escape(title)
        << "</title>\n<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
           "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}"
           "img{image-rendering:pixelated}.small{color:#555;font-size:90%}</style></head><body>\n<h1>"
-       << html_escape(title) << "</h1>\n<p>" << html_escape(source) << "</p>\n<p>" << p.images
+       << report::html_escape(title) << "</h1>\n<p>" << report::html_escape(source) << "</p>\n<p>" << p.images
        << " images. Groups: ";
   for (size_t j = 0; j < p.groups.size(); ++j)
-    html << (j ? ", " : "") << "<b>" << html_escape(p.groups[j]) << "</b> (" << p.group_sizes[j] << ")";
+    html << (j ? ", " : "") << "<b>" << report::html_escape(p.groups[j]) << "</b> (" << p.group_sizes[j] << ")";
   html << ".</p>\n<p class=\"small\">Per map: the spatial mean of each image's activation, averaged over a group; "
           "normalised = the group's mean minus the mean over groups; maps ranked by the mean absolute normalised "
           "value. Dead maps (max - min &lt;= 1e-30 on every image) are left out. Each picture shows a group's top "
@@ -482,7 +455,7 @@ void write_profiles(const ActivationProfiles& p, const std::string& folder, cons
           "its highest value over all groups.</p>\n";
   std::set<std::string> used;
   for (const LayerProfile& layer : p.layers) {
-    html << "<h2>" << html_escape(layer.layer) << "</h2>\n<p>" << layer.maps << " maps of " << layer.height << "x"
+    html << "<h2>" << report::html_escape(layer.layer) << "</h2>\n<p>" << layer.maps << " maps of " << layer.height << "x"
          << layer.width << "; dead: " << number(100.0 * layer.dead_share, "%.1f") << "%. Ranking: ";
     for (size_t i = 0; i < layer.ranking.size() && i < static_cast<size_t>(2 * p.top); ++i)
       html << (i ? ", " : "") << layer.ranking[i] << " ("
@@ -494,8 +467,8 @@ void write_profiles(const ActivationProfiles& p, const std::string& folder, cons
       used.insert(stem);
       const std::string png = stem + ".png";
       nn::save_png((std::filesystem::path(folder) / png).string(), top_maps_image(layer, static_cast<int64_t>(j), tile));
-      html << "<tr><td>" << html_escape(p.groups[j]) << "</td><td><img src=\"" << html_escape(png) << "\" alt=\""
-           << html_escape(stem) << "\"><br><span class=\"small\">";
+      html << "<tr><td>" << report::html_escape(p.groups[j]) << "</td><td><img src=\"" << report::html_escape(png) << "\" alt=\""
+           << report::html_escape(stem) << "\"><br><span class=\"small\">";
       for (size_t i = 0; i < layer.top[j].size(); ++i) {
         const size_t k = static_cast<size_t>(layer.top[j][i]);
         html << (i ? " &middot; " : "") << "map " << k << ": " << number(layer.normalised[j][k], "%+.3g");

@@ -21,7 +21,9 @@
 #include "nn/data/image.hpp"
 #include "nn/data/transforms.hpp"
 #include "report/files.hpp"
+#include "report/html.hpp"
 #include "tensor/error.hpp"
+#include "tensor/io/json.hpp"
 #include "tensor/io/npy.hpp"
 #include "tensor/ops.hpp"
 
@@ -544,40 +546,8 @@ std::string report_baseline_name(const ReportOptions& options) {
 
 namespace {
 
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char ch : s) {
-    switch (ch) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += ch;
-    }
-  }
-  return out;
-}
-
 // File names in src attributes: the names are already safe; spaces and the like are not possible.
-std::string url(const std::string& name) { return html_escape(name); }
-
-std::string json_escape(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += static_cast<char>(ch);
-    } else if (ch < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", ch);
-      out += buf;
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  return out + "\"";
-}
+std::string url(const std::string& name) { return report::html_escape(name); }
 
 std::string number(double v, const char* format = "%.9g") {
   if (!std::isfinite(v)) return "null";
@@ -634,7 +604,7 @@ std::vector<size_t> top_classes(const std::vector<double>& probs, size_t count) 
 
 std::string report_html(const Report& r) {
   std::ostringstream h;
-  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << html_escape(r.title)
+  h << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>" << report::html_escape(r.title)
     << "</title>\n<style>\n"
     << "body { font-family: sans-serif; margin: 1.5em; color: #222; }\n"
     << "section { border-top: 1px solid #ccc; margin-top: 1.5em; padding-top: 0.5em; }\n"
@@ -646,44 +616,44 @@ std::string report_html(const Report& r) {
     << ".target { font-weight: bold; }\n"
     << ".note { font-size: 0.85em; color: #555; }\n"
     << "</style>\n</head>\n<body>\n";
-  h << "<h1>" << html_escape(r.title) << "</h1>\n";
-  h << "<p>Model <b>" << html_escape(r.model) << "</b>";
-  if (!r.checkpoint.empty()) h << " from <code>" << html_escape(r.checkpoint) << "</code>";
+  h << "<h1>" << report::html_escape(r.title) << "</h1>\n";
+  h << "<p>Model <b>" << report::html_escape(r.model) << "</b>";
+  if (!r.checkpoint.empty()) h << " from <code>" << report::html_escape(r.checkpoint) << "</code>";
   h << " (" << (r.multilabel ? "multilabel, sigmoid per label" : "single label, softmax") << ").</p>\n";
-  h << "<p class=\"note\">" << html_escape(settings_text(r))
+  h << "<p class=\"note\">" << report::html_escape(settings_text(r))
     << ". Signed maps: red = evidence for the target, blue = against, white = none. Absolute maps: "
        "dark = little, bright = much.</p>\n";
   for (const ReportImage& image : r.images) {
-    h << "<section>\n<h2>" << html_escape(image.name) << "</h2>\n<p class=\"note\">" << html_escape(image.source)
+    h << "<section>\n<h2>" << report::html_escape(image.name) << "</h2>\n<p class=\"note\">" << report::html_escape(image.source)
       << "</p>\n";
     h << "<figure><img src=\"" << url(image.input_png) << "\" alt=\"input\"><figcaption>input</figcaption></figure>\n";
     if (!image.mask_png.empty()) {
       h << "<figure><img src=\"" << url(image.mask_png) << "\" alt=\"feature mask\"><figcaption>" << image.features
-        << " features (" << html_escape(r.options.grid) << ")</figcaption></figure>\n";
+        << " features (" << report::html_escape(r.options.grid) << ")</figcaption></figure>\n";
     }
     h << "<table class=\"probs\">\n";
     for (size_t c : top_classes(image.probabilities, 10)) {
       const double p = image.probabilities[c];
       bool is_target = false;
       for (const ReportTarget& t : image.targets) is_target |= static_cast<size_t>(t.index) == c;
-      h << "<tr" << (is_target ? " class=\"target\"" : "") << "><td>" << html_escape(r.labels[c]) << "</td><td>"
+      h << "<tr" << (is_target ? " class=\"target\"" : "") << "><td>" << report::html_escape(r.labels[c]) << "</td><td>"
         << number(p, "%.4f") << "</td><td><span class=\"bar\" style=\"width: " << number(100.0 * p, "%.1f")
         << "px\"></span></td></tr>\n";
     }
     h << "</table>\n";
     for (const ReportTarget& t : image.targets) {
-      h << "<h3>target " << html_escape(t.label) << " (class " << t.index << ", probability "
+      h << "<h3>target " << report::html_escape(t.label) << " (class " << t.index << ", probability "
         << number(t.probability, "%.4f") << ")</h3>\n<div>\n";
       for (const ReportAttribution& a : t.attributions) {
         std::string title = a.method;
         for (const MethodInfo& m : report_methods())
           if (m.name == a.method) title = m.title;
-        std::string caption = html_escape(title);
+        std::string caption = report::html_escape(title);
         if (std::isfinite(a.delta)) caption += "<br>delta " + number(a.delta, "%.2e");
         h << "<figure><a href=\"" << url(a.npy) << "\"><img src=\"" << url(a.map_png) << "\" alt=\""
-          << html_escape(a.method) << " map\"></a><figcaption>" << caption << "</figcaption></figure>";
-        h << "<figure><img src=\"" << url(a.overlay_png) << "\" alt=\"" << html_escape(a.method)
-          << " overlay\"><figcaption>" << html_escape(title) << " over the input</figcaption></figure>\n";
+          << report::html_escape(a.method) << " map\"></a><figcaption>" << caption << "</figcaption></figure>";
+        h << "<figure><img src=\"" << url(a.overlay_png) << "\" alt=\"" << report::html_escape(a.method)
+          << " overlay\"><figcaption>" << report::html_escape(title) << " over the input</figcaption></figure>\n";
       }
       h << "</div>\n";
     }
@@ -695,36 +665,36 @@ std::string report_html(const Report& r) {
 
 std::string report_json(const Report& r) {
   std::ostringstream j;
-  j << "{\n  \"model\": " << json_escape(r.model) << ",\n  \"checkpoint\": " << json_escape(r.checkpoint)
+  j << "{\n  \"model\": " << json::quote(r.model) << ",\n  \"checkpoint\": " << json::quote(r.checkpoint)
     << ",\n  \"multilabel\": " << (r.multilabel ? "true" : "false") << ",\n  \"output\": "
-    << json_escape(output_name(r.output)) << ",\n  \"folder\": " << json_escape(r.folder)
+    << json::quote(output_name(r.output)) << ",\n  \"folder\": " << json::quote(r.folder)
     << ",\n  \"report\": \"report.html\",\n  \"settings\": {\"steps\": " << r.options.steps
     << ", \"samples\": " << r.options.samples << ", \"noise\": " << number(r.options.noise)
     << ", \"window\": " << occlusion_window(r.options, r.image_size)
-    << ", \"stride\": " << occlusion_stride(r.options, r.image_size) << ", \"grid\": " << json_escape(r.options.grid)
+    << ", \"stride\": " << occlusion_stride(r.options, r.image_size) << ", \"grid\": " << json::quote(r.options.grid)
     << ", \"perturbations_per_eval\": " << r.options.perturbations_per_eval
     << ", \"internal_batch\": " << r.options.internal_batch << ", \"baseline\": "
-    << json_escape(report_baseline_name(r.options)) << ", \"clip_percentile\": "
+    << json::quote(report_baseline_name(r.options)) << ", \"clip_percentile\": "
     << number(r.options.clip_percentile) << ", \"seed\": " << r.options.seed << "},\n  \"labels\": [";
-  for (size_t i = 0; i < r.labels.size(); ++i) j << (i ? ", " : "") << json_escape(r.labels[i]);
+  for (size_t i = 0; i < r.labels.size(); ++i) j << (i ? ", " : "") << json::quote(r.labels[i]);
   j << "],\n  \"images\": [";
   for (size_t i = 0; i < r.images.size(); ++i) {
     const ReportImage& image = r.images[i];
-    j << (i ? "," : "") << "\n    {\"name\": " << json_escape(image.name)
-      << ", \"source\": " << json_escape(image.source) << ", \"input_png\": " << json_escape(image.input_png) << ", \"mask_png\": "
-      << json_escape(image.mask_png) << ", \"features\": " << image.features << ", \"predicted\": " << image.predicted
+    j << (i ? "," : "") << "\n    {\"name\": " << json::quote(image.name)
+      << ", \"source\": " << json::quote(image.source) << ", \"input_png\": " << json::quote(image.input_png) << ", \"mask_png\": "
+      << json::quote(image.mask_png) << ", \"features\": " << image.features << ", \"predicted\": " << image.predicted
       << ", \"probabilities\": [";
     for (size_t c = 0; c < image.probabilities.size(); ++c) j << (c ? ", " : "") << number(image.probabilities[c]);
     j << "],\n     \"targets\": [";
     for (size_t t = 0; t < image.targets.size(); ++t) {
       const ReportTarget& target = image.targets[t];
-      j << (t ? "," : "") << "\n       {\"index\": " << target.index << ", \"label\": " << json_escape(target.label)
+      j << (t ? "," : "") << "\n       {\"index\": " << target.index << ", \"label\": " << json::quote(target.label)
         << ", \"probability\": " << number(target.probability) << ", \"attributions\": [";
       for (size_t m = 0; m < target.attributions.size(); ++m) {
         const ReportAttribution& a = target.attributions[m];
-        j << (m ? "," : "") << "\n         {\"method\": " << json_escape(a.method) << ", \"signed\": "
-          << (a.is_signed ? "true" : "false") << ", \"npy\": " << json_escape(a.npy) << ", \"map\": "
-          << json_escape(a.map_png) << ", \"overlay\": " << json_escape(a.overlay_png) << ", \"sum\": "
+        j << (m ? "," : "") << "\n         {\"method\": " << json::quote(a.method) << ", \"signed\": "
+          << (a.is_signed ? "true" : "false") << ", \"npy\": " << json::quote(a.npy) << ", \"map\": "
+          << json::quote(a.map_png) << ", \"overlay\": " << json::quote(a.overlay_png) << ", \"sum\": "
           << number(a.total) << ", \"delta\": " << number(a.delta) << ", \"seconds\": " << number(a.seconds, "%.4f")
           << "}";
       }
