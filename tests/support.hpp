@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <random>
@@ -52,6 +53,15 @@ inline Tensor noncontiguous_copy(const Tensor& t) {
 
 // All values as doubles in row-major order.
 inline std::vector<double> values(const Tensor& t) { return to_vector<double>(t); }
+
+// Largest |a - b| over two tensors of the same number of elements (compared as float64).
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = values(a), y = values(b);
+  REQUIRE(x.size() == y.size());
+  double d = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
+  return d;
+}
 
 // Fails the current test (without stopping it) when any element differs by more than
 // atol + rtol * |expected|; NaN matches NaN. The message names the context and first mismatch.

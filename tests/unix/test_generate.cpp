@@ -19,6 +19,7 @@
 
 using namespace loupe;
 using namespace loupe::unix;
+using loupe::test::max_abs_diff;
 
 namespace {
 
@@ -37,14 +38,6 @@ UnixConfig tiny(int64_t n, int64_t m) {
   c.n_separated_start = n;
   c.m_separated_end = m;
   return c;
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  const std::vector<double> x = to_vector<double>(a), y = to_vector<double>(b);
-  REQUIRE(x.size() == y.size());
-  double d = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
-  return d;
 }
 
 }  // namespace

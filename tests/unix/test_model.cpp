@@ -19,6 +19,7 @@
 
 using namespace loupe;
 using namespace loupe::unix;
+using loupe::test::max_abs_diff;
 
 namespace {
 
@@ -38,14 +39,6 @@ UnixConfig tiny_unix(int64_t n, int64_t m, bool tied = false) {
   c.m_separated_end = m;
   c.tie_embeddings = tied;
   return c;
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  const std::vector<double> x = to_vector<double>(a), y = to_vector<double>(b);
-  REQUIRE(x.size() == y.size());
-  double d = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
-  return d;
 }
 
 // Max |a - b| over the positions `rows` (dim 1).

@@ -20,6 +20,7 @@
 
 using namespace loupe;
 using namespace loupe::unix;
+using loupe::test::max_abs_diff;
 
 namespace {
 
@@ -37,14 +38,6 @@ UnixConfig mot_config() {
   c.qk_norm = true;
   c.mixture_of_transformers = true;
   return c;
-}
-
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  const std::vector<double> x = to_vector<double>(a), y = to_vector<double>(b);
-  REQUIRE(x.size() == y.size());
-  double d = 0.0;
-  for (size_t i = 0; i < x.size(); ++i) d = std::max(d, std::abs(x[i] - y[i]));
-  return d;
 }
 
 const std::vector<int64_t> kRows = {1, 5, 6,  3, 9, 10, 12, 4, 7, 2,  //
