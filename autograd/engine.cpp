@@ -1,7 +1,8 @@
 // The backward engine. See engine.hpp.
 //
 // 1. Find every node reachable from the outputs (iterative depth-first search) and count, for
-//    each node, how many reachable edges point at it: its number of consumers.
+//    each node, how many reachable edges point at it: its number of consumers (and the same for
+//    each leaf, so that a gradient-ready hook (hooks.hpp) can be told when a leaf's .grad is final).
 // 2. Kahn's algorithm: a node runs once all its consumers have handed it their gradient
 //    contributions, which are summed first. That is a topological order without recursion.
 // 3. A gradient reaching a leaf is accumulated into its .grad (backward) or captured (grad).
@@ -11,6 +12,7 @@
 #include <unordered_set>
 
 #include "autograd/grad_mode.hpp"
+#include "autograd/hooks.hpp"
 #include "autograd/node.hpp"
 #include "autograd/rules.hpp"
 #include "tensor/ops/binary.hpp"
@@ -45,6 +47,8 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
 
   std::unordered_map<const Node*, Tensor> pending;  // summed incoming gradient per node
   std::unordered_map<const Node*, int> consumers;   // edges still to deliver per node
+  std::unordered_map<AutogradMeta*, int> leaf_edges;  // edges still to deliver per leaf (hooks only)
+  const autograd::GradReadyFn* ready_hook = capture ? nullptr : autograd::active_grad_ready_hook();
   std::vector<std::shared_ptr<Node>> start;
 
   auto deliver_to_leaf = [&](const std::shared_ptr<AutogradMeta>& leaf, const Tensor& g) {
@@ -82,6 +86,7 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
     Node* node = stack.back();
     stack.pop_back();
     for (const Edge& edge : node->inputs()) {
+      if (ready_hook && edge.leaf) ++leaf_edges[edge.leaf.get()];
       if (!edge.node) continue;
       ++consumers[edge.node.get()];
       if (seen.insert(edge.node.get()).second) stack.push_back(edge.node.get());
@@ -149,8 +154,10 @@ void run_backward(const std::vector<Tensor>& roots, const std::vector<Tensor>& r
         const Node* next = edge.node.get();
         if (g.defined()) pending[next] = add_gradients(pending[next], g);
         if (--consumers[next] == 0) ready.push_back(edge.node);
-      } else if (edge.leaf && g.defined()) {
-        deliver_to_leaf(edge.leaf, g);
+      } else if (edge.leaf) {
+        if (g.defined()) deliver_to_leaf(edge.leaf, g);
+        // The last edge into this leaf has delivered (or had nothing to deliver): its .grad is final.
+        if (ready_hook && --leaf_edges[edge.leaf.get()] == 0) (*ready_hook)(*edge.leaf);
       }
     }
     if (!retain_graph) node->release();
