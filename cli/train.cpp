@@ -12,10 +12,17 @@
 // workers and device); any other differing option is refused, naming it.
 // SIGINT / SIGTERM stop the run between two steps with a resumable checkpoint (train_interrupt.hpp).
 // The chest X-ray study in one line: loupe train --preset cxr --data <cxr>/labels.csv --out DIR
+// Data-parallel: `mpirun -np N loupe train ...` trains one model on N processes (docs/distributed.md):
+// each rank loads its shard of every batch of --batch-size (the global batch, the same batches as
+// one process), gradients are summed by bucketed all-reduce during backward, --sync-bn makes batch
+// norm use the global batch's statistics; rank 0 alone evaluates, prints and writes the files, and
+// any rank count resumes any checkpoint. An error on one rank ends all of them (MPI_Abort).
 // Tests: tests/nn/train/test_commands.cpp, tests/cli/test_resume_options.cpp, tests/cli/test_interrupt.cpp
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -31,7 +38,10 @@
 #include "cli/progress.hpp"
 #include "cli/train_common.hpp"
 #include "cli/train_interrupt.hpp"
+#include "distributed/communicator.hpp"
+#include "nn/layers/norm.hpp"
 #include "nn/training.hpp"
+#include "tensor/cuda/backend.hpp"
 #include "tensor/io/safetensors.hpp"
 #include "tensor/parallel.hpp"
 
@@ -53,6 +63,7 @@ const std::vector<OptionSpec> kTrainOptions = {
     {"epochs", "N", "10", "training epochs"},
     {"batch-size", "N", "32", "images per step"},
     {"limit-train", "N", "0", "use only the first N training examples (0 = all)"},
+    {"limit-test", "N", "0", "evaluate on only the first N test examples (0 = all)"},
     {"optimizer", "NAME", "adam", "sgd, adam or adamw"},
     {"lr", "RATE", "0.001", "learning rate"},
     {"weight-decay", "W", "0", "weight decay (decoupled for adamw)"},
@@ -73,6 +84,7 @@ const std::vector<OptionSpec> kTrainOptions = {
     {"out", "DIR", "", "output folder (created)"},
     {"resume", "CKPT", "", "continue the run saved in this checkpoint"},
     {"on-bad-image", "POLICY", "stop", "stop or skip unreadable images"},
+    {"sync-bn", "", "", "under mpirun: batch norm statistics of the global batch (default: each rank's shard)"},
 };
 
 const char* kSummary =
@@ -81,13 +93,16 @@ const char* kSummary =
     "  --optimizer adam --lr 0.001 --weight-decay 0.0001 --batch-size 8 --in-channels 3 --image-size 224\n"
     "  --threshold 0.5 (the study's settings; grey image, aspect-preserving resize with zero padding,\n"
     "  intensity normalisation, channel repeated to 3, BCE with logits)\n"
-    "Example: loupe train --preset cxr --data ../shared/data/cxr/labels.csv --epochs 20 --out runs/cxr";
+    "Example: loupe train --preset cxr --data ../shared/data/cxr/labels.csv --epochs 20 --out runs/cxr\n"
+    "Data-parallel: mpirun -np 2 loupe train ... --sync-bn (each rank takes its shard of every batch;\n"
+    "  --batch-size is the global batch; one thread pool per rank of cores / ranks threads)";
 
 constexpr const char* kOptionPrefix = "cli.train.";
 // Options a resumed run may give with a new value: how long to train, where the data is, how it
 // is loaded and on which device (results do not depend on workers or device placement of data).
 const std::set<std::string> kMayChangeOnResume = {"epochs", "workers", "device", "checkpoint-every",
-                                                  "fashion-mnist-dir", "image-dir", "on-bad-image"};
+                                                  "fashion-mnist-dir", "image-dir", "on-bad-image", "sync-bn",
+                                                  "limit-test"};
 // Options that say where this invocation reads and writes, never stored in a checkpoint.
 const std::set<std::string> kNotStored = {"out", "resume", "preset"};
 
@@ -174,6 +189,7 @@ void check_numeric_options(const Args& args) {
   in_range("batch-size", 1, 65536);
   in_range("workers", 0, 64);
   in_range("limit-train", 0, INT64_MAX);
+  in_range("limit-test", 0, INT64_MAX);
   in_range("step-size", 1, 1'000'000);
   in_range("warmup", 0, INT64_MAX);
   in_range("checkpoint-every", 0, INT64_MAX);
@@ -194,7 +210,44 @@ void check_numeric_options(const Args& args) {
 
 }  // namespace
 
+namespace {
+
+// The device of this rank: under mpirun, --device cuda means one GPU per process (its local rank).
+Device rank_device(Device device) {
+  if (!device.is_cuda() || distributed::launched_size() == 1 || cuda::device_count() == 0) return device;
+  return Device::cuda(distributed::local_rank() % cuda::device_count());
+}
+
+// Under mpirun each rank gets cores / ranks threads (unless LOUPE_NUM_THREADS says otherwise): two
+// full-size pools on the same cores would only fight over them.
+void share_cores_between_ranks() {
+  const char* local_size = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
+  if (std::getenv("LOUPE_NUM_THREADS") || !local_size) return;
+  const int ranks_here = std::max(1, std::atoi(local_size));
+  set_num_threads(std::max(1, num_threads() / ranks_here));
+}
+
+int train_command(int argc, char** argv);
+
+}  // namespace
+
 int run_train(int argc, char** argv) {
+  if (!distributed::launched_by_mpi()) return train_command(argc, argv);
+  // One rank's error would leave the others waiting in a collective: end them all.
+  try {
+    return train_command(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "loupe train: rank %d of %d: %s\n", distributed::world()->rank(), distributed::world()->size(),
+                 error.what());
+    std::fflush(stderr);
+    distributed::world()->abort(1);
+  }
+  return 1;  // not reached: abort() ends the process
+}
+
+namespace {
+
+int train_command(int argc, char** argv) {
   Args args = parse_train_args(argc, argv, /*expand_preset=*/true);
   if (args.help()) {
     std::cout << usage("train", kSummary, kTrainOptions);
@@ -209,7 +262,11 @@ int run_train(int argc, char** argv) {
     if (take_options_from_checkpoint(plain, load_safetensors_metadata(resume_path), resume_path)) args = plain;
   }
   check_numeric_options(args);
-  const Device device = parse_device_option(args.get("device"));
+  const Device device = rank_device(parse_device_option(args.get("device")));
+  const std::shared_ptr<distributed::Communicator> comm = distributed::world(device);
+  const int rank = comm->rank(), ranks = comm->size();
+  const bool root = rank == 0;
+  if (ranks > 1) share_cores_between_ranks();
   std::string out_dir = args.get("out");
   if (out_dir.empty() && !resume_path.empty()) out_dir = std::filesystem::path(resume_path).parent_path().string();
   if (out_dir.empty() && !resume_path.empty()) out_dir = ".";
@@ -219,6 +276,8 @@ int run_train(int argc, char** argv) {
   const int64_t workers = args.get_int("workers");
   const bool multilabel = args.flag("multilabel");
   const uint64_t seed = static_cast<uint64_t>(args.get_int("seed"));
+  LOUPE_CHECK(batch_size >= ranks, "train: --batch-size ", batch_size, " is smaller than the ", ranks,
+              " ranks that share each batch");
 
   // Data.
   nn::DataSpec spec = data_spec(args);
@@ -229,6 +288,9 @@ int run_train(int argc, char** argv) {
   std::optional<nn::DataSplit> test_split;
   try {
     test_split = nn::open_split(spec, "test");
+    if (args.get_int("limit-test") > 0) {
+      test_split->dataset = nn::first_examples(test_split->dataset, args.get_int("limit-test"));
+    }
     if (test_split->dataset->size() == 0) test_split.reset();
   } catch (const Error& error) {
     std::cerr << "train: no test split (" << error.what() << "); metrics come from the training loss only\n";
@@ -255,6 +317,11 @@ int run_train(int argc, char** argv) {
   loader_options.shuffle = true;
   loader_options.seed = seed;
   loader_options.num_workers = static_cast<int>(workers);
+  loader_options.shard = rank;
+  loader_options.shards = ranks;
+  // A last batch smaller than the rank count would leave a rank without images: it is left out.
+  const int64_t last_batch = train_split.dataset->size() % batch_size;
+  loader_options.drop_last = last_batch != 0 && last_batch < ranks;
   auto train_loader = std::make_shared<nn::DataLoader>(train_split.dataset, loader_options, nn::image_transform(info));
   LOUPE_CHECK(train_loader->batches_per_epoch() > 0, "train: the training split is empty");
   std::shared_ptr<nn::DataLoader> test_loader;
@@ -269,9 +336,11 @@ int run_train(int argc, char** argv) {
   train_options.multilabel = multilabel;
   train_options.clip = args.get_double("clip");
   train_options.schedule = schedule_from(args, train_loader->batches_per_epoch());
+  train_options.communicator = comm;
+  if (ranks > 1 && args.flag("sync-bn")) nn::set_sync_batch_norm(*model, comm);
   nn::Trainer trainer(model, optimizer, train_loader, train_options, &generator);
 
-  make_directories(out_dir);
+  if (root) make_directories(out_dir);
   const std::string last_path = out_dir + "/last.safetensors", best_path = out_dir + "/best.safetensors";
   std::vector<nn::EpochMetrics> rows;
   double best = -INFINITY;
@@ -285,7 +354,8 @@ int run_train(int argc, char** argv) {
       best_epoch = std::atoll(checkpoint.metadata.at("train.best_epoch").c_str());
     }
     rows = nn::read_metrics_csv(out_dir + "/metrics.csv", trainer.epoch(), info.labels.size());
-    if (trainer.epoch() >= epochs) {
+    if (!root) {
+    } else if (trainer.epoch() >= epochs) {
       std::printf("%s: the run already has %lld epochs (step %lld); give --epochs N (more than %lld) to train longer\n",
                   resume_path.c_str(), static_cast<long long>(trainer.epoch()),
                   static_cast<long long>(trainer.global_step()), static_cast<long long>(trainer.epoch()));
@@ -297,14 +367,27 @@ int run_train(int argc, char** argv) {
 
   // Installed before the run's first line is printed: from then on a stop request is handled.
   const StopSignals stop_signals;
-  std::printf("train: %s%s, %lld parameters, %lld training and %lld test images (%lldx%lld, %lld channels), %s lr %g, "
+  if (root) std::printf("train: %s%s, %lld parameters, %lld training and %lld test images (%lldx%lld, %lld channels), %s lr %g, "
               "batch %lld, %d threads\n",
               info.model.c_str(), info.small_input ? " (small-input stem)" : "",
               static_cast<long long>(model->parameter_count()), static_cast<long long>(train_split.dataset->size()),
               static_cast<long long>(test_split ? test_split->dataset->size() : 0), static_cast<long long>(info.image_size),
               static_cast<long long>(info.image_size), static_cast<long long>(info.in_channels),
               optimizer_config.name.c_str(), optimizer_config.lr, static_cast<long long>(batch_size), num_threads());
+  if (root && ranks > 1) {
+    std::printf("train: data-parallel over %d ranks (%s), %lld images per rank per step, batch norm %s, %lld gradient "
+                "buckets\n",
+                ranks, comm->backend().c_str(), static_cast<long long>(batch_size / ranks),
+                args.flag("sync-bn") ? "synchronised" : "per rank", static_cast<long long>(trainer.reducer()->bucket_count()));
+  }
   std::fflush(stdout);
+  // A stop request seen by any rank stops every rank at the same step (one tiny all-reduce).
+  auto agreed_stop = [&](int signal) {
+    if (ranks == 1) return signal;
+    Tensor flag = from_values(std::vector<int64_t>{signal}, {1});
+    comm->all_reduce_sum(flag);
+    return flag.data<int64_t>()[0] == 0 ? 0 : (signal != 0 ? signal : SIGTERM);
+  };
 
   const int64_t checkpoint_every = args.get_int("checkpoint-every");
   auto metadata = [&] {
@@ -316,6 +399,7 @@ int run_train(int argc, char** argv) {
   // A stop request: the position is saved (the latest checkpoint is kept when it already is that
   // position) and the command exits with 128 + the signal number.
   auto stop = [&](int signal, bool save) {
+    if (!root) return 128 + signal;
     if (save) trainer.save_checkpoint(last_path, info, metadata());
     std::fprintf(stderr,
                  "%sloupe train: stopped by %s after step %lld; the run is saved in %s (continue with: loupe train "
@@ -325,7 +409,7 @@ int run_train(int argc, char** argv) {
     return 128 + signal;
   };
   while (trainer.epoch() < epochs) {
-    if (const int signal = stop_signals.stop_signal(trainer.global_step())) return stop(signal, false);
+    if (const int signal = agreed_stop(stop_signals.stop_signal(trainer.global_step()))) return stop(signal, false);
     const int64_t epoch = trainer.epoch();
     ProgressBar bar("epoch " + std::to_string(epoch + 1) + "/" + std::to_string(epochs), train_loader->batches_per_epoch());
     nn::EpochStats stats;
@@ -342,17 +426,20 @@ int run_train(int argc, char** argv) {
             std::ostringstream status;
             status << "loss " << number(s.mean_loss) << "  "
                    << static_cast<int64_t>(static_cast<double>(piece_images) / std::max(seconds, 1e-9)) << " img/s";
-            bar.update(s.batch, status.str());
+            if (root) bar.update(s.batch, status.str());
           },
           1);
       if (trainer.epoch_finished()) break;
-      if (const int signal = stop_signals.stop_signal(trainer.global_step())) return stop(signal, true);
+      if (const int signal = agreed_stop(stop_signals.stop_signal(trainer.global_step()))) return stop(signal, true);
       if (checkpoint_every > 0 && ++since_checkpoint == checkpoint_every) {
-        trainer.save_checkpoint(last_path, info, metadata());
+        if (root) trainer.save_checkpoint(last_path, info, metadata());
         since_checkpoint = 0;
       }
     } while (true);
-    bar.finish();
+    if (root) bar.finish();
+    // Rank 0 evaluates and writes the epoch's files; the others go on to the next epoch's first
+    // step and wait for it there.
+    if (!root) continue;
 
     nn::EpochMetrics row;
     row.epoch = epoch + 1;
@@ -392,9 +479,11 @@ int run_train(int argc, char** argv) {
                 improved ? "  (best)" : "");
     std::fflush(stdout);
   }
-  std::printf("best epoch %lld (%s %s); checkpoints in %s\n", static_cast<long long>(best_epoch),
+  if (root) std::printf("best epoch %lld (%s %s); checkpoints in %s\n", static_cast<long long>(best_epoch),
               multilabel ? "micro-F1" : "accuracy", number(best).c_str(), out_dir.c_str());
   return 0;
 }
+
+}  // namespace
 
 }  // namespace loupe::cli

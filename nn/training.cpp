@@ -100,6 +100,15 @@ Trainer::Trainer(std::shared_ptr<Module> model, std::shared_ptr<Optimizer> optim
       generator_(generator) {
   LOUPE_CHECK(model_ && optimizer_ && loader_, "Trainer: model, optimizer and loader must be given");
   LOUPE_CHECK(options_.clip >= 0, "Trainer: clip must be >= 0, got ", options_.clip);
+  if (options_.communicator && options_.communicator->size() > 1) {
+    // Every rank starts from rank 0's model (they are seeded alike; this makes it certain).
+    std::vector<Tensor> state;
+    for (const auto& [name, t] : model_->named_parameters()) state.push_back(t);
+    for (const auto& [name, t] : model_->named_buffers()) state.push_back(t);
+    distributed::broadcast_tensors(*options_.communicator, state);
+    reducer_ = std::make_unique<distributed::GradientReducer>(optimizer_->parameters(), options_.communicator,
+                                                              options_.bucket_bytes);
+  }
 }
 
 double Trainer::train_step(const Batch& cpu_batch) {
@@ -122,11 +131,27 @@ double Trainer::train_step(const Batch& cpu_batch) {
   } else {
     loss = classification_loss((*model_)(batch.images), batch.labels, options_.multilabel);
   }
-  backward(loss);
+  double loss_value = ops::to_device(loss, Device::cpu()).item();
+  const int64_t images = batch.images.size(0);
+  if (reducer_) {
+    // The global batch: its size and the sum of its losses (each rank's loss is a mean over its shard).
+    Tensor totals = from_values(std::vector<double>{static_cast<double>(images), loss_value * static_cast<double>(images)},
+                                {2}, DType::f64);
+    options_.communicator->all_reduce_sum(totals);
+    const double global_images = totals.data<double>()[0];
+    LOUPE_CHECK(global_images > 0, "train: the global batch is empty");
+    loss_value = totals.data<double>()[1] / global_images;
+    last_step_images_ = static_cast<int64_t>(global_images);
+    // d(global mean)/d(this rank's mean) = n_rank / n: the reducer's sum is then the global gradient.
+    reducer_->backward(mul(loss, static_cast<double>(images) / global_images));
+  } else {
+    last_step_images_ = images;
+    backward(loss);
+  }
   if (options_.clip > 0) clip_grad_norm(optimizer_->parameters(), options_.clip);
   optimizer_->step();
   ++global_step_;
-  return ops::to_device(loss, Device::cpu()).item();
+  return loss_value;
 }
 
 EpochStats Trainer::train_epoch(const std::function<void(const StepInfo&)>& on_step, int64_t max_steps) {
@@ -150,7 +175,7 @@ EpochStats Trainer::train_epoch(const std::function<void(const StepInfo&)>& on_s
     }
     const double lr = options_.schedule.lr_at(global_step_);
     const double loss = train_step(*batch);
-    const int64_t n = batch->images.size(0);
+    const int64_t n = last_step_images_;
     loss_sum_ += loss * static_cast<double>(n);
     images_ += n;
     images_here += n;

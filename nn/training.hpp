@@ -27,6 +27,15 @@
 // The loader's batches are a pure function of (seed, epoch, batch), the schedule of the step,
 // and all kernels are thread-count independent, so on the CPU a run stopped and resumed from a
 // checkpoint ends with the same bytes as one that never stopped (tests/nn/train/test_resume.cpp).
+//
+// Data-parallel training (docs/distributed.md). With TrainOptions::communicator of N > 1 ranks,
+// each rank's loader gives its shard of every global batch (LoaderOptions::shard / shards), and
+// each step: forward on the shard; one small all-reduce of (images, loss sum) gives the global
+// batch size n and mean loss; backward of loss * n_rank / n through a GradientReducer
+// (distributed/gradient_reducer.hpp), whose bucketed all-reduces sum the gradients while backward
+// runs, so every rank holds the gradient of the global batch's mean loss; then the same optimiser
+// step on every rank. The constructor copies rank 0's parameters and buffers to all ranks.
+// Checkpoints hold no rank count: the CLI writes them from rank 0 and any number of ranks resumes.
 #pragma once
 
 #include <cmath>
@@ -36,6 +45,7 @@
 #include <string>
 #include <vector>
 
+#include "distributed/gradient_reducer.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/data/loader.hpp"
 #include "nn/metrics/report.hpp"
@@ -50,6 +60,9 @@ struct TrainOptions {
   double clip = 0.0;  // maximal gradient 2-norm; 0 = no clipping
   Schedule schedule;  // learning rate per optimiser step; base_lr is the rate
   double aux_loss_weight = 0.4;
+  // Data parallelism (see above): null or one rank = this process alone.
+  std::shared_ptr<distributed::Communicator> communicator;
+  int64_t bucket_bytes = distributed::kDefaultBucketBytes;
 };
 
 // Totals of one epoch (or of the steps taken so far in it).
@@ -81,12 +94,16 @@ class Trainer {
   Trainer(std::shared_ptr<Module> model, std::shared_ptr<Optimizer> optimizer, std::shared_ptr<DataLoader> loader,
           TrainOptions options, Generator* generator = nullptr);
 
-  // One optimiser step on one batch; returns its loss.
+  // One optimiser step on one batch (this rank's shard of it); returns the loss of the global batch.
   double train_step(const Batch& batch);
   // Steps through the rest of the current epoch (or at most `max_steps` steps, -1 = no limit).
   // Returns the epoch's totals when the epoch ended, and the running totals otherwise.
   EpochStats train_epoch(const std::function<void(const StepInfo&)>& on_step = {}, int64_t max_steps = -1);
   bool epoch_finished() const { return epoch_finished_; }
+  // Images in the last step's global batch (all ranks together).
+  int64_t last_step_images() const { return last_step_images_; }
+  // The gradient reducer of a data-parallel run (null otherwise).
+  const distributed::GradientReducer* reducer() const { return reducer_.get(); }
 
   int64_t global_step() const { return global_step_; }
   int64_t epoch() const { return loader_->state().epoch; }  // the epoch the next batch belongs to
@@ -115,6 +132,8 @@ class Trainer {
   int64_t batches_ = 0;
   double seconds_ = 0.0;
   bool epoch_finished_ = false;
+  int64_t last_step_images_ = 0;
+  std::unique_ptr<distributed::GradientReducer> reducer_;
 };
 
 // A model's outputs on a whole loader (one pass, in the loader's order, eval mode, no gradients).

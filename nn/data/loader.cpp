@@ -27,6 +27,8 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, LoaderOptions opt
   LOUPE_CHECK(options_.num_workers >= 0, "DataLoader: num_workers must be >= 0, got ", options_.num_workers);
   LOUPE_CHECK(options_.prefetch_batches > 0, "DataLoader: prefetch_batches must be positive, got ",
               options_.prefetch_batches);
+  LOUPE_CHECK(options_.shards >= 1 && options_.shard >= 0 && options_.shard < options_.shards, "DataLoader: shard ",
+              options_.shard, " of ", options_.shards, " does not exist (0 <= shard < shards)");
 }
 
 DataLoader::~DataLoader() { stop_workers(); }
@@ -59,8 +61,12 @@ void DataLoader::start_epoch(int64_t epoch, int64_t start_batch) {
 DataLoader::Built DataLoader::build_batch(int64_t epoch, int64_t b, const std::vector<int64_t>& order) const {
   Built built;
   try {
-    const int64_t begin = b * options_.batch_size;
-    const int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order.size()));
+    const int64_t global_begin = b * options_.batch_size;
+    const int64_t global_end = std::min<int64_t>(global_begin + options_.batch_size, static_cast<int64_t>(order.size()));
+    // This loader's contiguous part of the global batch (all of it unless sharded).
+    const int64_t global_size = global_end - global_begin;
+    const int64_t begin = global_begin + global_size * options_.shard / options_.shards;
+    const int64_t end = global_begin + global_size * (options_.shard + 1) / options_.shards;
     std::vector<Tensor> images, labels;
     Batch batch;
     for (int64_t pos = begin; pos < end; ++pos) {

@@ -5,7 +5,10 @@
 //   - the order of epoch e is permutation(n) drawn from a Philox generator keyed by (seed, e);
 //   - example i in epoch e is transformed with its own generator keyed by (seed, e, i);
 //   - batch b holds positions [b * batch_size, (b + 1) * batch_size) of that order;
-//   - workers claim whole batches, and next() hands them out strictly in batch order.
+//   - workers claim whole batches, and next() hands them out strictly in batch order;
+//   - with shards = N (data-parallel training, one loader per rank), shard r gets only positions
+//     [begin + n*r/N, begin + n*(r+1)/N) of each batch of n: the shards of ranks 0..N-1, in rank
+//     order, are exactly the batch one unsharded loader gives (a shard may be empty when n < N).
 // So the content and order of the batches are the same for any num_workers, and a run can resume
 // mid-epoch from a checkpoint that saved state() (the epoch and the next batch).
 //
@@ -48,6 +51,8 @@ struct LoaderOptions {
   int num_workers = 0;  // 0: next() loads each batch itself
   bool drop_last = false;  // leave out a last batch smaller than batch_size
   int64_t prefetch_batches = 2;  // per worker
+  int shard = 0;   // this loader's part of every batch (see above)
+  int shards = 1;
 };
 
 struct Batch {

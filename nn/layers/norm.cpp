@@ -1,6 +1,8 @@
 // Normalisation layers. See norm.hpp.
 #include "nn/layers/norm.hpp"
 
+#include "distributed/sync_batch_norm.hpp"
+
 namespace loupe::nn {
 
 BatchNorm2d::BatchNorm2d(int64_t num_features, const BatchNormOptions& options)
@@ -36,11 +38,26 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
       if (momentum < 0) momentum = 1.0 / ops::to_device(num_batches_tracked, Device::cpu()).item();
     }
   }
+  if (is_training() && sync_group_ && sync_group_->size() > 1) {
+    return distributed::sync_batch_norm(x, tracking ? running_mean : Tensor(), tracking ? running_var : Tensor(), weight,
+                                        bias, momentum, options_.eps, *sync_group_);
+  }
   const bool use_batch_stats = is_training() || !tracking;
   // In training without tracking there are no running tensors to update; in eval with tracking
   // batch_norm reads them.
   return batch_norm(x, tracking ? running_mean : Tensor(), tracking ? running_var : Tensor(), weight, bias,
                     use_batch_stats, momentum, options_.eps);
+}
+
+int64_t set_sync_batch_norm(Module& model, std::shared_ptr<distributed::Communicator> group) {
+  int64_t count = 0;
+  for (auto& [name, module] : model.named_modules()) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(module)) {
+      bn->set_sync_group(group);
+      ++count;
+    }
+  }
+  return count;
 }
 
 LayerNorm::LayerNorm(Shape normalized_shape, double eps, bool elementwise_affine, bool with_bias)

@@ -14,6 +14,7 @@
 
 #include <string>
 
+#include "distributed/communicator.hpp"
 #include "nn/module.hpp"
 
 namespace loupe::nn {
@@ -32,6 +33,9 @@ class BatchNorm2d : public Module {
   std::string type_name() const override { return "BatchNorm2d"; }
   int64_t num_features() const { return num_features_; }
   const BatchNormOptions& options() const { return options_; }
+  // In training, normalise by the statistics of the whole batch spread over the ranks of `group`
+  // (distributed/sync_batch_norm.hpp) instead of this process's shard; null: the shard's own.
+  void set_sync_group(std::shared_ptr<distributed::Communicator> group) { sync_group_ = std::move(group); }
 
   Tensor weight, bias;                                  // (C) or undefined
   Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), () int64, or undefined
@@ -39,7 +43,12 @@ class BatchNorm2d : public Module {
  private:
   int64_t num_features_;
   BatchNormOptions options_;
+  std::shared_ptr<distributed::Communicator> sync_group_;
 };
+
+// Sets the sync group of every BatchNorm2d in `model` (null: back to per-rank statistics); returns
+// how many there are.
+int64_t set_sync_batch_norm(Module& model, std::shared_ptr<distributed::Communicator> group);
 
 class LayerNorm : public Module {
  public:
