@@ -6,16 +6,25 @@
 // The work is done by explain::explain_to_folder (explain/report.hpp); this file turns the command
 // line into its options and prints the summary. Tests: tests/explain/test_report.cpp (the library
 // and, through the built program, this command).
+// Sharded: under `mpirun -np N`, rank r explains inputs r, r + N, r + 2N, ... (all ranks write
+// their files into the same --out folder), sends its images' results to rank 0
+// (explain/report_codec.hpp), and rank 0 writes the one report.html (and summary.json) over all
+// inputs, in the order given, and prints the summary. Tests: tests/distributed/test_train_ranks.cpp
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include "cli/args.hpp"
 #include "cli/commands.hpp"
 #include "cli/progress.hpp"
 #include "cli/train_common.hpp"
+#include "distributed/communicator.hpp"
 #include "explain/report.hpp"
+#include "explain/report_codec.hpp"
 #include "nn/checkpoint.hpp"
 #include "tensor/error.hpp"
 #include "tensor/io/npy.hpp"
@@ -129,7 +138,27 @@ int64_t auto_or_positive(const Args& args, const std::string& name) {
 
 }  // namespace
 
+namespace {
+int explain_command(int argc, char** argv);
+}  // namespace
+
 int run_explain(int argc, char** argv) {
+  if (!distributed::launched_by_mpi()) return explain_command(argc, argv);
+  // One rank's error would leave the others waiting in the gather: end them all.
+  try {
+    return explain_command(argc, argv);
+  } catch (const std::exception& error) {
+    std::fprintf(stderr, "loupe explain: rank %d of %d: %s\n", distributed::world()->rank(), distributed::world()->size(),
+                 error.what());
+    std::fflush(stderr);
+    distributed::world()->abort(1);
+  }
+  return 1;  // not reached: abort() ends the process
+}
+
+namespace {
+
+int explain_command(int argc, char** argv) {
   std::vector<char*> rest;
   const std::vector<std::string> inputs = take_inputs(argc, argv, rest);
   Args args(kExplainOptions, static_cast<int>(rest.size()), rest.data(), 2);
@@ -179,16 +208,48 @@ int run_explain(int argc, char** argv) {
   options.output = parse_output(args.get("output"), info.multilabel);
   options.checkpoint = checkpoint;
 
+  // This rank's inputs (all of them in one process). Names are made unique over all inputs first,
+  // so that the ranks' files cannot collide in the shared folder.
+  const auto comm = distributed::world();
+  const int rank = comm->rank(), ranks = comm->size();
+  std::vector<std::string> names;
+  std::set<std::string> used;
+  for (const std::string& path : inputs) {
+    const std::string stem = std::filesystem::path(path).stem().string();
+    std::string name = stem;
+    for (int n = 2; used.count(name); ++n) name = stem + "-" + std::to_string(n);
+    used.insert(name);
+    names.push_back(name);
+  }
   std::vector<explain::ReportInput> images;
-  for (const std::string& path : inputs) images.push_back(explain::load_report_input(path, info));
+  for (size_t i = static_cast<size_t>(rank); i < inputs.size(); i += static_cast<size_t>(ranks)) {
+    images.push_back(explain::load_report_input(inputs[i], info));
+    if (ranks > 1) images.back().name = names[i];
+  }
 
   ProgressBar bar("explain", 1);
   options.progress = [&](int64_t done, int64_t total) {
     if (done == 0) bar = ProgressBar("explain", total);
     bar.update(done, std::to_string(done) + "/" + std::to_string(total));
   };
-  const explain::Report report = explain::explain_to_folder(*model, info, images, options, folder);
+  explain::Report report;
+  if (!images.empty()) report = explain::explain_to_folder(*model, info, images, options, folder);
   bar.finish();
+  if (ranks > 1) {
+    // Rank 0 gathers every rank's images and rewrites the report over all of them, in input order.
+    const std::vector<std::string> shards = comm->all_gather_bytes(explain::encode_report_images(report.images));
+    if (rank != 0) return 0;
+    std::vector<std::vector<explain::ReportImage>> parts;
+    for (const std::string& bytes : shards) parts.push_back(explain::decode_report_images(bytes));
+    report.images.clear();
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      const auto& part = parts[i % static_cast<size_t>(ranks)];
+      const size_t j = i / static_cast<size_t>(ranks);
+      LOUPE_CHECK(j < part.size(), "explain: rank ", i % static_cast<size_t>(ranks), " sent ", part.size(), " images");
+      report.images.push_back(part[j]);
+    }
+    explain::write_text_file(folder + "/report.html", explain::report_html(report));
+  }
 
   if (args.flag("json")) {
     const std::string json = explain::report_json(report);
@@ -200,5 +261,7 @@ int run_explain(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
 
 }  // namespace loupe::cli
