@@ -75,7 +75,9 @@ const char* kSummary =
     "baseline: black = the black picture normalised like the input (the default); zeros = 0 after\n"
     "  normalisation (the picture equal to the normalisation mean, grey); blur = the input blurred with a\n"
     "  Gaussian (sigma = width / 16); uniform = uniform noise in [0, 1] (--seed), normalised; mean = the\n"
-    "  normalisation mean (identical to zeros for a checkpoint; the library takes a measured data mean)";
+    "  normalisation mean (identical to zeros for a checkpoint; the library takes a measured data mean)\n"
+    "sharded: mpirun -np N loupe explain ... splits the inputs over N processes (files in the one --out);\n"
+    "  rank 0 writes report.html over all of them (docs/distributed.md)";
 
 // Takes every "--input X" / "--input=X" out of argv (cli::Args keeps one value per option).
 std::vector<std::string> take_inputs(int argc, char** argv, std::vector<char*>& rest) {
@@ -212,6 +214,7 @@ int explain_command(int argc, char** argv) {
   // so that the ranks' files cannot collide in the shared folder.
   const auto comm = distributed::world();
   const int rank = comm->rank(), ranks = comm->size();
+  if (ranks > 1) distributed::share_cores_between_ranks();
   std::vector<std::string> names;
   std::set<std::string> used;
   for (const std::string& path : inputs) {

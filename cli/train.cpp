@@ -218,15 +218,6 @@ Device rank_device(Device device) {
   return Device::cuda(distributed::local_rank() % cuda::device_count());
 }
 
-// Under mpirun each rank gets cores / ranks threads (unless LOUPE_NUM_THREADS says otherwise): two
-// full-size pools on the same cores would only fight over them.
-void share_cores_between_ranks() {
-  const char* local_size = std::getenv("OMPI_COMM_WORLD_LOCAL_SIZE");
-  if (std::getenv("LOUPE_NUM_THREADS") || !local_size) return;
-  const int ranks_here = std::max(1, std::atoi(local_size));
-  set_num_threads(std::max(1, num_threads() / ranks_here));
-}
-
 int train_command(int argc, char** argv);
 
 }  // namespace
@@ -266,7 +257,7 @@ int train_command(int argc, char** argv) {
   const std::shared_ptr<distributed::Communicator> comm = distributed::world(device);
   const int rank = comm->rank(), ranks = comm->size();
   const bool root = rank == 0;
-  if (ranks > 1) share_cores_between_ranks();
+  if (ranks > 1) distributed::share_cores_between_ranks();
   std::string out_dir = args.get("out");
   if (out_dir.empty() && !resume_path.empty()) out_dir = std::filesystem::path(resume_path).parent_path().string();
   if (out_dir.empty() && !resume_path.empty()) out_dir = ".";

@@ -1,10 +1,12 @@
 // Communicators. See communicator.hpp.
 #include "distributed/communicator.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <mutex>
 
 #include "distributed/config.hpp"
+#include "tensor/parallel.hpp"
 #ifdef LOUPE_WITH_MPI
 #include "distributed/mpi_communicator.hpp"
 #endif
@@ -57,6 +59,12 @@ int local_rank() {
   int rank = env_int("OMPI_COMM_WORLD_LOCAL_RANK", -1);
   if (rank < 0) rank = env_int("MPI_LOCALRANKID", -1);
   return rank < 0 ? 0 : rank;
+}
+
+void share_cores_between_ranks() {
+  const int ranks_here = env_int("OMPI_COMM_WORLD_LOCAL_SIZE", env_int("MPI_LOCALNRANKS", 1));
+  if (std::getenv("LOUPE_NUM_THREADS") || ranks_here <= 1) return;
+  set_num_threads(std::max(1, num_threads() / ranks_here));
 }
 
 bool mpi_available() {

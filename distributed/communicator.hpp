@@ -82,6 +82,9 @@ bool launched_by_mpi();
 int launched_size();
 // The rank of this process among those on its machine (for choosing its GPU); 0 when not launched.
 int local_rank();
+// Under an MPI launcher, gives this process's thread pool cores / (ranks on this machine) threads,
+// unless LOUPE_NUM_THREADS chooses: N full-size pools on the same cores would fight over them.
+void share_cores_between_ranks();
 // Whether this build has the MPI and NCCL transports.
 bool mpi_available();
 bool nccl_available();

@@ -61,7 +61,8 @@ TEST_CASE("train --resume CKPT alone continues the run with its own options; onl
   SUBCASE("refusals name the option, its saved value and the given one") {
     const std::string expected = "--resume: '" + last + "' was trained with --width '4' but this command gives --width "
                                  "'8'. A resumed run takes its options from the checkpoint; only --checkpoint-every, "
-                                 "--device, --epochs, --fashion-mnist-dir, --image-dir, --on-bad-image, --workers may "
+                                 "--device, --epochs, --fashion-mnist-dir, --image-dir, --limit-test, --on-bad-image, "
+                                 "--sync-bn, --workers may "
                                  "change (leave --width out, or start a new run in another --out)";
     CHECK_THROWS_WITH_AS(run_command(cli::run_train, {"--resume", last, "--width", "8"}), expected.c_str(), Error);
     CHECK_THROWS_WITH_AS(run_command(cli::run_train, {"--resume", last, "--lr", "0.1"}), doctest::Contains("--lr '0.1'"),
