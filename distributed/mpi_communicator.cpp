@@ -61,6 +61,11 @@ class MpiWork : public Work {
 // MPI_Finalize at normal exit (after every communicator handle is gone or not: MPI needs it once).
 struct MpiSession {
   MpiSession() {
+    // A rank waiting in a collective busy-polls by default. With more ranks (and loupe threads)
+    // than free cores, as on a shared machine, the poller takes the core from the rank that would
+    // finish the work it waits for: measured on 2 shared cores, a 2-rank epoch took 17.5 s polling
+    // and 2.3 s yielding (docs/distributed.md). Yield unless the user chose otherwise.
+    setenv("OMPI_MCA_mpi_yield_when_idle", "1", /*overwrite=*/0);
     int provided = 0;
     check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
     std::atexit([] {
