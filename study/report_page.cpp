@@ -129,7 +129,7 @@ std::string study_report_html(const ReportData& d) {
   page.heading("Attribution outside the lung box");
   page.paragraph("Share of |attribution| (summed over channels) outside the central box (rows and columns 15-85 % of "
                  "the image), mean over the explained images; a uniform map gives 0.51. High values mean the "
-                 "method says the model looks at the edges: markers, text, tubes, the padding.");
+                 "method says the model looks at the edges: markers, text, tubes, the body outline.");
   if (!d.explanations.empty()) {
     std::vector<std::string> methods;
     for (const auto& [method, share] : mean_outside_share(d.explanations[0])) methods.push_back(method);
