@@ -150,6 +150,9 @@ std::string study_report_html(const ReportData& d) {
       rows.push_back(row);
       plot.series.push_back(series);
     }
+    // An empty last group keeps the legend (drawn at the top right) off the bars.
+    plot.categories.push_back("");
+    for (report::Series& series : plot.series) series.y.push_back(NAN);
     std::vector<std::string> header = {"model"};
     header.insert(header.end(), methods.begin(), methods.end());
     page.table(header, rows);
