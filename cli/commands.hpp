@@ -14,5 +14,6 @@ int run_unix(int argc, char** argv);      // cli/unix.cpp
 int run_evaluate_explanations(int argc, char** argv);  // cli/evaluate_explanations.cpp
 int run_evaluate_tabular(int argc, char** argv);       // cli/evaluate_tabular.cpp (argv[2] = "tabular")
 int run_evaluate_images(int argc, char** argv);        // cli/evaluate_images.cpp (argv[2] = "images")
+int run_study(int argc, char** argv);                  // cli/study.cpp (argv[2] = "cxr")
 
 }  // namespace loupe::cli

@@ -23,6 +23,7 @@ const char* kUsage =
     "  profile   neuron activation profiles: which feature maps respond to which group of images\n"
     "  unix      the Uni-X experiment: train a two-end-separated or shared model on images + text\n"
     "  evaluate-explanations  how faithful the attribution methods are (tabular LFA suite, image suite)\n"
+    "  study     the chest X-ray study end to end: five CNNs, ensembles, explanations, one report\n"
     "\n"
     "Run 'loupe <command> --help' for the options of a command.\n";
 
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     if (command == "profile") return loupe::cli::run_profile(argc, argv);
     if (command == "unix") return loupe::cli::run_unix(argc, argv);
     if (command == "evaluate-explanations") return loupe::cli::run_evaluate_explanations(argc, argv);
+    if (command == "study") return loupe::cli::run_study(argc, argv);
   } catch (const loupe::Error& error) {
     std::cerr << "loupe " << command << ": " << error.what() << "\n";
     return 1;
