@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "tensor/cpu/depthwise_conv.hpp"
 #include "tensor/cpu/gemm.hpp"
 #include "tensor/parallel.hpp"
 
@@ -171,11 +172,18 @@ T* sized(std::vector<T>& buffer, int64_t n) {
 // the shape alone); each partial accumulates its blocks in order, the partials are added in order.
 constexpr int64_t kMaxWeightPartials = 8;
 constexpr int64_t kWeightPartialBytes = int64_t{64} << 20;
+// Several blocks are rounded to a multiple of this many, so that they share out evenly over 2 or
+// 4 threads (the partial sums run in parallel, one GEMM per thread).
+constexpr int64_t kWeightBlockMultiple = 4;
 
 }  // namespace
 
 template <typename T>
 void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T* bias, T* out) {
+  if (depthwise::applies(g)) {  // one input channel per group: the direct kernel, no GEMM
+    depthwise::forward<T>(g, x, weight, bias, out);
+    return;
+  }
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   for_each_block<T>(g, output_blocks(g, sizeof(T)),
@@ -206,6 +214,10 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T*
 
 template <typename T>
 void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* weight, T* grad_x) {
+  if (depthwise::applies(g)) {
+    depthwise::backward_input<T>(g, grad_out, weight, grad_x);
+    return;
+  }
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   for_each_block<T>(g, output_blocks(g, sizeof(T)),
@@ -233,6 +245,10 @@ void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* we
 
 template <typename T>
 void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x, T* grad_weight) {
+  if (depthwise::applies(g)) {
+    depthwise::backward_weight<T>(g, grad_out, x, grad_weight);
+    return;
+  }
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   const int64_t weight_size = g.out_channels * rows;
@@ -240,8 +256,16 @@ void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x
     std::fill_n(grad_weight, weight_size, T(0));
     return;
   }
-  const int64_t block = conv_images_per_block(g, sizeof(T));
-  const int64_t blocks = (g.batch + block - 1) / block;
+  int64_t block = conv_images_per_block(g, sizeof(T));
+  int64_t blocks = (g.batch + block - 1) / block;
+  if (blocks > 1 && blocks % kWeightBlockMultiple != 0) {
+    // 2 or 3 blocks (say) would leave one of two or four threads idle for a third of the time:
+    // smaller blocks, as many as the next multiple of kWeightBlockMultiple the batch allows. From
+    // the shape alone, like everything that decides the summation order.
+    const int64_t wanted = std::min(g.batch, (blocks + kWeightBlockMultiple - 1) / kWeightBlockMultiple * kWeightBlockMultiple);
+    block = (g.batch + wanted - 1) / wanted;
+    blocks = (g.batch + block - 1) / block;
+  }
   const int64_t weight_bytes = weight_size * static_cast<int64_t>(sizeof(T));
   const int64_t partials =
       std::max<int64_t>(1, std::min({blocks, kMaxWeightPartials, kWeightPartialBytes / std::max<int64_t>(weight_bytes, 1)}));

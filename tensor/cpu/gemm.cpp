@@ -24,11 +24,13 @@
 // so results do not depend on the thread count.
 #include "tensor/cpu/gemm.hpp"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -78,12 +80,14 @@ const char* gemm_kernel_name(GemmKernel kernel) {
     case GemmKernel::portable: return "portable";
     case GemmKernel::avx2: return "avx2";
     case GemmKernel::avx512: return "avx512";
+    case GemmKernel::avx512_intel: return "avx512-intel";
   }
   return "unknown";
 }
 
 std::optional<GemmKernel> gemm_kernel_from_name(std::string_view name) {
-  for (GemmKernel k : {GemmKernel::reference, GemmKernel::portable, GemmKernel::avx2, GemmKernel::avx512}) {
+  for (GemmKernel k : {GemmKernel::reference, GemmKernel::portable, GemmKernel::avx2, GemmKernel::avx512,
+                       GemmKernel::avx512_intel}) {
     if (name == gemm_kernel_name(k)) return k;
   }
   return std::nullopt;
@@ -96,6 +100,7 @@ bool gemm_kernel_available(GemmKernel kernel) {
     case GemmKernel::portable: return true;
     case GemmKernel::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case GemmKernel::avx512:
+    case GemmKernel::avx512_intel:
       // gemm_avx512.cpp is compiled for x86-64-v4, which may use any of these.
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
@@ -103,22 +108,46 @@ bool gemm_kernel_available(GemmKernel kernel) {
   return false;
 }
 
-namespace {
+CpuModel cpu_model() {
+  CpuModel model{};
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return model;
+  // The vendor string is EBX, EDX, ECX in that order ("Genu" "ineI" "ntel").
+  std::memcpy(model.vendor, &ebx, 4);
+  std::memcpy(model.vendor + 4, &edx, 4);
+  std::memcpy(model.vendor + 8, &ecx, 4);
+  model.vendor[12] = '\0';
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return model;
+  // Display family and model (Intel SDM vol. 2, CPUID leaf 1): the extended fields count only
+  // for family 15 (family) and families 6 and 15 (model); AMD uses the same rule.
+  const int base_family = static_cast<int>((eax >> 8) & 0xF), base_model = static_cast<int>((eax >> 4) & 0xF);
+  model.family = base_family == 15 ? base_family + static_cast<int>((eax >> 20) & 0xFF) : base_family;
+  model.model = base_family == 6 || base_family == 15 ? base_model + (static_cast<int>((eax >> 16) & 0xF) << 4)
+                                                       : base_model;
+  return model;
+}
 
-GemmKernel best_available_kernel() {
-  for (GemmKernel k : {GemmKernel::avx512, GemmKernel::avx2}) {
-    if (gemm_kernel_available(k)) return k;
+GemmKernel gemm_best_kernel() {
+  if (gemm_kernel_available(GemmKernel::avx512)) {
+    // Intel's family-6 server cores (Skylake-SP to Emerald Rapids) want a larger register tile,
+    // software prefetch and different blocking than Zen 4 / Zen 5 (docs/gemm.md, section 8).
+    const CpuModel cpu = cpu_model();
+    const bool intel = std::string_view(cpu.vendor) == "GenuineIntel" && cpu.family == 6;
+    return intel ? GemmKernel::avx512_intel : GemmKernel::avx512;
   }
+  if (gemm_kernel_available(GemmKernel::avx2)) return GemmKernel::avx2;
   return GemmKernel::portable;
 }
 
+namespace {
+
 GemmKernel kernel_from_environment() {
   const char* env = std::getenv("LOUPE_GEMM_KERNEL");
-  if (env == nullptr || *env == '\0') return best_available_kernel();
+  if (env == nullptr || *env == '\0') return gemm_best_kernel();
   const std::optional<GemmKernel> named = gemm_kernel_from_name(env);
   LOUPE_CHECK(named.has_value(), "gemm: LOUPE_GEMM_KERNEL='", env,
-              "' is not one of reference, portable, avx2, avx512");
-  return gemm_kernel_available(*named) ? *named : best_available_kernel();
+              "' is not one of reference, portable, avx2, avx512, avx512-intel");
+  return gemm_kernel_available(*named) ? *named : gemm_best_kernel();
 }
 
 }  // namespace
@@ -159,20 +188,8 @@ void portable_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T
   }
 }
 
-KernelSpec<float> portable_spec(float) { return {6, 16, 96, 256, 1024, &portable_kernel<float, 6, 16>}; }
-KernelSpec<double> portable_spec(double) { return {6, 8, 96, 256, 512, &portable_kernel<double, 6, 8>}; }
-
-template <typename T>
-KernelSpec<T> kernel_spec(GemmKernel kernel) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (kernel == GemmKernel::avx512) return avx512_spec_f32();
-    if (kernel == GemmKernel::avx2) return avx2_spec_f32();
-  } else {
-    if (kernel == GemmKernel::avx512) return avx512_spec_f64();
-    if (kernel == GemmKernel::avx2) return avx2_spec_f64();
-  }
-  return portable_spec(T(0));
-}
+KernelSpec<float> portable_spec(float) { return {6, 16, 96, 256, 1024, &portable_kernel<float, 6, 16>, "6x16"}; }
+KernelSpec<double> portable_spec(double) { return {6, 8, 96, 256, 512, &portable_kernel<double, 6, 8>, "6x8"}; }
 
 // The largest register tile any kernel uses (elements), for the edge-tile scratch.
 constexpr int kMaxTile = 16 * 64;
@@ -438,6 +455,40 @@ void gemm_packed(const KernelSpec<T>& ks, int64_t m, int64_t n, int64_t k, T alp
 
 }  // namespace
 
+template <typename T>
+KernelSpec<T> kernel_spec(GemmKernel kernel) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (kernel == GemmKernel::avx512_intel) return avx512_intel_spec_f32();
+    if (kernel == GemmKernel::avx512) return avx512_spec_f32();
+    if (kernel == GemmKernel::avx2) return avx2_spec_f32();
+  } else {
+    if (kernel == GemmKernel::avx512_intel) return avx512_intel_spec_f64();
+    if (kernel == GemmKernel::avx512) return avx512_spec_f64();
+    if (kernel == GemmKernel::avx2) return avx2_spec_f64();
+  }
+  return portable_spec(T(0));
+}
+
+template <typename T>
+void gemm_with_spec(const KernelSpec<T>& spec, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
+                    MatrixRef<const T> b, T beta, MatrixRef<T> c) {
+  LOUPE_CHECK(spec.mr * spec.nr <= kMaxTile && spec.mr > 0 && spec.nr > 0 && spec.mc > 0 && spec.kc > 0 && spec.nc > 0,
+              "gemm: kernel spec ", spec.name, " has a tile or blocking outside the driver's limits");
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    scale_c(m, n, beta, c);
+    return;
+  }
+  gemm_packed<T>(spec, m, n, k, alpha, a, b, beta, c);
+}
+
+template KernelSpec<float> kernel_spec<float>(GemmKernel);
+template KernelSpec<double> kernel_spec<double>(GemmKernel);
+template void gemm_with_spec<float>(const KernelSpec<float>&, int64_t, int64_t, int64_t, float, MatrixRef<const float>,
+                                    MatrixRef<const float>, float, MatrixRef<float>);
+template void gemm_with_spec<double>(const KernelSpec<double>&, int64_t, int64_t, int64_t, double,
+                                     MatrixRef<const double>, MatrixRef<const double>, double, MatrixRef<double>);
+
 }  // namespace gemm_detail
 
 template <typename T>
@@ -445,7 +496,7 @@ void gemm_with(GemmKernel kernel, int64_t m, int64_t n, int64_t k, T alpha, Matr
                MatrixRef<const T> b, T beta, MatrixRef<T> c) {
   if (m == 0 || n == 0) return;
   // Never run instructions this CPU lacks: an unavailable kernel falls back to the best one.
-  if (!gemm_kernel_available(kernel)) kernel = best_available_kernel();
+  if (!gemm_kernel_available(kernel)) kernel = gemm_best_kernel();
   if (kernel == GemmKernel::reference) {
     gemm_reference<T>(m, n, k, alpha, a, b, beta, c);
     return;

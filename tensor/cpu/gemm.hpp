@@ -11,8 +11,8 @@
 // gemm_reference is the plain triple loop every fast path is tested against; gemm is the
 // cache-blocked, packed, register-blocked and multi-threaded one (float and double). gemm picks
 // its micro-kernel once per process: the environment variable LOUPE_GEMM_KERNEL
-// (reference | portable | avx2 | avx512) when set, else the best the CPU supports (avx512, then
-// avx2, then portable). gemm_with runs one named path, for tests and benchmarks.
+// (reference | portable | avx2 | avx512 | avx512-intel) when set, else the best the CPU supports
+// (an AVX-512 variant chosen by vendor, then avx2, then portable). gemm_with runs one named path, for tests and benchmarks.
 // A walk-through of the whole design, with measurements: docs/gemm.md.
 // Tests: tests/ops/op_table_linalg.cpp ("gemm: every kernel matches the reference ...").
 #pragma once
@@ -40,17 +40,32 @@ void gemm_reference(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T>
 //   reference: gemm_reference (the triple loop)
 //   portable:  packed and blocked, with a plain C++ std::fma micro-kernel
 //   avx2:      packed and blocked, AVX2 + FMA intrinsics micro-kernel (6 x 16 floats / 6 x 8 doubles)
-//   avx512:    packed and blocked, AVX-512 intrinsics micro-kernel (8 x 32 floats / 6 x 32 doubles)
-enum class GemmKernel { reference, portable, avx2, avx512 };
+//   avx512:    packed and blocked, AVX-512 intrinsics micro-kernel (8 x 32 floats / 6 x 32 doubles),
+//              tile and blocking tuned on AMD Zen 5 (the choice on AMD and other non-Intel CPUs)
+//   avx512_intel ("avx512-intel"): the same kernel code with a 12 x 32 float / 12 x 16 double tile,
+//              software prefetch and blocking for Intel server cores with two 512-bit FMA ports
+enum class GemmKernel { reference, portable, avx2, avx512, avx512_intel };
+
+// The CPU as cpuid reports it: vendor string ("GenuineIntel", "AuthenticAMD", ...) and the
+// display family and model (family 6 model 207 = Emerald Rapids, family 26 = Zen 5).
+struct CpuModel {
+  char vendor[13];
+  int family;
+  int model;
+};
+CpuModel cpu_model();
 
 const char* gemm_kernel_name(GemmKernel kernel);
-// "reference", "portable", "avx2" or "avx512"; nullopt for anything else.
+// "reference", "portable", "avx2", "avx512" or "avx512-intel"; nullopt for anything else.
 std::optional<GemmKernel> gemm_kernel_from_name(std::string_view name);
 // Whether this CPU can run the kernel (reference and portable always can).
 bool gemm_kernel_available(GemmKernel kernel);
 // The kernel gemm uses: LOUPE_GEMM_KERNEL if set (an unknown name raises loupe::Error; a kernel
-// this CPU cannot run falls back to the best available one), else the best available one.
+// this CPU cannot run falls back to the best available one), else gemm_best_kernel().
 GemmKernel gemm_selected_kernel();
+// The fastest kernel for this CPU: with AVX-512, avx512_intel on Intel family-6 cores and avx512
+// elsewhere; else avx2 with AVX2 + FMA; else portable.
+GemmKernel gemm_best_kernel();
 
 // The fast kernel (float, double) with the selected micro-kernel. Results do not depend on the
 // thread count.
