@@ -42,7 +42,7 @@ void gemm_reference(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T>
 //   avx2:      packed and blocked, AVX2 + FMA intrinsics micro-kernel (6 x 16 floats / 6 x 8 doubles)
 //   avx512:    packed and blocked, AVX-512 intrinsics micro-kernel (8 x 32 floats / 6 x 32 doubles),
 //              tile and blocking tuned on AMD Zen 5 (the choice on AMD and other non-Intel CPUs)
-//   avx512_intel ("avx512-intel"): the same kernel code with a 12 x 32 float / 12 x 16 double tile,
+//   avx512_intel ("avx512-intel"): the same kernel code with a 6 x 64 float / 6 x 32 double tile,
 //              software prefetch and blocking for Intel server cores with two 512-bit FMA ports
 enum class GemmKernel { reference, portable, avx2, avx512, avx512_intel };
 

@@ -127,16 +127,15 @@ KernelSpec<float> avx512_spec_f32() { return {8, 32, 128, 256, 2048, &micro_kern
 KernelSpec<double> avx512_spec_f64() { return {6, 32, 96, 256, 1024, &micro_kernel<double, 6, 4, 0>, "6x32"}; }
 
 // Float, for Intel server cores with two 512-bit FMA ports (Skylake-SP through Emerald Rapids:
-// 48 KiB L1, 2 MiB L2 per core on the newer ones, a slow mesh L3). See docs/gemm.md, section 8,
-// for how the shape and blocking were chosen (benchmarks/gemm_tune.cpp).
-KernelSpec<float> avx512_intel_spec_f32() {
-  return {12, 32, 240, 192, 4096, &micro_kernel<float, 12, 2, 8>, "12x32+pf8"};
-}
+// 48 KiB L1, 2 MiB L2 per core on the newer ones, a slow mesh L3): 6 rows x 64 columns (4 zmm)
+// = 24 accumulators + 4 B vectors; per depth step 4 B loads + 6 broadcasts feed 24 FMAs (2.4
+// FMAs per load, against 1.6 for 8x32), and each B row and A column is software-prefetched 8
+// steps ahead. kc = 128 keeps the 32 KiB B sliver L1-resident. Chosen with benchmarks/gemm_tune.cpp
+// on a 2-vCPU Xeon (family 6 model 207), interleaved rounds: see docs/gemm.md, section 8.
+KernelSpec<float> avx512_intel_spec_f32() { return {6, 64, 120, 128, 2048, &micro_kernel<float, 6, 4, 8>, "6x64+pf8"}; }
 
-// Double on the same cores: 12 rows x 16 (2 zmm of 8) = 24 accumulators, prefetching.
-KernelSpec<double> avx512_intel_spec_f64() {
-  return {12, 16, 240, 192, 2048, &micro_kernel<double, 12, 2, 8>, "12x16+pf8"};
-}
+// Double on the same cores: the same register budget, 6 rows x 32 doubles (4 zmm), prefetching.
+KernelSpec<double> avx512_intel_spec_f64() { return {6, 32, 120, 128, 1024, &micro_kernel<double, 6, 4, 8>, "6x32+pf8"}; }
 
 // Every float register-tile / prefetch combination the tuning program tries, with Zen 5's
 // blocking as a starting point (the program varies mc, kc, nc itself).
