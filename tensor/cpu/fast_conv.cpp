@@ -8,6 +8,8 @@
 // gradient sums its blocks into partial sums fixed by the shape.
 #include "tensor/cpu/fast_conv.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -74,6 +76,61 @@ void im2col_block(const ConvGeometry& g, const T* x, int64_t n0, int64_t nb, int
       }
     }
   });
+}
+
+// Copies a run of at most a sliver's width (16-64 elements): inline AVX2 moves, since a call to
+// memmove per run costs more than the run.
+template <typename T>
+inline void copy_run(const T* src, int64_t count, T* dst) {
+  constexpr int64_t kPerMove = 32 / sizeof(T);
+  int64_t j = 0;
+  for (; j + kPerMove <= count; j += kPerMove) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + j),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + j)));
+  }
+  for (; j < count; ++j) dst[j] = src[j];
+}
+
+// One im2col row (one tap of one input channel, one image), by the flat copy when it applies.
+template <typename T>
+void im2col_any_row(const ConvGeometry& g, const T* plane, int64_t ki, int64_t kj, T* row) {
+  if (g.stride_h == 1 && g.stride_w == 1 && g.out_w == g.width) {
+    im2col_row_flat(g, plane, ki, kj, row);
+  } else {
+    im2col_row(g, plane, ki, kj, row);
+  }
+}
+
+// The im2col matrix cols (rows, nb * ncols) of images [n0, n0 + nb), group grp, produced
+// straight into the GEMM's packed slivers (gemm_packed_b) instead of into a matrix that the
+// GEMM then reads back and packs: the cols matrix (megabytes, past L2) is never written. For
+// each requested row, the row of every image the column range touches is generated into a
+// buffer of one image row (in L1) and copied into the slivers in runs that end at sliver
+// boundaries.
+template <typename T>
+GemmPackB<T> im2col_packer(const ConvGeometry& g, const T* x, int64_t n0, int64_t grp) {
+  return [&g, x, n0, grp](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* packed) {
+    const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), plane = g.height * g.width;
+    std::vector<T> row(static_cast<size_t>(ncols));
+    const int64_t i_first = j0 / ncols, i_last = (j0 + nc - 1) / ncols;
+    for (int64_t p = 0; p < kc; ++p) {
+      const int64_t r = p0 + p;
+      const int64_t c = r / kernel, ki = (r % kernel) / g.kernel_w, kj = r % g.kernel_w;
+      for (int64_t i = i_first; i <= i_last; ++i) {
+        const int64_t a = std::max(j0, i * ncols), b = std::min(j0 + nc, (i + 1) * ncols);
+        im2col_any_row(g, x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane, ki, kj, row.data());
+        for (int64_t jr = a - j0; jr < b - j0;) {
+          const int64_t s = jr / nr, off = jr % nr, len = std::min<int64_t>(nr - off, b - j0 - jr);
+          copy_run(row.data() + (j0 + jr - i * ncols), len, packed + s * nr * kc + p * nr + off);
+          jr += len;
+        }
+      }
+    }
+    if (nc % nr != 0) {  // the last sliver's columns past the block are zero
+      T* last = packed + nc / nr * nr * kc;
+      for (int64_t p = 0; p < kc; ++p) std::fill(last + p * nr + nc % nr, last + (p + 1) * nr, T(0));
+    }
+  };
 }
 
 // grad_x planes of images [n0, n0 + nb), group grp = col2im of dcols (rows, nb * ncols); each
@@ -242,25 +299,31 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T*
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   for_each_block<T>(g, output_blocks(g, sizeof(T)),
-                    [&](int64_t n0, int64_t nb, std::vector<T>& cols, std::vector<T>& out_blk) {
+                    [&](int64_t n0, int64_t nb, std::vector<T>&, std::vector<T>& out_blk) {
     const int64_t ld = nb * ncols;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* b = x + (n0 * g.in_channels + grp * cin) * plane;  // (rows, ld) when read in place
-      if (!reads_x_in_place(g, nb)) {
-        im2col_block(g, x, n0, nb, grp, sized(cols, rows * ld));
-        b = cols.data();
-      }
+      const bool in_place = reads_x_in_place(g, nb);
+      // Otherwise the im2col matrix goes straight into the GEMM's packing (im2col_packer).
+      const GemmPackB<T> packer = in_place ? GemmPackB<T>() : im2col_packer(g, x, n0, grp);
       const MatrixRef<const T> w{weight + grp * cout * rows, rows, 1};
+      auto product = [&](T beta, MatrixRef<T> c_out) {
+        if (in_place) {
+          gemm<T>(cout, ld, rows, T(1), w, {b, ld, 1}, beta, c_out);
+        } else {
+          gemm_packed_b<T>(cout, ld, rows, T(1), w, packer, beta, c_out);
+        }
+      };
       if (nb == 1) {
         // One image: the GEMM writes the output in place, on top of the bias.
         T* c = out + (n0 * g.out_channels + grp * cout) * ncols;
         if (bias != nullptr) {
           for (int64_t o = 0; o < cout; ++o) std::fill_n(c + o * ncols, ncols, bias[grp * cout + o]);
         }
-        gemm<T>(cout, ncols, rows, T(1), w, {b, ncols, 1}, bias != nullptr ? T(1) : T(0), {c, ncols, 1});
+        product(bias != nullptr ? T(1) : T(0), {c, ncols, 1});
       } else {
         T* blk = sized(out_blk, cout * ld);
-        gemm<T>(cout, ld, rows, T(1), w, {b, ld, 1}, T(0), {blk, ld, 1});
+        product(T(0), {blk, ld, 1});
         scatter_block(blk, g.out_channels, ncols, n0, nb, grp * cout, cout, bias, out);
       }
     }

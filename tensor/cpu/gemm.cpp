@@ -46,6 +46,10 @@ namespace loupe::cpu {
 // Reference kernel
 // ---------------------------------------------------------------------------------------------
 
+// Floating-point products accumulate with an explicit fma: left to itself, g++ contracts
+// `acc += a * b` into an FMA in the strided loop but vectorises the multiplications (and adds them
+// one by one, unfused) in the unit-stride version of the same loop, so the bits would depend on
+// the operands' layout (gemm_packed_b hands the reference a column-major B, gemm a row-major one).
 template <typename T>
 void gemm_reference(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, MatrixRef<const T> b, T beta,
                     MatrixRef<T> c) {
@@ -54,7 +58,12 @@ void gemm_reference(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T>
       for (int64_t j = 0; j < n; ++j) {
         T acc = 0;
         for (int64_t p = 0; p < k; ++p) {
-          acc += a.data[i * a.row_stride + p * a.col_stride] * b.data[p * b.row_stride + j * b.col_stride];
+          const T x = a.data[i * a.row_stride + p * a.col_stride], y = b.data[p * b.row_stride + j * b.col_stride];
+          if constexpr (std::is_floating_point_v<T>) {
+            acc = std::fma(x, y, acc);
+          } else {
+            acc += x * y;
+          }
         }
         T& dst = c.data[i * c.row_stride + j * c.col_stride];
         dst = beta == T(0) ? alpha * acc : alpha * acc + beta * dst;
@@ -416,7 +425,7 @@ int64_t depth_block(int64_t k, int64_t kc_max) {
 // Rows [m0, m1) x columns [n0, n1) of C, over the whole depth, on the calling thread.
 template <typename T>
 void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, T alpha,
-               MatrixRef<const T> a, MatrixRef<const T> b, T beta, MatrixRef<T> c) {
+               MatrixRef<const T> a, MatrixRef<const T> b, const GemmPackB<T>* packer, T beta, MatrixRef<T> c) {
   const int mr = ks.mr, nr = ks.nr;
   const int64_t kc_block = depth_block(k, ks.kc);
   // Whole slivers per block, so every packed sliver fits its buffer.
@@ -433,7 +442,11 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
     const int64_t nc = std::min(nc_step, n1 - jc);
     for (int64_t pc = 0; pc < k; pc += kc_block) {
       const int64_t kc = std::min(kc_block, k - pc);
-      pack_b<T>(nr, kc, nc, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, packed_b);
+      if (packer != nullptr) {
+        (*packer)(pc, kc, jc, nc, nr, packed_b);
+      } else {
+        pack_b<T>(nr, kc, nc, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, packed_b);
+      }
       // Later depth blocks add onto what the first one stored.
       const T block_beta = pc == 0 ? beta : T(1);
       for (int64_t ic = m0; ic < m1; ic += mc_step) {
@@ -461,7 +474,7 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
 
 template <typename T>
 void gemm_packed(const KernelSpec<T>& ks, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
-                 MatrixRef<const T> b, T beta, MatrixRef<T> c) {
+                 MatrixRef<const T> b, T beta, MatrixRef<T> c, const GemmPackB<T>* packer = nullptr) {
   // Cut C into `parts` slabs along its longer side (in whole register tiles), one per thread.
   // Each thread packs its own A and B blocks, so the threads never wait on each other.
   const int64_t tiles_m = (m + ks.mr - 1) / ks.mr;
@@ -473,9 +486,9 @@ void gemm_packed(const KernelSpec<T>& ks, int64_t m, int64_t n, int64_t k, T alp
     for (int64_t part = p0; part < p1; ++part) {
       const int64_t t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
       if (split_n) {
-        gemm_slab<T>(ks, 0, m, t0 * ks.nr, std::min(n, t1 * ks.nr), k, alpha, a, b, beta, c);
+        gemm_slab<T>(ks, 0, m, t0 * ks.nr, std::min(n, t1 * ks.nr), k, alpha, a, b, packer, beta, c);
       } else {
-        gemm_slab<T>(ks, t0 * ks.mr, std::min(m, t1 * ks.mr), 0, n, k, alpha, a, b, beta, c);
+        gemm_slab<T>(ks, t0 * ks.mr, std::min(m, t1 * ks.mr), 0, n, k, alpha, a, b, packer, beta, c);
       }
     }
   });
@@ -551,10 +564,36 @@ void gemm(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, Matrix
   gemm_with<T>(gemm_selected_kernel(), m, n, k, alpha, a, b, beta, c);
 }
 
+template <typename T>
+void gemm_packed_b(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, const GemmPackB<T>& pack_b, T beta,
+                   MatrixRef<T> c) {
+  LOUPE_CHECK(c.col_stride == 1, "gemm_packed_b: C must have unit column stride");
+  if (m == 0 || n == 0) return;
+  GemmKernel kernel = gemm_selected_kernel();
+  if (kernel == GemmKernel::reference) {
+    // The reference loop wants B as a matrix: let the packer write it with slivers of one column
+    // (packed[j * k + p] = B(p, j), i.e. B column-major).
+    std::vector<T> whole(static_cast<size_t>(k * n));
+    if (k > 0) pack_b(0, k, 0, n, 1, whole.data());
+    gemm_reference<T>(m, n, k, alpha, a, {whole.data(), 1, k}, beta, c);
+    return;
+  }
+  if (k == 0) {
+    gemm_detail::scale_c(m, n, beta, c);
+    return;
+  }
+  gemm_detail::gemm_packed<T>(gemm_detail::kernel_spec<T>(kernel), m, n, k, alpha, a, {nullptr, 0, 0}, beta, c,
+                              &pack_b);
+}
+
 template void gemm<float>(int64_t, int64_t, int64_t, float, MatrixRef<const float>, MatrixRef<const float>, float,
                           MatrixRef<float>);
 template void gemm<double>(int64_t, int64_t, int64_t, double, MatrixRef<const double>, MatrixRef<const double>,
                            double, MatrixRef<double>);
+template void gemm_packed_b<float>(int64_t, int64_t, int64_t, float, MatrixRef<const float>, const GemmPackB<float>&,
+                                   float, MatrixRef<float>);
+template void gemm_packed_b<double>(int64_t, int64_t, int64_t, double, MatrixRef<const double>,
+                                    const GemmPackB<double>&, double, MatrixRef<double>);
 template void gemm_with<float>(GemmKernel, int64_t, int64_t, int64_t, float, MatrixRef<const float>,
                                MatrixRef<const float>, float, MatrixRef<float>);
 template void gemm_with<double>(GemmKernel, int64_t, int64_t, int64_t, double, MatrixRef<const double>,

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string_view>
 
@@ -72,6 +73,22 @@ GemmKernel gemm_best_kernel();
 template <typename T>
 void gemm(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, MatrixRef<const T> b, T beta,
           MatrixRef<T> c);
+
+// B supplied by its producer instead of as a matrix, for operands that exist only to be
+// multiplied (an im2col matrix): pack(p0, kc, j0, nc, nr, packed) must write the rows
+// [p0, p0 + kc) and columns [j0, j0 + nc) of B in the micro-kernel's sliver layout,
+//   packed[s * nr * kc + p * nr + j] = B(p0 + p, j0 + s * nr + j)   for p < kc, j < nr,
+// with zeros for the columns at or past j0 + nc in the last sliver. It is called from several
+// threads at once (on disjoint blocks) and must not depend on which thread calls it.
+template <typename T>
+using GemmPackB = std::function<void(int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* packed)>;
+
+// gemm (the selected kernel) with B supplied by pack_b; C must have unit column stride. The
+// reference kernel receives B written whole by pack_b with one-column slivers (column-major).
+// Results are the same bits as gemm on the matrix that pack_b describes.
+template <typename T>
+void gemm_packed_b(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, const GemmPackB<T>& pack_b, T beta,
+                   MatrixRef<T> c);
 
 // gemm with a given kernel; one this CPU cannot run falls back to the best available one.
 template <typename T>
