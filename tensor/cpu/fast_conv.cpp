@@ -1,5 +1,10 @@
 // Fast convolution kernels: im2col + GEMM over blocks of images. See fast_conv.hpp.
 //
+// The forward pass and the weight gradient never write the im2col matrix: its values go straight
+// into the GEMM's packed B slivers through a packing callback (im2col_packer and
+// im2col_transposed_packer with gemm_packed_b), which saves writing and reading back a matrix of
+// several megabytes per image block. Backward-data still writes dcols and scatters it (col2im).
+//
 // Parallelism: whole image blocks go to threads when there are enough of them (each GEMM then
 // runs on one thread); otherwise the GEMM, im2col, col2im and the block gather / scatter split
 // their own work (over tiles of C, or (image, row) / (image, channel) pairs that each write their
@@ -58,26 +63,6 @@ void im2col_row_flat(const ConvGeometry& g, const T* plane, int64_t ki, int64_t 
   }
 }
 
-// cols (rows, nb * ncols) from images [n0, n0 + nb) of group grp (row stride nb * ncols).
-template <typename T>
-void im2col_block(const ConvGeometry& g, const T* x, int64_t n0, int64_t nb, int64_t grp, T* cols) {
-  const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), ld = nb * ncols;
-  const int64_t plane = g.height * g.width;
-  parallel_for(0, g.col_rows() * nb, task_grain(ncols), [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t r = t / nb, i = t % nb;
-      const int64_t c = r / kernel, ki = (r % kernel) / g.kernel_w, kj = r % g.kernel_w;
-      const T* src_plane = x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane;
-      T* dst = cols + r * ld + i * ncols;
-      if (g.stride_h == 1 && g.stride_w == 1 && g.out_w == g.width) {
-        im2col_row_flat(g, src_plane, ki, kj, dst);
-      } else {
-        im2col_row(g, src_plane, ki, kj, dst);
-      }
-    }
-  });
-}
-
 // Copies a run of at most a sliver's width (16-64 elements): inline AVX2 moves, since a call to
 // memmove per run costs more than the run.
 template <typename T>
@@ -129,6 +114,60 @@ GemmPackB<T> im2col_packer(const ConvGeometry& g, const T* x, int64_t n0, int64_
     if (nc % nr != 0) {  // the last sliver's columns past the block are zero
       T* last = packed + nc / nr * nr * kc;
       for (int64_t p = 0; p < kc; ++p) std::fill(last + p * nr + nc % nr, last + (p + 1) * nr, T(0));
+    }
+  };
+}
+
+// Output positions [q0, q1) of one im2col row (tap (ki, kj) of one plane): row[q - q0].
+template <typename T>
+void im2col_segment(const ConvGeometry& g, const T* plane, int64_t ki, int64_t kj, int64_t q0, int64_t q1, T* row) {
+  const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
+  int64_t ow0, ow1;
+  valid_range(g.out_w, g.stride_w, off_w, g.width, ow0, ow1);
+  for (int64_t q = q0; q < q1;) {
+    const int64_t oh = q / g.out_w, first = q % g.out_w, last = std::min(g.out_w, first + (q1 - q));
+    T* dst = row + (q - q0) - first;  // dst[ow] is output position (oh, ow)
+    const int64_t ih = oh * g.stride_h + off_h;
+    if (ih < 0 || ih >= g.height) {
+      std::fill(dst + first, dst + last, T(0));
+    } else {
+      const T* src = plane + ih * g.width;
+      const int64_t a = std::clamp(ow0, first, last), b = std::clamp(ow1, a, last);
+      std::fill(dst + first, dst + a, T(0));
+      if (g.stride_w == 1) {
+        std::copy(src + a + off_w, src + b + off_w, dst + a);
+      } else {
+        for (int64_t ow = a; ow < b; ++ow) dst[ow] = src[ow * g.stride_w + off_w];
+      }
+      std::fill(dst + b, dst + last, T(0));
+    }
+    q += last - first;
+  }
+}
+
+// The transpose of the im2col matrix, cols^T (nb * ncols, rows), as the B operand of the weight
+// gradient's GEMM, produced straight into the packed slivers: for each sliver (nr rows of cols,
+// i.e. nr taps of input channels), the requested column range of those rows is generated into a
+// small column-major scratch block (in L1) and packed by the GEMM's own register transpose.
+template <typename T>
+GemmPackB<T> im2col_transposed_packer(const ConvGeometry& g, const T* x, int64_t n0, int64_t grp) {
+  return [&g, x, n0, grp](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* packed) {
+    const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), plane = g.height * g.width;
+    std::vector<T> block(static_cast<size_t>(nr * kc));
+    const int64_t i_first = p0 / ncols, i_last = (p0 + kc - 1) / ncols;
+    for (int64_t s = 0; s < nc; s += nr) {
+      const int64_t count = std::min<int64_t>(nr, nc - s);
+      for (int64_t jj = 0; jj < count; ++jj) {
+        const int64_t r = j0 + s + jj;
+        const int64_t c = r / kernel, ki = (r % kernel) / g.kernel_w, kj = r % g.kernel_w;
+        for (int64_t i = i_first; i <= i_last; ++i) {
+          const int64_t a = std::max(p0, i * ncols), b = std::min(p0 + kc, (i + 1) * ncols);
+          im2col_segment(g, x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane, ki, kj, a - i * ncols,
+                         b - i * ncols, block.data() + jj * kc + (a - p0));
+        }
+      }
+      // block holds B(p, jj) = cols(r0 + jj, p0 + p) at block[jj * kc + p]: column-major.
+      gemm_pack_b_block<T>(nr, kc, count, {block.data(), 1, kc}, packed + s * kc);
     }
   };
 }
@@ -390,25 +429,27 @@ void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x
   // Partial 0 is grad_weight itself; the others are scratch.
   std::vector<T> extra(static_cast<size_t>((partials - 1) * weight_size));
   parallel_for(0, partials, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<T> cols, grad_blk;
+    std::vector<T> grad_blk;
     for (int64_t part = p0; part < p1; ++part) {
       T* dw = part == 0 ? grad_weight : extra.data() + (part - 1) * weight_size;
       for (int64_t b = part; b < blocks; b += partials) {
         const int64_t n0 = b * block, nb = std::min(block, g.batch - n0), ld = nb * ncols;
         for (int64_t grp = 0; grp < g.groups; ++grp) {
           const T* xb = x + (n0 * g.in_channels + grp * cin) * plane;
-          if (!reads_x_in_place(g, nb)) {
-            im2col_block(g, x, n0, nb, grp, sized(cols, rows * ld));
-            xb = cols.data();
-          }
+          const bool in_place = reads_x_in_place(g, nb);
           const T* go = grad_out + (n0 * g.out_channels + grp * cout) * ncols;
           if (nb > 1) {
             gather_block(grad_out, g.out_channels, ncols, n0, nb, grp * cout, cout, sized(grad_blk, cout * ld));
             go = grad_blk.data();
           }
           // dw_g (cout, rows) (+)= grad_blk (cout, ld) @ cols^T (ld, rows)
-          gemm<T>(cout, rows, ld, T(1), {go, ld, 1}, {xb, 1, ld}, b == part ? T(0) : T(1),
-                  {dw + grp * cout * rows, rows, 1});
+          const T beta = b == part ? T(0) : T(1);
+          const MatrixRef<T> dw_g{dw + grp * cout * rows, rows, 1};
+          if (in_place) {
+            gemm<T>(cout, rows, ld, T(1), {go, ld, 1}, {xb, 1, ld}, beta, dw_g);
+          } else {  // cols^T packed straight from x (im2col_transposed_packer)
+            gemm_packed_b<T>(cout, rows, ld, T(1), {go, ld, 1}, im2col_transposed_packer(g, x, n0, grp), beta, dw_g);
+          }
         }
       }
     }

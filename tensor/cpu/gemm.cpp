@@ -565,6 +565,11 @@ void gemm(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, Matrix
 }
 
 template <typename T>
+void gemm_pack_b_block(int nr, int64_t kc, int64_t nc, MatrixRef<const T> b, T* packed) {
+  gemm_detail::pack_b<T>(nr, kc, nc, b, packed);
+}
+
+template <typename T>
 void gemm_packed_b(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, const GemmPackB<T>& pack_b, T beta,
                    MatrixRef<T> c) {
   LOUPE_CHECK(c.col_stride == 1, "gemm_packed_b: C must have unit column stride");
@@ -590,6 +595,8 @@ template void gemm<float>(int64_t, int64_t, int64_t, float, MatrixRef<const floa
                           MatrixRef<float>);
 template void gemm<double>(int64_t, int64_t, int64_t, double, MatrixRef<const double>, MatrixRef<const double>,
                            double, MatrixRef<double>);
+template void gemm_pack_b_block<float>(int, int64_t, int64_t, MatrixRef<const float>, float*);
+template void gemm_pack_b_block<double>(int, int64_t, int64_t, MatrixRef<const double>, double*);
 template void gemm_packed_b<float>(int64_t, int64_t, int64_t, float, MatrixRef<const float>, const GemmPackB<float>&,
                                    float, MatrixRef<float>);
 template void gemm_packed_b<double>(int64_t, int64_t, int64_t, double, MatrixRef<const double>,

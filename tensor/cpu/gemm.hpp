@@ -90,6 +90,12 @@ template <typename T>
 void gemm_packed_b(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, const GemmPackB<T>& pack_b, T beta,
                    MatrixRef<T> c);
 
+// The GEMM's own packing of a kc x nc block of a strided B into the layout above (nr, kc and nc
+// as the packer receives them), for a GemmPackB that produces its block in a scratch matrix of
+// whatever layout first: a column-major block goes through the register transpose.
+template <typename T>
+void gemm_pack_b_block(int nr, int64_t kc, int64_t nc, MatrixRef<const T> b, T* packed);
+
 // gemm with a given kernel; one this CPU cannot run falls back to the best available one.
 template <typename T>
 void gemm_with(GemmKernel kernel, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
