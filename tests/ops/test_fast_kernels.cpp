@@ -440,6 +440,11 @@ TEST_CASE("fast kernels: conv2d forward, backward-data and backward-weight match
       {{5, 2, 32, 32}, {3, 2, 3, 3}, params({1, 1}, {1, 1}), false},  // 3 weight-gradient partial sums
       {{4, 2, 32, 33}, {2, 1, 3, 3}, params({1, 1}, {1, 1}, 2), false},  // grouped, in blocks
       {{0, 3, 5, 5}, {2, 3, 3, 3}, params({1, 1}, {1, 1}), false},    // empty batch
+      // >= 128 input channels per group: stride-1 backward-data runs as a forward convolution
+      // with flipped weights (also grouped and dilated, and with padding below the kernel's reach).
+      {{2, 128, 6, 7}, {5, 128, 3, 3}, params({1, 1}, {1, 1}), false},
+      {{1, 256, 7, 6}, {4, 128, 3, 3}, params({1, 1}, {2, 1}, 2, {2, 1}), true},
+      {{1, 128, 6, 9}, {3, 128, 3, 5}, params({1, 1}, {0, 1}), false},
   };
   for (DType dtype : {DType::f32, DType::f64}) {
     const double tol = dtype == DType::f32 ? 2e-5 : 1e-12;
