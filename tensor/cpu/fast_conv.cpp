@@ -38,31 +38,6 @@ int64_t task_grain(int64_t elements_per_task) {
   return std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(elements_per_task, 1));
 }
 
-// im2col_row (tensor/cpu/conv.hpp) for stride 1 and an output as wide as the input: output
-// position q of the flattened plane reads input position q + off_h * W + off_w, so the valid
-// part is one contiguous copy (instead of one short copy per row); the columns that wrapped into
-// a neighbouring row are then zeroed, as are the rows above and below the input.
-template <typename T>
-void im2col_row_flat(const ConvGeometry& g, const T* plane, int64_t ki, int64_t kj, T* row) {
-  const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
-  const int64_t width = g.out_w, size = g.out_h * width;
-  int64_t ow0, ow1, oh0, oh1;
-  valid_range(g.out_w, 1, off_w, g.width, ow0, ow1);
-  valid_range(g.out_h, 1, off_h, g.height, oh0, oh1);
-  if (oh0 >= oh1 || ow0 >= ow1) {
-    std::fill_n(row, size, T(0));
-    return;
-  }
-  const int64_t q0 = oh0 * width + ow0, q1 = (oh1 - 1) * width + ow1;
-  std::fill(row, row + q0, T(0));
-  std::copy(plane + q0 + off_h * g.width + off_w, plane + q1 + off_h * g.width + off_w, row + q0);
-  std::fill(row + q1, row + size, T(0));
-  for (int64_t oh = oh0; oh < oh1; ++oh) {
-    std::fill(row + oh * width, row + oh * width + ow0, T(0));
-    std::fill(row + oh * width + ow1, row + (oh + 1) * width, T(0));
-  }
-}
-
 // Copies a run of at most a sliver's width (16-64 elements): inline AVX2 moves, since a call to
 // memmove per run costs more than the run.
 template <typename T>
@@ -76,51 +51,42 @@ inline void copy_run(const T* src, int64_t count, T* dst) {
   for (; j < count; ++j) dst[j] = src[j];
 }
 
-// One im2col row (one tap of one input channel, one image), by the flat copy when it applies.
+// im2col_segment for stride 1 and an output as wide as the input: output position q of the
+// flattened plane reads input position q + off_h * W + off_w, so the valid part of [q0, q1) is
+// one contiguous copy (instead of one short copy per output row); the columns that wrapped into
+// a neighbouring row, and the rows above and below the input, are then zeroed.
 template <typename T>
-void im2col_any_row(const ConvGeometry& g, const T* plane, int64_t ki, int64_t kj, T* row) {
-  if (g.stride_h == 1 && g.stride_w == 1 && g.out_w == g.width) {
-    im2col_row_flat(g, plane, ki, kj, row);
-  } else {
-    im2col_row(g, plane, ki, kj, row);
+void im2col_segment_flat(const ConvGeometry& g, const T* plane, int64_t ki, int64_t kj, int64_t q0, int64_t q1,
+                         T* row) {
+  const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w, width = g.out_w;
+  int64_t ow0, ow1, oh0, oh1;
+  valid_range(g.out_w, 1, off_w, g.width, ow0, ow1);
+  valid_range(g.out_h, 1, off_h, g.height, oh0, oh1);
+  if (oh0 >= oh1 || ow0 >= ow1) {
+    std::fill(row, row + (q1 - q0), T(0));
+    return;
+  }
+  const int64_t a = std::clamp(oh0 * width + ow0, q0, q1), b = std::clamp((oh1 - 1) * width + ow1, a, q1);
+  std::fill(row, row + (a - q0), T(0));
+  std::copy(plane + a + off_h * g.width + off_w, plane + b + off_h * g.width + off_w, row + (a - q0));
+  std::fill(row + (b - q0), row + (q1 - q0), T(0));
+  for (int64_t oh = std::max(oh0, a / width); oh < oh1 && oh * width < b; ++oh) {
+    const int64_t lo = oh * width;  // zero [lo, lo + ow0) and [lo + ow1, lo + width), within [a, b)
+    for (auto [z0, z1] : {std::pair{lo, lo + ow0}, std::pair{lo + ow1, lo + width}}) {
+      z0 = std::max(z0, a), z1 = std::min(z1, b);
+      if (z0 < z1) std::fill(row + (z0 - q0), row + (z1 - q0), T(0));
+    }
   }
 }
 
-// The im2col matrix cols (rows, nb * ncols) of images [n0, n0 + nb), group grp, produced
-// straight into the GEMM's packed slivers (gemm_packed_b) instead of into a matrix that the
-// GEMM then reads back and packs: the cols matrix (megabytes, past L2) is never written. For
-// each requested row, the row of every image the column range touches is generated into a
-// buffer of one image row (in L1) and copied into the slivers in runs that end at sliver
-// boundaries.
-template <typename T>
-GemmPackB<T> im2col_packer(const ConvGeometry& g, const T* x, int64_t n0, int64_t grp) {
-  return [&g, x, n0, grp](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* packed) {
-    const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), plane = g.height * g.width;
-    std::vector<T> row(static_cast<size_t>(ncols));
-    const int64_t i_first = j0 / ncols, i_last = (j0 + nc - 1) / ncols;
-    for (int64_t p = 0; p < kc; ++p) {
-      const int64_t r = p0 + p;
-      const int64_t c = r / kernel, ki = (r % kernel) / g.kernel_w, kj = r % g.kernel_w;
-      for (int64_t i = i_first; i <= i_last; ++i) {
-        const int64_t a = std::max(j0, i * ncols), b = std::min(j0 + nc, (i + 1) * ncols);
-        im2col_any_row(g, x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane, ki, kj, row.data());
-        for (int64_t jr = a - j0; jr < b - j0;) {
-          const int64_t s = jr / nr, off = jr % nr, len = std::min<int64_t>(nr - off, b - j0 - jr);
-          copy_run(row.data() + (j0 + jr - i * ncols), len, packed + s * nr * kc + p * nr + off);
-          jr += len;
-        }
-      }
-    }
-    if (nc % nr != 0) {  // the last sliver's columns past the block are zero
-      T* last = packed + nc / nr * nr * kc;
-      for (int64_t p = 0; p < kc; ++p) std::fill(last + p * nr + nc % nr, last + (p + 1) * nr, T(0));
-    }
-  };
-}
-
 // Output positions [q0, q1) of one im2col row (tap (ki, kj) of one plane): row[q - q0].
+// Stride 1 with an output as wide as the input takes im2col_segment_flat's single copy.
 template <typename T>
 void im2col_segment(const ConvGeometry& g, const T* plane, int64_t ki, int64_t kj, int64_t q0, int64_t q1, T* row) {
+  if (g.stride_h == 1 && g.stride_w == 1 && g.out_w == g.width) {
+    im2col_segment_flat(g, plane, ki, kj, q0, q1, row);
+    return;
+  }
   const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
   int64_t ow0, ow1;
   valid_range(g.out_w, g.stride_w, off_w, g.width, ow0, ow1);
@@ -143,6 +109,38 @@ void im2col_segment(const ConvGeometry& g, const T* plane, int64_t ki, int64_t k
     }
     q += last - first;
   }
+}
+
+// The im2col matrix cols (rows, nb * ncols) of images [n0, n0 + nb), group grp, produced
+// straight into the GEMM's packed slivers (gemm_packed_b) instead of into a matrix that the
+// GEMM then reads back and packs: the cols matrix (megabytes, past L2) is never written. For
+// each requested row, the part of every image's row that the column range touches is generated
+// into a buffer (in L1) and copied into the slivers in runs that end at sliver boundaries.
+template <typename T>
+GemmPackB<T> im2col_packer(const ConvGeometry& g, const T* x, int64_t n0, int64_t grp) {
+  return [&g, x, n0, grp](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* packed) {
+    const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), plane = g.height * g.width;
+    std::vector<T> row(static_cast<size_t>(std::min(ncols, nc)));
+    const int64_t i_first = j0 / ncols, i_last = (j0 + nc - 1) / ncols;
+    for (int64_t p = 0; p < kc; ++p) {
+      const int64_t r = p0 + p;
+      const int64_t c = r / kernel, ki = (r % kernel) / g.kernel_w, kj = r % g.kernel_w;
+      for (int64_t i = i_first; i <= i_last; ++i) {
+        const int64_t a = std::max(j0, i * ncols), b = std::min(j0 + nc, (i + 1) * ncols);
+        im2col_segment(g, x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane, ki, kj, a - i * ncols,
+                       b - i * ncols, row.data());
+        for (int64_t jr = a - j0; jr < b - j0;) {
+          const int64_t s = jr / nr, off = jr % nr, len = std::min<int64_t>(nr - off, b - j0 - jr);
+          copy_run(row.data() + (j0 + jr - a), len, packed + s * nr * kc + p * nr + off);
+          jr += len;
+        }
+      }
+    }
+    if (nc % nr != 0) {  // the last sliver's columns past the block are zero
+      T* last = packed + nc / nr * nr * kc;
+      for (int64_t p = 0; p < kc; ++p) std::fill(last + p * nr + nc % nr, last + (p + 1) * nr, T(0));
+    }
+  };
 }
 
 // The transpose of the im2col matrix, cols^T (nb * ncols, rows), as the B operand of the weight
