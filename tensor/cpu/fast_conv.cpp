@@ -3,7 +3,9 @@
 // The forward pass and the weight gradient never write the im2col matrix: its values go straight
 // into the GEMM's packed B slivers through a packing callback (im2col_packer and
 // im2col_transposed_packer with gemm_packed_b), which saves writing and reading back a matrix of
-// several megabytes per image block. Backward-data still writes dcols and scatters it (col2im).
+// several megabytes per image block (1x1 kernels excepted: fuses_im2col). Backward-data runs as a
+// forward convolution with flipped weights when the stride is 1 and a group has >= 128 input
+// channels; otherwise it writes dcols and scatters it back (col2im).
 //
 // Parallelism: whole image blocks go to threads when there are enough of them (each GEMM then
 // runs on one thread); otherwise the GEMM, im2col, col2im and the block gather / scatter split
