@@ -486,6 +486,35 @@ void conv_cases(Bench& bench) {
   }
 }
 
+// --- A depthwise convolution (MobileNetV2's 3x3 depthwise layer at 56x56, 144 channels) -----------
+// groups == channels: loupe's direct kernel (tensor/cpu/depthwise_conv.hpp). Group "conv-depthwise",
+// so the rows stay out of the ResNet18 totals.
+void depthwise_cases(Bench& bench) {
+  const int64_t batch = bench.options().quick ? 1 : 8, channels = 144, size = 56;
+  loupe::Conv2dParams params;
+  params.stride = {1, 1};
+  params.padding = {1, 1};
+  params.groups = channels;
+  const Shape x_shape = {batch, channels, size, size}, w_shape = {channels, 1, 3, 3};
+  const Shape y_shape = {batch, channels, size, size};
+  const double flops = 2.0 * static_cast<double>(loupe::shape_numel(y_shape)) * 9;
+  Tensor x, w, g;
+  auto depthwise_case = [&](const char* pass, std::function<void()> fn) {
+    Case c;
+    c.row.name = std::string("conv depthwise 3x3 144ch 56x56 ") + pass;
+    c.row.group = "conv-depthwise";
+    c.row.shape = shape_text({x_shape, w_shape});
+    c.row.flops = flops;
+    c.setup = [&] { x = randn(x_shape, 11); w = randn(w_shape, 12); g = randn(y_shape, 13); };
+    c.run = std::move(fn);
+    c.teardown = [&] { x = Tensor(); w = Tensor(); g = Tensor(); };
+    bench.run(std::move(c));
+  };
+  depthwise_case("fwd", [&] { Tensor y = ops::conv2d(x, w, Tensor(), params); });
+  depthwise_case("bwd-data", [&] { Tensor dx = ops::conv2d_backward_input(g, w, x_shape, params); });
+  depthwise_case("bwd-weight", [&] { Tensor dw = ops::conv2d_backward_weight(g, x, w_shape, params); });
+}
+
 // --- Models ----------------------------------------------------------------------------------------
 // Whole models (the same two cases are in bench_torch.py with torchvision's definitions):
 //   "resnet18 train step"  batch 16, 3x224x224, 1000 classes: forward, cross-entropy loss,
@@ -753,6 +782,7 @@ int main(int argc, char** argv) {
     transformer_cases(bench);
     attention_cases(bench);
     conv_cases(bench);
+    depthwise_cases(bench);
     model_cases(bench);
     explain_cases(bench);
 

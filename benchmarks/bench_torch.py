@@ -210,6 +210,28 @@ def conv_cases(bench):
                   flops=flops, count=count, setup=setup)
 
 
+# --- A depthwise convolution (MobileNetV2's 3x3 depthwise layer at 56x56, 144 channels) ---------
+def depthwise_cases(bench):
+    batch, channels, size = (1 if bench.args.quick else 8), 144, 56
+    x_shape, w_shape = (batch, channels, size, size), (channels, 1, 3, 3)
+    flops = 2.0 * batch * channels * size * size * 9
+    shape = shape_text(x_shape, w_shape)
+    setup = lambda: (randn(*x_shape), randn(*w_shape), randn(*x_shape))
+
+    def backward(st, mask):
+        x, w, g = st
+        return torch.ops.aten.convolution_backward(g, x, w, None, [1, 1], [1, 1], [1, 1], False, [0, 0], channels,
+                                                   mask)
+
+    name = "conv depthwise 3x3 144ch 56x56"
+    bench.run(f"{name} fwd", "conv-depthwise", shape, lambda st: F.conv2d(st[0], st[1], None, 1, 1, 1, channels),
+              flops=flops, setup=setup)
+    bench.run(f"{name} bwd-data", "conv-depthwise", shape, lambda st: backward(st, [True, False, False]),
+              flops=flops, setup=setup)
+    bench.run(f"{name} bwd-weight", "conv-depthwise", shape, lambda st: backward(st, [False, True, False]),
+              flops=flops, setup=setup)
+
+
 # --- Models -------------------------------------------------------------------------------------
 # Whole models, the same cases as bench_cpu.cpp's model_cases (torchvision's definitions, which
 # loupe's nn/models reproduce layer for layer; FLOPs counted the same way on both sides):
@@ -428,6 +450,7 @@ def main():
         transformer_cases(bench)
         attention_cases(bench)
         conv_cases(bench)
+        depthwise_cases(bench)
         model_cases(bench)
         explain_cases(bench)
 

@@ -1,5 +1,12 @@
 // Fast convolution kernels: im2col + GEMM over blocks of images. See fast_conv.hpp.
 //
+// The forward pass and the weight gradient never write the im2col matrix: its values go straight
+// into the GEMM's packed B slivers through a packing callback (im2col_packer and
+// im2col_transposed_packer with gemm_packed_b), which saves writing and reading back a matrix of
+// several megabytes per image block (1x1 kernels excepted: fuses_im2col). Backward-data runs as a
+// forward convolution with flipped weights when the stride is 1 and a group has >= 128 input
+// channels; otherwise it writes dcols and scatters it back (col2im).
+//
 // Parallelism: whole image blocks go to threads when there are enough of them (each GEMM then
 // runs on one thread); otherwise the GEMM, im2col, col2im and the block gather / scatter split
 // their own work (over tiles of C, or (image, row) / (image, channel) pairs that each write their
@@ -8,9 +15,12 @@
 // gradient sums its blocks into partial sums fixed by the shape.
 #include "tensor/cpu/fast_conv.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <vector>
 
+#include "tensor/cpu/depthwise_conv.hpp"
 #include "tensor/cpu/gemm.hpp"
 #include "tensor/parallel.hpp"
 
@@ -30,7 +40,81 @@ int64_t task_grain(int64_t elements_per_task) {
   return std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(elements_per_task, 1));
 }
 
-// cols (rows, nb * ncols) from images [n0, n0 + nb) of group grp (row stride nb * ncols).
+// Copies a run of at most a sliver's width (16-64 elements): inline AVX2 moves, since a call to
+// memmove per run costs more than the run.
+template <typename T>
+inline void copy_run(const T* src, int64_t count, T* dst) {
+  constexpr int64_t kPerMove = 32 / sizeof(T);
+  int64_t j = 0;
+  for (; j + kPerMove <= count; j += kPerMove) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + j),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + j)));
+  }
+  for (; j < count; ++j) dst[j] = src[j];
+}
+
+// im2col_segment for stride 1 and an output as wide as the input: output position q of the
+// flattened plane reads input position q + off_h * W + off_w, so the valid part of [q0, q1) is
+// one contiguous copy (instead of one short copy per output row); the columns that wrapped into
+// a neighbouring row, and the rows above and below the input, are then zeroed.
+template <typename T>
+void im2col_segment_flat(const ConvGeometry& g, const T* plane, int64_t ki, int64_t kj, int64_t q0, int64_t q1,
+                         T* row) {
+  const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w, width = g.out_w;
+  int64_t ow0, ow1, oh0, oh1;
+  valid_range(g.out_w, 1, off_w, g.width, ow0, ow1);
+  valid_range(g.out_h, 1, off_h, g.height, oh0, oh1);
+  if (oh0 >= oh1 || ow0 >= ow1) {
+    std::fill(row, row + (q1 - q0), T(0));
+    return;
+  }
+  const int64_t a = std::clamp(oh0 * width + ow0, q0, q1), b = std::clamp((oh1 - 1) * width + ow1, a, q1);
+  std::fill(row, row + (a - q0), T(0));
+  std::copy(plane + a + off_h * g.width + off_w, plane + b + off_h * g.width + off_w, row + (a - q0));
+  std::fill(row + (b - q0), row + (q1 - q0), T(0));
+  for (int64_t oh = std::max(oh0, a / width); oh < oh1 && oh * width < b; ++oh) {
+    const int64_t lo = oh * width;  // zero [lo, lo + ow0) and [lo + ow1, lo + width), within [a, b)
+    for (auto [z0, z1] : {std::pair{lo, lo + ow0}, std::pair{lo + ow1, lo + width}}) {
+      z0 = std::max(z0, a), z1 = std::min(z1, b);
+      if (z0 < z1) std::fill(row + (z0 - q0), row + (z1 - q0), T(0));
+    }
+  }
+}
+
+// Output positions [q0, q1) of one im2col row (tap (ki, kj) of one plane): row[q - q0].
+// Stride 1 with an output as wide as the input takes im2col_segment_flat's single copy.
+template <typename T>
+void im2col_segment(const ConvGeometry& g, const T* plane, int64_t ki, int64_t kj, int64_t q0, int64_t q1, T* row) {
+  if (g.stride_h == 1 && g.stride_w == 1 && g.out_w == g.width) {
+    im2col_segment_flat(g, plane, ki, kj, q0, q1, row);
+    return;
+  }
+  const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
+  int64_t ow0, ow1;
+  valid_range(g.out_w, g.stride_w, off_w, g.width, ow0, ow1);
+  for (int64_t q = q0; q < q1;) {
+    const int64_t oh = q / g.out_w, first = q % g.out_w, last = std::min(g.out_w, first + (q1 - q));
+    T* dst = row + (q - q0) - first;  // dst[ow] is output position (oh, ow)
+    const int64_t ih = oh * g.stride_h + off_h;
+    if (ih < 0 || ih >= g.height) {
+      std::fill(dst + first, dst + last, T(0));
+    } else {
+      const T* src = plane + ih * g.width;
+      const int64_t a = std::clamp(ow0, first, last), b = std::clamp(ow1, a, last);
+      std::fill(dst + first, dst + a, T(0));
+      if (g.stride_w == 1) {
+        std::copy(src + a + off_w, src + b + off_w, dst + a);
+      } else {
+        for (int64_t ow = a; ow < b; ++ow) dst[ow] = src[ow * g.stride_w + off_w];
+      }
+      std::fill(dst + b, dst + last, T(0));
+    }
+    q += last - first;
+  }
+}
+
+// cols (rows, nb * ncols) from images [n0, n0 + nb) of group grp, as a matrix (row stride
+// nb * ncols): for 1x1 kernels, which do not take the fused packing (fuses_im2col).
 template <typename T>
 void im2col_block(const ConvGeometry& g, const T* x, int64_t n0, int64_t nb, int64_t grp, T* cols) {
   const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), ld = nb * ncols;
@@ -39,18 +123,92 @@ void im2col_block(const ConvGeometry& g, const T* x, int64_t n0, int64_t nb, int
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t r = t / nb, i = t % nb;
       const int64_t c = r / kernel, ki = (r % kernel) / g.kernel_w, kj = r % g.kernel_w;
-      const T* src_plane = x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane;
-      im2col_row(g, src_plane, ki, kj, cols + r * ld + i * ncols);
+      im2col_segment(g, x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane, ki, kj, 0, ncols,
+                     cols + r * ld + i * ncols);
     }
   });
 }
 
-// grad_x planes of images [n0, n0 + nb), group grp = col2im of dcols (rows, nb * ncols); each
-// (image, channel) plane is zeroed and accumulated by one task.
+// Whether forward and backward-weight generate im2col straight into the GEMM's packing. Not for
+// 1x1 kernels (the strided downsamples): their im2col is a cheap subsample whose matrix is
+// small, and generating it inside the GEMM (once per thread when the GEMM splits its rows)
+// measured 1.2-2x slower than materialising it.
+inline bool fuses_im2col(const ConvGeometry& g) { return g.kernel_h * g.kernel_w > 1; }
+
+// The im2col matrix cols (rows, nb * ncols) of images [n0, n0 + nb), group grp, produced
+// straight into the GEMM's packed slivers (gemm_packed_b) instead of into a matrix that the
+// GEMM then reads back and packs: the cols matrix (megabytes, past L2) is never written. For
+// each requested row, the part of every image's row that the column range touches is generated
+// into a buffer (in L1) and copied into the slivers in runs that end at sliver boundaries.
 template <typename T>
-void col2im_block(const ConvGeometry& g, const T* dcols, int64_t n0, int64_t nb, int64_t grp, T* grad_x) {
+GemmPackB<T> im2col_packer(const ConvGeometry& g, const T* x, int64_t n0, int64_t grp) {
+  return [&g, x, n0, grp](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* packed) {
+    const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), plane = g.height * g.width;
+    std::vector<T> row(static_cast<size_t>(std::min(ncols, nc)));
+    const int64_t i_first = j0 / ncols, i_last = (j0 + nc - 1) / ncols;
+    for (int64_t p = 0; p < kc; ++p) {
+      const int64_t r = p0 + p;
+      const int64_t c = r / kernel, ki = (r % kernel) / g.kernel_w, kj = r % g.kernel_w;
+      for (int64_t i = i_first; i <= i_last; ++i) {
+        const int64_t a = std::max(j0, i * ncols), b = std::min(j0 + nc, (i + 1) * ncols);
+        im2col_segment(g, x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane, ki, kj, a - i * ncols,
+                       b - i * ncols, row.data());
+        for (int64_t jr = a - j0; jr < b - j0;) {
+          const int64_t s = jr / nr, off = jr % nr, len = std::min<int64_t>(nr - off, b - j0 - jr);
+          copy_run(row.data() + (j0 + jr - a), len, packed + s * nr * kc + p * nr + off);
+          jr += len;
+        }
+      }
+    }
+    if (nc % nr != 0) {  // the last sliver's columns past the block are zero
+      T* last = packed + nc / nr * nr * kc;
+      for (int64_t p = 0; p < kc; ++p) std::fill(last + p * nr + nc % nr, last + (p + 1) * nr, T(0));
+    }
+  };
+}
+
+// The transpose of the im2col matrix, cols^T (nb * ncols, rows), as the B operand of the weight
+// gradient's GEMM, produced straight into the packed slivers: for each sliver (nr rows of cols,
+// i.e. nr taps of input channels), the requested column range of those rows is generated into a
+// small column-major scratch block (in L1) and packed by the GEMM's own register transpose.
+template <typename T>
+GemmPackB<T> im2col_transposed_packer(const ConvGeometry& g, const T* x, int64_t n0, int64_t grp) {
+  return [&g, x, n0, grp](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, T* packed) {
+    const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), plane = g.height * g.width;
+    std::vector<T> block(static_cast<size_t>(nr * kc));
+    const int64_t i_first = p0 / ncols, i_last = (p0 + kc - 1) / ncols;
+    for (int64_t s = 0; s < nc; s += nr) {
+      const int64_t count = std::min<int64_t>(nr, nc - s);
+      for (int64_t jj = 0; jj < count; ++jj) {
+        const int64_t r = j0 + s + jj;
+        const int64_t c = r / kernel, ki = (r % kernel) / g.kernel_w, kj = r % g.kernel_w;
+        for (int64_t i = i_first; i <= i_last; ++i) {
+          const int64_t a = std::max(p0, i * ncols), b = std::min(p0 + kc, (i + 1) * ncols);
+          im2col_segment(g, x + ((n0 + i) * g.in_channels + grp * g.group_in() + c) * plane, ki, kj, a - i * ncols,
+                         b - i * ncols, block.data() + jj * kc + (a - p0));
+        }
+      }
+      // block holds B(p, jj) = cols(r0 + jj, p0 + p) at block[jj * kc + p]: column-major.
+      gemm_pack_b_block<T>(nr, kc, count, {block.data(), 1, kc}, packed + s * kc);
+    }
+  };
+}
+
+// grad_x planes of images [n0, n0 + nb), group grp = col2im of dcols (rows, nb * ncols); each
+// (image, channel) plane is zeroed and accumulated by one task, tap by tap.
+//
+// When both strides are 1 and the output is as wide as the input ("same" padding along the
+// width), the input position of every output position of a tap is the output position plus one
+// constant (off_h * W + off_w in the flattened plane), so the tap's whole plane is one long
+// contiguous add instead of one short add per row (rows of 7-28 elements cost more in loop
+// overhead than in arithmetic). The output columns whose input column falls outside the row
+// would wrap into the next row: they are zeroed in dcols first (dcols is scratch, and each of its
+// rows is read by this task only), so they add nothing, which is what skipping them does.
+template <typename T>
+void col2im_block(const ConvGeometry& g, T* dcols, int64_t n0, int64_t nb, int64_t grp, T* grad_x) {
   const int64_t kernel = g.kernel_h * g.kernel_w, ncols = g.col_cols(), ld = nb * ncols;
   const int64_t plane = g.height * g.width, cin = g.group_in();
+  const bool flat = g.stride_h == 1 && g.stride_w == 1 && g.out_w == g.width;
   parallel_for(0, nb * cin, task_grain(kernel * ncols), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t i = t / cin, c = t % cin;
@@ -58,15 +216,31 @@ void col2im_block(const ConvGeometry& g, const T* dcols, int64_t n0, int64_t nb,
       std::fill_n(dst_plane, plane, T(0));
       for (int64_t k = 0; k < kernel; ++k) {
         const int64_t ki = k / g.kernel_w, kj = k % g.kernel_w;
-        const T* row = dcols + (c * kernel + k) * ld + i * ncols;
+        T* row = dcols + (c * kernel + k) * ld + i * ncols;
         const int64_t off_h = ki * g.dilation_h - g.pad_h, off_w = kj * g.dilation_w - g.pad_w;
         int64_t ow0, ow1;
         valid_range(g.out_w, g.stride_w, off_w, g.width, ow0, ow1);
+        if (flat) {
+          int64_t oh0, oh1;
+          valid_range(g.out_h, 1, off_h, g.height, oh0, oh1);
+          if (oh0 >= oh1 || ow0 >= ow1) continue;
+          for (int64_t oh = oh0; oh < oh1; ++oh) {
+            std::fill(row + oh * g.out_w, row + oh * g.out_w + ow0, T(0));
+            std::fill(row + oh * g.out_w + ow1, row + (oh + 1) * g.out_w, T(0));
+          }
+          // From the first valid column of the first valid row to the last valid column of the
+          // last one: every index stays inside this task's own plane (a wrapped column in
+          // between lands on the neighbouring row of the same plane, adding its zero).
+          T* __restrict dst = dst_plane + off_h * g.width + off_w;
+          const T* __restrict src = row;
+          for (int64_t q = oh0 * g.out_w + ow0; q < (oh1 - 1) * g.out_w + ow1; ++q) dst[q] += src[q];
+          continue;
+        }
         for (int64_t oh = 0; oh < g.out_h; ++oh) {
           const int64_t ih = oh * g.stride_h + off_h;
           if (ih < 0 || ih >= g.height) continue;
-          T* dst = dst_plane + ih * g.width;
-          const T* src = row + oh * g.out_w;
+          T* __restrict dst = dst_plane + ih * g.width;
+          const T* __restrict src = row + oh * g.out_w;
           if (g.stride_w == 1) {
             for (int64_t ow = ow0; ow < ow1; ++ow) dst[ow + off_w] += src[ow];
           } else {
@@ -171,11 +345,22 @@ T* sized(std::vector<T>& buffer, int64_t n) {
 // the shape alone); each partial accumulates its blocks in order, the partials are added in order.
 constexpr int64_t kMaxWeightPartials = 8;
 constexpr int64_t kWeightPartialBytes = int64_t{64} << 20;
+// Backward-data of a stride-1 convolution runs as a forward convolution (flipped weights) from
+// this many input channels per group on (measured: 0.75x the time at 128 and 256 channels, 1.07x
+// at 64, on ResNet18's 3x3 layers).
+constexpr int64_t kMinChannelsForFlippedForward = 128;
+// Several blocks are rounded to a multiple of this many, so that they share out evenly over 2 or
+// 4 threads (the partial sums run in parallel, one GEMM per thread).
+constexpr int64_t kWeightBlockMultiple = 4;
 
 }  // namespace
 
 template <typename T>
 void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T* bias, T* out) {
+  if (depthwise::applies(g)) {  // one input channel per group: the direct kernel, no GEMM
+    depthwise::forward<T>(g, x, weight, bias, out);
+    return;
+  }
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   for_each_block<T>(g, output_blocks(g, sizeof(T)),
@@ -183,21 +368,31 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T*
     const int64_t ld = nb * ncols;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* b = x + (n0 * g.in_channels + grp * cin) * plane;  // (rows, ld) when read in place
-      if (!reads_x_in_place(g, nb)) {
+      const bool fused = !reads_x_in_place(g, nb) && fuses_im2col(g);
+      if (!reads_x_in_place(g, nb) && !fused) {
         im2col_block(g, x, n0, nb, grp, sized(cols, rows * ld));
         b = cols.data();
       }
+      // Fused: the im2col matrix goes straight into the GEMM's packing (im2col_packer).
+      const GemmPackB<T> packer = fused ? im2col_packer(g, x, n0, grp) : GemmPackB<T>();
       const MatrixRef<const T> w{weight + grp * cout * rows, rows, 1};
+      auto product = [&](T beta, MatrixRef<T> c_out) {
+        if (!fused) {
+          gemm<T>(cout, ld, rows, T(1), w, {b, ld, 1}, beta, c_out);
+        } else {
+          gemm_packed_b<T>(cout, ld, rows, T(1), w, packer, beta, c_out);
+        }
+      };
       if (nb == 1) {
         // One image: the GEMM writes the output in place, on top of the bias.
         T* c = out + (n0 * g.out_channels + grp * cout) * ncols;
         if (bias != nullptr) {
           for (int64_t o = 0; o < cout; ++o) std::fill_n(c + o * ncols, ncols, bias[grp * cout + o]);
         }
-        gemm<T>(cout, ncols, rows, T(1), w, {b, ncols, 1}, bias != nullptr ? T(1) : T(0), {c, ncols, 1});
+        product(bias != nullptr ? T(1) : T(0), {c, ncols, 1});
       } else {
         T* blk = sized(out_blk, cout * ld);
-        gemm<T>(cout, ld, rows, T(1), w, {b, ld, 1}, T(0), {blk, ld, 1});
+        product(T(0), {blk, ld, 1});
         scatter_block(blk, g.out_channels, ncols, n0, nb, grp * cout, cout, bias, out);
       }
     }
@@ -206,6 +401,35 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T*
 
 template <typename T>
 void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* weight, T* grad_x) {
+  if (depthwise::applies(g)) {
+    depthwise::backward_input<T>(g, grad_out, weight, grad_x);
+    return;
+  }
+  if (g.stride_h == 1 && g.stride_w == 1 && g.pad_h <= (g.kernel_h - 1) * g.dilation_h &&
+      g.pad_w <= (g.kernel_w - 1) * g.dilation_w && g.group_in() >= kMinChannelsForFlippedForward) {
+    // With stride 1 the input gradient is a forward convolution: grad_out, padded by
+    // (k - 1) d - p on each side, convolved with the weights flipped in space and with input and
+    // output channels swapped (per group). That runs the forward pass's fused im2col packing and
+    // never writes dcols or scatters it back (col2im). Its GEMM has the input channels as rows,
+    // so with few of them (ResNet18's 64) the dcols route's taller GEMM is as fast or faster.
+    ConvGeometry t = g;
+    t.in_channels = g.out_channels, t.out_channels = g.in_channels;
+    t.height = g.out_h, t.width = g.out_w, t.out_h = g.height, t.out_w = g.width;
+    t.pad_h = (g.kernel_h - 1) * g.dilation_h - g.pad_h, t.pad_w = (g.kernel_w - 1) * g.dilation_w - g.pad_w;
+    const int64_t cin = g.group_in(), cout = g.group_out(), taps = g.kernel_h * g.kernel_w;
+    std::vector<T> flipped(static_cast<size_t>(g.out_channels * cin * taps));
+    parallel_for(0, g.in_channels, task_grain(cout * taps), [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {  // flipped (C, O / groups, kh, kw)
+        const int64_t grp = c / cin, c_local = c % cin;
+        for (int64_t o = 0; o < cout; ++o) {
+          const T* src = weight + ((grp * cout + o) * cin + c_local) * taps;
+          std::reverse_copy(src, src + taps, flipped.begin() + (c * cout + o) * taps);
+        }
+      }
+    });
+    fast::conv2d_forward<T>(t, grad_out, flipped.data(), nullptr, grad_x);
+    return;
+  }
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   for_each_block<T>(g, output_blocks(g, sizeof(T)),
@@ -233,6 +457,10 @@ void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* we
 
 template <typename T>
 void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x, T* grad_weight) {
+  if (depthwise::applies(g)) {
+    depthwise::backward_weight<T>(g, grad_out, x, grad_weight);
+    return;
+  }
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   const int64_t weight_size = g.out_channels * rows;
@@ -240,8 +468,16 @@ void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x
     std::fill_n(grad_weight, weight_size, T(0));
     return;
   }
-  const int64_t block = conv_images_per_block(g, sizeof(T));
-  const int64_t blocks = (g.batch + block - 1) / block;
+  int64_t block = conv_images_per_block(g, sizeof(T));
+  int64_t blocks = (g.batch + block - 1) / block;
+  if (blocks > 1 && blocks % kWeightBlockMultiple != 0) {
+    // 2 or 3 blocks (say) would leave one of two or four threads idle for a third of the time:
+    // smaller blocks, as many as the next multiple of kWeightBlockMultiple the batch allows. From
+    // the shape alone, like everything that decides the summation order.
+    const int64_t wanted = std::min(g.batch, (blocks + kWeightBlockMultiple - 1) / kWeightBlockMultiple * kWeightBlockMultiple);
+    block = (g.batch + wanted - 1) / wanted;
+    blocks = (g.batch + block - 1) / block;
+  }
   const int64_t weight_bytes = weight_size * static_cast<int64_t>(sizeof(T));
   const int64_t partials =
       std::max<int64_t>(1, std::min({blocks, kMaxWeightPartials, kWeightPartialBytes / std::max<int64_t>(weight_bytes, 1)}));
@@ -255,7 +491,8 @@ void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x
         const int64_t n0 = b * block, nb = std::min(block, g.batch - n0), ld = nb * ncols;
         for (int64_t grp = 0; grp < g.groups; ++grp) {
           const T* xb = x + (n0 * g.in_channels + grp * cin) * plane;
-          if (!reads_x_in_place(g, nb)) {
+          const bool fused = !reads_x_in_place(g, nb) && fuses_im2col(g);
+          if (!reads_x_in_place(g, nb) && !fused) {
             im2col_block(g, x, n0, nb, grp, sized(cols, rows * ld));
             xb = cols.data();
           }
@@ -265,8 +502,13 @@ void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x
             go = grad_blk.data();
           }
           // dw_g (cout, rows) (+)= grad_blk (cout, ld) @ cols^T (ld, rows)
-          gemm<T>(cout, rows, ld, T(1), {go, ld, 1}, {xb, 1, ld}, b == part ? T(0) : T(1),
-                  {dw + grp * cout * rows, rows, 1});
+          const T beta = b == part ? T(0) : T(1);
+          const MatrixRef<T> dw_g{dw + grp * cout * rows, rows, 1};
+          if (!fused) {
+            gemm<T>(cout, rows, ld, T(1), {go, ld, 1}, {xb, 1, ld}, beta, dw_g);
+          } else {  // cols^T packed straight from x (im2col_transposed_packer)
+            gemm_packed_b<T>(cout, rows, ld, T(1), {go, ld, 1}, im2col_transposed_packer(g, x, n0, grp), beta, dw_g);
+          }
         }
       }
     }

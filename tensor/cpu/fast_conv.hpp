@@ -9,7 +9,10 @@
 //   backward-weight  grad_w (cout, rows) += grad_blk @ cols^T, blocks summed in a fixed order
 // nb is chosen from the shape alone (enough columns for the GEMM, a cols buffer that stays in the
 // last-level cache), so results never depend on the thread count. A 1x1 stride-1 convolution of
-// one image reads x (and writes out) in place, with no im2col at all.
+// one image reads x (and writes out) in place, with no im2col at all; otherwise forward and
+// backward-weight generate the im2col values straight into the GEMM's packed operand
+// (gemm_packed_b) rather than into a cols matrix. Depthwise convolutions (one
+// input channel per group) go to the direct kernels of tensor/cpu/depthwise_conv.hpp instead.
 // Layouts as in tensor/cpu/conv.hpp: x (N, C, H, W), weight (O, C / groups, kh, kw), out (N, O, Ho, Wo).
 // Tests: tests/ops/test_fast_kernels.cpp (against the reference kernels).
 #pragma once

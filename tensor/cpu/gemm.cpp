@@ -24,11 +24,13 @@
 // so results do not depend on the thread count.
 #include "tensor/cpu/gemm.hpp"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -44,6 +46,10 @@ namespace loupe::cpu {
 // Reference kernel
 // ---------------------------------------------------------------------------------------------
 
+// Floating-point products accumulate with an explicit fma: left to itself, g++ contracts
+// `acc += a * b` into an FMA in the strided loop but vectorises the multiplications (and adds them
+// one by one, unfused) in the unit-stride version of the same loop, so the bits would depend on
+// the operands' layout (gemm_packed_b hands the reference a column-major B, gemm a row-major one).
 template <typename T>
 void gemm_reference(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, MatrixRef<const T> b, T beta,
                     MatrixRef<T> c) {
@@ -52,7 +58,12 @@ void gemm_reference(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T>
       for (int64_t j = 0; j < n; ++j) {
         T acc = 0;
         for (int64_t p = 0; p < k; ++p) {
-          acc += a.data[i * a.row_stride + p * a.col_stride] * b.data[p * b.row_stride + j * b.col_stride];
+          const T x = a.data[i * a.row_stride + p * a.col_stride], y = b.data[p * b.row_stride + j * b.col_stride];
+          if constexpr (std::is_floating_point_v<T>) {
+            acc = std::fma(x, y, acc);
+          } else {
+            acc += x * y;
+          }
         }
         T& dst = c.data[i * c.row_stride + j * c.col_stride];
         dst = beta == T(0) ? alpha * acc : alpha * acc + beta * dst;
@@ -78,12 +89,14 @@ const char* gemm_kernel_name(GemmKernel kernel) {
     case GemmKernel::portable: return "portable";
     case GemmKernel::avx2: return "avx2";
     case GemmKernel::avx512: return "avx512";
+    case GemmKernel::avx512_intel: return "avx512-intel";
   }
   return "unknown";
 }
 
 std::optional<GemmKernel> gemm_kernel_from_name(std::string_view name) {
-  for (GemmKernel k : {GemmKernel::reference, GemmKernel::portable, GemmKernel::avx2, GemmKernel::avx512}) {
+  for (GemmKernel k : {GemmKernel::reference, GemmKernel::portable, GemmKernel::avx2, GemmKernel::avx512,
+                       GemmKernel::avx512_intel}) {
     if (name == gemm_kernel_name(k)) return k;
   }
   return std::nullopt;
@@ -96,6 +109,7 @@ bool gemm_kernel_available(GemmKernel kernel) {
     case GemmKernel::portable: return true;
     case GemmKernel::avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
     case GemmKernel::avx512:
+    case GemmKernel::avx512_intel:
       // gemm_avx512.cpp is compiled for x86-64-v4, which may use any of these.
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
@@ -103,22 +117,46 @@ bool gemm_kernel_available(GemmKernel kernel) {
   return false;
 }
 
-namespace {
+CpuModel cpu_model() {
+  CpuModel model{};
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return model;
+  // The vendor string is EBX, EDX, ECX in that order ("Genu" "ineI" "ntel").
+  std::memcpy(model.vendor, &ebx, 4);
+  std::memcpy(model.vendor + 4, &edx, 4);
+  std::memcpy(model.vendor + 8, &ecx, 4);
+  model.vendor[12] = '\0';
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return model;
+  // Display family and model (Intel SDM vol. 2, CPUID leaf 1): the extended fields count only
+  // for family 15 (family) and families 6 and 15 (model); AMD uses the same rule.
+  const int base_family = static_cast<int>((eax >> 8) & 0xF), base_model = static_cast<int>((eax >> 4) & 0xF);
+  model.family = base_family == 15 ? base_family + static_cast<int>((eax >> 20) & 0xFF) : base_family;
+  model.model = base_family == 6 || base_family == 15 ? base_model + (static_cast<int>((eax >> 16) & 0xF) << 4)
+                                                       : base_model;
+  return model;
+}
 
-GemmKernel best_available_kernel() {
-  for (GemmKernel k : {GemmKernel::avx512, GemmKernel::avx2}) {
-    if (gemm_kernel_available(k)) return k;
+GemmKernel gemm_best_kernel() {
+  if (gemm_kernel_available(GemmKernel::avx512)) {
+    // Intel's family-6 server cores (Skylake-SP to Emerald Rapids) want a larger register tile,
+    // software prefetch and different blocking than Zen 4 / Zen 5 (docs/gemm.md, section 8).
+    const CpuModel cpu = cpu_model();
+    const bool intel = std::string_view(cpu.vendor) == "GenuineIntel" && cpu.family == 6;
+    return intel ? GemmKernel::avx512_intel : GemmKernel::avx512;
   }
+  if (gemm_kernel_available(GemmKernel::avx2)) return GemmKernel::avx2;
   return GemmKernel::portable;
 }
 
+namespace {
+
 GemmKernel kernel_from_environment() {
   const char* env = std::getenv("LOUPE_GEMM_KERNEL");
-  if (env == nullptr || *env == '\0') return best_available_kernel();
+  if (env == nullptr || *env == '\0') return gemm_best_kernel();
   const std::optional<GemmKernel> named = gemm_kernel_from_name(env);
   LOUPE_CHECK(named.has_value(), "gemm: LOUPE_GEMM_KERNEL='", env,
-              "' is not one of reference, portable, avx2, avx512");
-  return gemm_kernel_available(*named) ? *named : best_available_kernel();
+              "' is not one of reference, portable, avx2, avx512, avx512-intel");
+  return gemm_kernel_available(*named) ? *named : gemm_best_kernel();
 }
 
 }  // namespace
@@ -159,20 +197,8 @@ void portable_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T
   }
 }
 
-KernelSpec<float> portable_spec(float) { return {6, 16, 96, 256, 1024, &portable_kernel<float, 6, 16>}; }
-KernelSpec<double> portable_spec(double) { return {6, 8, 96, 256, 512, &portable_kernel<double, 6, 8>}; }
-
-template <typename T>
-KernelSpec<T> kernel_spec(GemmKernel kernel) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (kernel == GemmKernel::avx512) return avx512_spec_f32();
-    if (kernel == GemmKernel::avx2) return avx2_spec_f32();
-  } else {
-    if (kernel == GemmKernel::avx512) return avx512_spec_f64();
-    if (kernel == GemmKernel::avx2) return avx2_spec_f64();
-  }
-  return portable_spec(T(0));
-}
+KernelSpec<float> portable_spec(float) { return {6, 16, 96, 256, 1024, &portable_kernel<float, 6, 16>, "6x16"}; }
+KernelSpec<double> portable_spec(double) { return {6, 8, 96, 256, 512, &portable_kernel<double, 6, 8>, "6x8"}; }
 
 // The largest register tile any kernel uses (elements), for the edge-tile scratch.
 constexpr int kMaxTile = 16 * 64;
@@ -282,6 +308,21 @@ int64_t transpose_into_sliver(int mr, int64_t rows, int64_t kc, const T* src, in
   return kc_simd;
 }
 
+// Copies count (a few dozen) elements. The packing loops copy one sliver row (16-64 elements) at
+// a time; std::copy (or a plain loop, which g++ turns back into a library call) makes each of
+// those a call to memmove, whose call and size dispatch cost more than the copy itself (15 % of
+// a convolution's forward pass was spent there), so this copies 32 bytes per AVX2 move inline.
+template <typename T>
+inline void copy_short(const T* src, int64_t count, T* dst) {
+  constexpr int64_t kPerMove = 32 / sizeof(T);
+  int64_t j = 0;
+  for (; j + kPerMove <= count; j += kPerMove) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + j),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + j)));
+  }
+  for (; j < count; ++j) dst[j] = src[j];
+}
+
 // Packs the mc x kc block of A at `a` into slivers of mr rows:
 //   packed[s * mr * kc + p * mr + i] = A(s * mr + i, p), zero past the last row.
 template <typename T>
@@ -292,7 +333,7 @@ void pack_a(int mr, int64_t mc, int64_t kc, MatrixRef<const T> a, T* packed) {
     if (a.row_stride == 1) {
       // A stored by columns (a transposed view): each packed column is a contiguous copy.
       for (int64_t p = 0; p < kc; ++p) {
-        std::copy(src + p * a.col_stride, src + p * a.col_stride + rows, packed + p * mr);
+        copy_short(src + p * a.col_stride, rows, packed + p * mr);
         std::fill(packed + p * mr + rows, packed + (p + 1) * mr, T(0));
       }
       packed += mr * kc;
@@ -313,11 +354,24 @@ void pack_a(int mr, int64_t mc, int64_t kc, MatrixRef<const T> a, T* packed) {
 //   packed[s * nr * kc + p * nr + j] = B(p, s * nr + j), zero past the last column.
 template <typename T>
 void pack_b(int nr, int64_t kc, int64_t nc, MatrixRef<const T> b, T* packed) {
-  for (int64_t s = 0; s < nc; s += nr) {
+  int64_t first = 0;  // slivers before this column are packed already
+  if (b.col_stride == 1 && nc >= nr) {
+    // Row-major B: row by row across all full slivers, so that B is read as kc sequential rows
+    // (one stream the hardware prefetcher follows) rather than sliver by sliver, which touches kc
+    // rows far apart for every nr columns; the scattered writes land in the packed block, which
+    // is in cache.
+    first = nc / nr * nr;
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* row = b.data + p * b.row_stride;
+      for (int64_t s = 0; s < first; s += nr) copy_short(row + s, nr, packed + s * kc + p * nr);
+    }
+    packed += first * kc;
+  }
+  for (int64_t s = first; s < nc; s += nr) {
     const int64_t cols = std::min<int64_t>(nr, nc - s);
     const T* src = b.data + s * b.col_stride;
     if (b.col_stride == 1 && cols == nr) {
-      for (int64_t p = 0; p < kc; ++p) std::copy(src + p * b.row_stride, src + p * b.row_stride + nr, packed + p * nr);
+      for (int64_t p = 0; p < kc; ++p) copy_short(src + p * b.row_stride, nr, packed + p * nr);
     } else if (b.row_stride == 1) {
       // B stored by columns (a transposed view): a transpose, like pack_a of a row-major A.
       const int64_t p0 = transpose_into_sliver<T>(nr, cols, kc, src, b.col_stride, packed);
@@ -371,7 +425,7 @@ int64_t depth_block(int64_t k, int64_t kc_max) {
 // Rows [m0, m1) x columns [n0, n1) of C, over the whole depth, on the calling thread.
 template <typename T>
 void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, T alpha,
-               MatrixRef<const T> a, MatrixRef<const T> b, T beta, MatrixRef<T> c) {
+               MatrixRef<const T> a, MatrixRef<const T> b, const GemmPackB<T>* packer, T beta, MatrixRef<T> c) {
   const int mr = ks.mr, nr = ks.nr;
   const int64_t kc_block = depth_block(k, ks.kc);
   // Whole slivers per block, so every packed sliver fits its buffer.
@@ -388,7 +442,11 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
     const int64_t nc = std::min(nc_step, n1 - jc);
     for (int64_t pc = 0; pc < k; pc += kc_block) {
       const int64_t kc = std::min(kc_block, k - pc);
-      pack_b<T>(nr, kc, nc, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, packed_b);
+      if (packer != nullptr) {
+        (*packer)(pc, kc, jc, nc, nr, packed_b);
+      } else {
+        pack_b<T>(nr, kc, nc, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, packed_b);
+      }
       // Later depth blocks add onto what the first one stored.
       const T block_beta = pc == 0 ? beta : T(1);
       for (int64_t ic = m0; ic < m1; ic += mc_step) {
@@ -416,7 +474,7 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
 
 template <typename T>
 void gemm_packed(const KernelSpec<T>& ks, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
-                 MatrixRef<const T> b, T beta, MatrixRef<T> c) {
+                 MatrixRef<const T> b, T beta, MatrixRef<T> c, const GemmPackB<T>* packer = nullptr) {
   // Cut C into `parts` slabs along its longer side (in whole register tiles), one per thread.
   // Each thread packs its own A and B blocks, so the threads never wait on each other.
   const int64_t tiles_m = (m + ks.mr - 1) / ks.mr;
@@ -428,15 +486,49 @@ void gemm_packed(const KernelSpec<T>& ks, int64_t m, int64_t n, int64_t k, T alp
     for (int64_t part = p0; part < p1; ++part) {
       const int64_t t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
       if (split_n) {
-        gemm_slab<T>(ks, 0, m, t0 * ks.nr, std::min(n, t1 * ks.nr), k, alpha, a, b, beta, c);
+        gemm_slab<T>(ks, 0, m, t0 * ks.nr, std::min(n, t1 * ks.nr), k, alpha, a, b, packer, beta, c);
       } else {
-        gemm_slab<T>(ks, t0 * ks.mr, std::min(m, t1 * ks.mr), 0, n, k, alpha, a, b, beta, c);
+        gemm_slab<T>(ks, t0 * ks.mr, std::min(m, t1 * ks.mr), 0, n, k, alpha, a, b, packer, beta, c);
       }
     }
   });
 }
 
 }  // namespace
+
+template <typename T>
+KernelSpec<T> kernel_spec(GemmKernel kernel) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (kernel == GemmKernel::avx512_intel) return avx512_intel_spec_f32();
+    if (kernel == GemmKernel::avx512) return avx512_spec_f32();
+    if (kernel == GemmKernel::avx2) return avx2_spec_f32();
+  } else {
+    if (kernel == GemmKernel::avx512_intel) return avx512_intel_spec_f64();
+    if (kernel == GemmKernel::avx512) return avx512_spec_f64();
+    if (kernel == GemmKernel::avx2) return avx2_spec_f64();
+  }
+  return portable_spec(T(0));
+}
+
+template <typename T>
+void gemm_with_spec(const KernelSpec<T>& spec, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
+                    MatrixRef<const T> b, T beta, MatrixRef<T> c) {
+  LOUPE_CHECK(spec.mr * spec.nr <= kMaxTile && spec.mr > 0 && spec.nr > 0 && spec.mc > 0 && spec.kc > 0 && spec.nc > 0,
+              "gemm: kernel spec ", spec.name, " has a tile or blocking outside the driver's limits");
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    scale_c(m, n, beta, c);
+    return;
+  }
+  gemm_packed<T>(spec, m, n, k, alpha, a, b, beta, c);
+}
+
+template KernelSpec<float> kernel_spec<float>(GemmKernel);
+template KernelSpec<double> kernel_spec<double>(GemmKernel);
+template void gemm_with_spec<float>(const KernelSpec<float>&, int64_t, int64_t, int64_t, float, MatrixRef<const float>,
+                                    MatrixRef<const float>, float, MatrixRef<float>);
+template void gemm_with_spec<double>(const KernelSpec<double>&, int64_t, int64_t, int64_t, double,
+                                     MatrixRef<const double>, MatrixRef<const double>, double, MatrixRef<double>);
 
 }  // namespace gemm_detail
 
@@ -445,7 +537,7 @@ void gemm_with(GemmKernel kernel, int64_t m, int64_t n, int64_t k, T alpha, Matr
                MatrixRef<const T> b, T beta, MatrixRef<T> c) {
   if (m == 0 || n == 0) return;
   // Never run instructions this CPU lacks: an unavailable kernel falls back to the best one.
-  if (!gemm_kernel_available(kernel)) kernel = best_available_kernel();
+  if (!gemm_kernel_available(kernel)) kernel = gemm_best_kernel();
   if (kernel == GemmKernel::reference) {
     gemm_reference<T>(m, n, k, alpha, a, b, beta, c);
     return;
@@ -472,10 +564,43 @@ void gemm(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, Matrix
   gemm_with<T>(gemm_selected_kernel(), m, n, k, alpha, a, b, beta, c);
 }
 
+template <typename T>
+void gemm_pack_b_block(int nr, int64_t kc, int64_t nc, MatrixRef<const T> b, T* packed) {
+  gemm_detail::pack_b<T>(nr, kc, nc, b, packed);
+}
+
+template <typename T>
+void gemm_packed_b(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, const GemmPackB<T>& pack_b, T beta,
+                   MatrixRef<T> c) {
+  LOUPE_CHECK(c.col_stride == 1, "gemm_packed_b: C must have unit column stride");
+  if (m == 0 || n == 0) return;
+  GemmKernel kernel = gemm_selected_kernel();
+  if (kernel == GemmKernel::reference) {
+    // The reference loop wants B as a matrix: let the packer write it with slivers of one column
+    // (packed[j * k + p] = B(p, j), i.e. B column-major).
+    std::vector<T> whole(static_cast<size_t>(k * n));
+    if (k > 0) pack_b(0, k, 0, n, 1, whole.data());
+    gemm_reference<T>(m, n, k, alpha, a, {whole.data(), 1, k}, beta, c);
+    return;
+  }
+  if (k == 0) {
+    gemm_detail::scale_c(m, n, beta, c);
+    return;
+  }
+  gemm_detail::gemm_packed<T>(gemm_detail::kernel_spec<T>(kernel), m, n, k, alpha, a, {nullptr, 0, 0}, beta, c,
+                              &pack_b);
+}
+
 template void gemm<float>(int64_t, int64_t, int64_t, float, MatrixRef<const float>, MatrixRef<const float>, float,
                           MatrixRef<float>);
 template void gemm<double>(int64_t, int64_t, int64_t, double, MatrixRef<const double>, MatrixRef<const double>,
                            double, MatrixRef<double>);
+template void gemm_pack_b_block<float>(int, int64_t, int64_t, MatrixRef<const float>, float*);
+template void gemm_pack_b_block<double>(int, int64_t, int64_t, MatrixRef<const double>, double*);
+template void gemm_packed_b<float>(int64_t, int64_t, int64_t, float, MatrixRef<const float>, const GemmPackB<float>&,
+                                   float, MatrixRef<float>);
+template void gemm_packed_b<double>(int64_t, int64_t, int64_t, double, MatrixRef<const double>,
+                                    const GemmPackB<double>&, double, MatrixRef<double>);
 template void gemm_with<float>(GemmKernel, int64_t, int64_t, int64_t, float, MatrixRef<const float>,
                                MatrixRef<const float>, float, MatrixRef<float>);
 template void gemm_with<double>(GemmKernel, int64_t, int64_t, int64_t, double, MatrixRef<const double>,

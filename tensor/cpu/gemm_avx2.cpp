@@ -91,8 +91,8 @@ void micro_kernel(int64_t kc, const T* __restrict a, const T* __restrict b, T* _
 
 }  // namespace
 
-KernelSpec<float> avx2_spec_f32() { return {6, 16, 144, 256, 2048, &micro_kernel<float, 6, 2>}; }
+KernelSpec<float> avx2_spec_f32() { return {6, 16, 144, 256, 2048, &micro_kernel<float, 6, 2>, "6x16"}; }
 
-KernelSpec<double> avx2_spec_f64() { return {6, 8, 96, 256, 1024, &micro_kernel<double, 6, 2>}; }
+KernelSpec<double> avx2_spec_f64() { return {6, 8, 96, 256, 1024, &micro_kernel<double, 6, 2>, "6x8"}; }
 
 }  // namespace loupe::cpu::gemm_detail

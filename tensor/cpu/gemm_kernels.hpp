@@ -16,6 +16,9 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
+
+#include "tensor/cpu/gemm.hpp"
 
 namespace loupe::cpu::gemm_detail {
 
@@ -27,6 +30,7 @@ using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t l
 //   kc:      depth of a packed block (the kc x nr B sliver is reused from L1 by every A sliver).
 //   mc:      rows of a packed A block (mc x kc, kept in L2); a multiple of mr.
 //   nc:      columns of a packed B block (kc x nc, L2 / L3); a multiple of nr.
+//   name:    the tile (and prefetch distance), for benchmarks and test messages: "8x32+pf8".
 template <typename T>
 struct KernelSpec {
   int mr;
@@ -35,6 +39,7 @@ struct KernelSpec {
   int64_t kc;
   int64_t nc;
   MicroKernel<T> kernel;
+  const char* name;
 };
 
 // Defined in gemm_avx2.cpp (compiled for x86-64-v3) and gemm_avx512.cpp (x86-64-v4). Call them
@@ -43,5 +48,21 @@ KernelSpec<float> avx2_spec_f32();
 KernelSpec<double> avx2_spec_f64();
 KernelSpec<float> avx512_spec_f32();
 KernelSpec<double> avx512_spec_f64();
+// The AVX-512 variant for Intel server cores (GemmKernel::avx512_intel).
+KernelSpec<float> avx512_intel_spec_f32();
+KernelSpec<double> avx512_intel_spec_f64();
+// Register tiles and prefetch distances tried by benchmarks/gemm_tune.cpp (float; AVX-512).
+std::vector<KernelSpec<float>> avx512_candidates_f32();
+
+// The spec gemm_with(kernel, ...) runs for a packed kernel (not reference).
+template <typename T>
+KernelSpec<T> kernel_spec(GemmKernel kernel);
+
+// The blocked, packed, threaded driver with an explicit spec: gemm_with without the kernel
+// choice, for the tuning program and the tests of every candidate. C must be row-major or
+// strided (not column-major: gemm_with transposes that case before calling this); k > 0.
+template <typename T>
+void gemm_with_spec(const KernelSpec<T>& spec, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
+                    MatrixRef<const T> b, T beta, MatrixRef<T> c);
 
 }  // namespace loupe::cpu::gemm_detail

@@ -81,6 +81,9 @@ const bool registered = register_ops({
     conv_case("groups2", {1, 4, 5, 5}, {6, 2, 3, 3}, true, params({1, 1}, {1, 1}, {1, 1}, 2)),
     conv_case("depthwise", {2, 3, 5, 5}, {3, 1, 3, 3}, false, params({1, 1}, {1, 1}, {1, 1}, 3)),
     conv_case("depthwise_multiplier", {1, 2, 4, 4}, {4, 1, 3, 3}, true, params({1, 1}, {1, 1}, {1, 1}, 2)),
+    // The direct depthwise kernel's strided, dilated and 5x5 paths (f64 gradcheck through them).
+    conv_case("depthwise_stride2_dilation2", {2, 3, 9, 8}, {3, 1, 3, 3}, true, params({2, 2}, {2, 1}, {2, 2}, 3)),
+    conv_case("depthwise_5x5", {1, 2, 6, 7}, {2, 1, 5, 5}, false, params({1, 1}, {2, 2}, {1, 1}, 2)),
     conv_case("1x1", {2, 4, 3, 3}, {5, 4, 1, 1}, true, {}, /*with_empty=*/true),
     conv_case("1x1_stride2", {1, 3, 5, 5}, {2, 3, 1, 1}, true, params({2, 2}, {0, 0}, {1, 1}, 1)),
     conv_case("1x1_padded", {1, 2, 3, 3}, {2, 2, 1, 1}, false, params({1, 1}, {1, 1}, {1, 1}, 1)),

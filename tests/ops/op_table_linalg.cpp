@@ -2,12 +2,16 @@
 // linear, against plain-loop f64 references. Extra cases: the fast GEMM kernel against the
 // reference GEMM (odd sizes, transposed/strided operands, alpha/beta, thread count), int64
 // matmul, and the error messages.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <string>
 
 #include "tensor/cpu/gemm.hpp"
+#include "tensor/cpu/gemm_kernels.hpp"
 #include "tests/op_table.hpp"
 #include "tests/support.hpp"
 
@@ -140,15 +144,18 @@ Layout make_layout(int64_t r, int64_t c, int kind) {
 // Every implementation gemm can run on this CPU (the reference itself excluded).
 std::vector<cpu::GemmKernel> fast_gemm_kernels() {
   std::vector<cpu::GemmKernel> kernels;
-  for (auto kernel : {cpu::GemmKernel::portable, cpu::GemmKernel::avx2, cpu::GemmKernel::avx512}) {
+  for (auto kernel : {cpu::GemmKernel::portable, cpu::GemmKernel::avx2, cpu::GemmKernel::avx512,
+                      cpu::GemmKernel::avx512_intel}) {
     if (cpu::gemm_kernel_available(kernel)) kernels.push_back(kernel);
   }
   return kernels;
 }
 
+// spec: run gemm_detail::gemm_with_spec with this tile / blocking instead of gemm_with(kernel)
+// (the tuning candidates; C must then not be column-major).
 template <typename T>
 void check_gemm_against_reference(cpu::GemmKernel kernel, int64_t m, int64_t n, int64_t k, int layout, T alpha,
-                                  T beta) {
+                                  T beta, const cpu::gemm_detail::KernelSpec<T>* spec = nullptr) {
   const Layout la = make_layout(m, k, layout % 4), lb = make_layout(k, n, (layout / 4) % 4),
                lc = make_layout(m, n, (layout / 16) % 4);
   const auto a = values(random_tensor({std::max<int64_t>(la.size, 1)}, DType::f64, -1, 1, 51 + m));
@@ -163,14 +170,20 @@ void check_gemm_against_reference(cpu::GemmKernel kernel, int64_t m, int64_t n, 
       }
     }
   }
-  cpu::gemm_with<T>(kernel, m, n, k, alpha, {ta.data(), la.row_stride, la.col_stride},
-                    {tb.data(), lb.row_stride, lb.col_stride}, beta, {fast.data(), lc.row_stride, lc.col_stride});
+  if (spec != nullptr) {
+    cpu::gemm_detail::gemm_with_spec<T>(*spec, m, n, k, alpha, {ta.data(), la.row_stride, la.col_stride},
+                                        {tb.data(), lb.row_stride, lb.col_stride}, beta,
+                                        {fast.data(), lc.row_stride, lc.col_stride});
+  } else {
+    cpu::gemm_with<T>(kernel, m, n, k, alpha, {ta.data(), la.row_stride, la.col_stride},
+                      {tb.data(), lb.row_stride, lb.col_stride}, beta, {fast.data(), lc.row_stride, lc.col_stride});
+  }
   cpu::gemm_reference<T>(m, n, k, alpha, {ta.data(), la.row_stride, la.col_stride},
                          {tb.data(), lb.row_stride, lb.col_stride}, beta, {slow.data(), lc.row_stride, lc.col_stride});
   const double tol = (std::is_same_v<T, float> ? 2e-6 : 1e-14) * double(k + 1) * 4;
   for (size_t i = 0; i < fast.size(); ++i) {
     if (!(std::abs(double(fast[i]) - double(slow[i])) <= tol)) {
-      FAIL_CHECK("gemm kernel " << cpu::gemm_kernel_name(kernel) << " m=" << m << " n=" << n << " k=" << k << " layout " << layout << " alpha " << alpha << " beta "
+      FAIL_CHECK("gemm kernel " << (spec != nullptr ? spec->name : cpu::gemm_kernel_name(kernel)) << " m=" << m << " n=" << n << " k=" << k << " layout " << layout << " alpha " << alpha << " beta "
                            << beta << ": element " << i << " fast " << fast[i] << " reference " << slow[i]);
       return;
     }
@@ -208,9 +221,82 @@ TEST_CASE("gemm: every kernel matches the reference at odd sizes, strides, alpha
   }
 }
 
+TEST_CASE("gemm: every AVX-512 tuning candidate matches the reference") {
+  // The tiles and prefetch distances benchmarks/gemm_tune.cpp times, including the ones no CPU
+  // selects by default: each must be exact before its speed means anything.
+  if (!cpu::gemm_kernel_available(cpu::GemmKernel::avx512)) return;
+  for (cpu::gemm_detail::KernelSpec<float> spec : cpu::gemm_detail::avx512_candidates_f32()) {
+    CAPTURE(spec.name);
+    // Layouts: row-major and gapped (0-3 for A and B, 0 or 2 for C), edge tiles in m and n,
+    // several depth blocks.
+    for (int layout : {0, 5, 10, 15, 32 + 1, 32 + 6}) {
+      check_gemm_against_reference<float>(cpu::GemmKernel::avx512, 37, 75, 300, layout, 1.0f, 0.0f, &spec);
+      check_gemm_against_reference<float>(cpu::GemmKernel::avx512, 130, 97, 65, layout, -0.5f, 1.5f, &spec);
+    }
+    // Small blocking: several row, column and depth blocks inside one call.
+    spec.mc = spec.mr * 2;
+    spec.kc = 24;
+    spec.nc = spec.nr * 2;
+    check_gemm_against_reference<float>(cpu::GemmKernel::avx512, 101, 203, 77, 0, 2.0f, 0.5f, &spec);
+  }
+}
+
+TEST_CASE("gemm_packed_b: B from a packing callback gives the same bits as gemm on the matrix") {
+  // The callback packs from an ordinary row-major B here; the convolution's im2col packer is
+  // tested through the convolution tests. Sizes with edge slivers, several depth and column
+  // blocks, and both thread counts.
+  for (auto [m, n, k] : {std::array<int64_t, 3>{37, 75, 300}, std::array<int64_t, 3>{130, 2100, 65},
+                         std::array<int64_t, 3>{5, 3, 1}}) {
+    const auto av = values(random_tensor({m, k}, DType::f32, -1, 1, 91));
+    const auto bv = values(random_tensor({k, n}, DType::f32, -1, 1, 92));
+    std::vector<float> a(av.begin(), av.end()), b(bv.begin(), bv.end());
+    const cpu::GemmPackB<float> packer = [&](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* packed) {
+      for (int64_t s = 0; s * nr < nc; ++s) {
+        for (int64_t p = 0; p < kc; ++p) {
+          for (int64_t j = 0; j < nr; ++j) {
+            const int64_t col = s * nr + j;
+            packed[(s * kc + p) * nr + j] = col < nc ? b[size_t((p0 + p) * n + j0 + col)] : 0.0f;
+          }
+        }
+      }
+    };
+    std::vector<float> expected(size_t(m * n), 0.5f), got = expected;
+    cpu::gemm<float>(m, n, k, 1.5f, {a.data(), k, 1}, {b.data(), n, 1}, 0.25f, {expected.data(), n, 1});
+    const int threads = num_threads();
+    for (int t : {1, std::max(threads, 2)}) {
+      set_num_threads(t);
+      std::fill(got.begin(), got.end(), 0.5f);
+      cpu::gemm_packed_b<float>(m, n, k, 1.5f, {a.data(), k, 1}, packer, 0.25f, {got.data(), n, 1});
+      CHECK(got == expected);
+    }
+    set_num_threads(threads);
+  }
+}
+
+TEST_CASE("gemm: the CPU model and the per-vendor kernel choice") {
+  const cpu::CpuModel model = cpu::cpu_model();
+  CAPTURE(model.vendor);
+  CHECK(std::strlen(model.vendor) == 12);  // every x86-64 CPU reports a 12-character vendor string
+  CHECK(model.family > 0);
+  const cpu::GemmKernel best = cpu::gemm_best_kernel();
+  if (cpu::gemm_kernel_available(cpu::GemmKernel::avx512)) {
+    const bool intel = std::string(model.vendor) == "GenuineIntel" && model.family == 6;
+    CHECK(best == (intel ? cpu::GemmKernel::avx512_intel : cpu::GemmKernel::avx512));
+  } else {
+    CHECK(best != cpu::GemmKernel::avx512);
+    CHECK(best != cpu::GemmKernel::avx512_intel);
+  }
+  // Both AVX-512 variants are distinct specs (a different tile), so forcing one tests other code.
+  if (cpu::gemm_kernel_available(cpu::GemmKernel::avx512)) {
+    const auto zen = cpu::gemm_detail::kernel_spec<float>(cpu::GemmKernel::avx512);
+    const auto intel = cpu::gemm_detail::kernel_spec<float>(cpu::GemmKernel::avx512_intel);
+    CHECK((zen.mr != intel.mr || zen.nr != intel.nr || zen.kernel != intel.kernel));
+  }
+}
+
 TEST_CASE("gemm: kernel names, availability and the selected kernel") {
   for (auto kernel : {cpu::GemmKernel::reference, cpu::GemmKernel::portable, cpu::GemmKernel::avx2,
-                      cpu::GemmKernel::avx512}) {
+                      cpu::GemmKernel::avx512, cpu::GemmKernel::avx512_intel}) {
     CHECK(cpu::gemm_kernel_from_name(cpu::gemm_kernel_name(kernel)) == kernel);
   }
   CHECK_FALSE(cpu::gemm_kernel_from_name("AVX512").has_value());
@@ -218,10 +304,12 @@ TEST_CASE("gemm: kernel names, availability and the selected kernel") {
   CHECK(cpu::gemm_kernel_available(cpu::GemmKernel::reference));
   CHECK(cpu::gemm_kernel_available(cpu::GemmKernel::portable));
   CHECK(cpu::gemm_kernel_available(cpu::gemm_selected_kernel()));
+  CHECK(cpu::gemm_kernel_from_name("avx512-intel") == cpu::GemmKernel::avx512_intel);
   // Without an override, gemm picks the fastest kernel this CPU has.
   if (std::getenv("LOUPE_GEMM_KERNEL") == nullptr) {
+    CHECK(cpu::gemm_selected_kernel() == cpu::gemm_best_kernel());
     const auto fast = fast_gemm_kernels();
-    CHECK(cpu::gemm_selected_kernel() == fast.back());
+    CHECK(std::find(fast.begin(), fast.end(), cpu::gemm_best_kernel()) != fast.end());
   }
 }
 

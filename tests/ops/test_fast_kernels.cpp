@@ -9,6 +9,7 @@
 #include <limits>
 #include <vector>
 
+#include "tensor/cpu/depthwise_conv.hpp"
 #include "tensor/cpu/fast_conv.hpp"
 #include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/ops.hpp"
@@ -439,6 +440,11 @@ TEST_CASE("fast kernels: conv2d forward, backward-data and backward-weight match
       {{5, 2, 32, 32}, {3, 2, 3, 3}, params({1, 1}, {1, 1}), false},  // 3 weight-gradient partial sums
       {{4, 2, 32, 33}, {2, 1, 3, 3}, params({1, 1}, {1, 1}, 2), false},  // grouped, in blocks
       {{0, 3, 5, 5}, {2, 3, 3, 3}, params({1, 1}, {1, 1}), false},    // empty batch
+      // >= 128 input channels per group: stride-1 backward-data runs as a forward convolution
+      // with flipped weights (also grouped and dilated, and with padding below the kernel's reach).
+      {{2, 128, 6, 7}, {5, 128, 3, 3}, params({1, 1}, {1, 1}), false},
+      {{1, 256, 7, 6}, {4, 128, 3, 3}, params({1, 1}, {2, 1}, 2, {2, 1}), true},
+      {{1, 128, 6, 9}, {3, 128, 3, 5}, params({1, 1}, {0, 1}), false},
   };
   for (DType dtype : {DType::f32, DType::f64}) {
     const double tol = dtype == DType::f32 ? 2e-5 : 1e-12;
@@ -465,6 +471,58 @@ TEST_CASE("fast kernels: conv2d forward, backward-data and backward-weight match
   g.stride_h = g.stride_w = 1, g.pad_h = g.pad_w = 1, g.dilation_h = g.dilation_w = 1, g.groups = 1;
   g.out_h = g.out_w = 32;
   CHECK(cpu::fast::conv_images_per_block(g, 4) == 2);
+}
+
+TEST_CASE("fast kernels: direct depthwise convolution matches the im2col + GEMM reference") {
+  // groups == in_channels goes to tensor/cpu/depthwise_conv.cpp; the reference kernels run one
+  // im2col + GEMM per image and group. Shapes cover multipliers 1-3, strides, dilation, padding
+  // wider than the kernel's reach, 5x5 and non-square kernels, rows longer than 16 (the dot
+  // product's vector part) and a batch that splits unevenly over threads.
+  auto params = [](std::array<int64_t, 2> stride, std::array<int64_t, 2> pad, int64_t groups,
+                   std::array<int64_t, 2> dilation = {1, 1}) {
+    Conv2dParams p;
+    p.stride = stride;
+    p.padding = pad;
+    p.groups = groups;
+    p.dilation = dilation;
+    return p;
+  };
+  const std::vector<ConvCase> cases = {
+      {{3, 8, 19, 37}, {8, 1, 3, 3}, params({1, 1}, {1, 1}, 8), true},           // MobileNet 3x3
+      {{2, 6, 20, 21}, {6, 1, 3, 3}, params({2, 2}, {1, 1}, 6), false},          // stride 2
+      {{2, 4, 17, 40}, {8, 1, 5, 5}, params({1, 1}, {2, 2}, 4), true},           // 5x5, multiplier 2
+      {{1, 3, 9, 23}, {9, 1, 3, 2}, params({1, 3}, {3, 2}, 3, {2, 1}), false},   // mixed, multiplier 3
+      {{2, 5, 6, 7}, {5, 1, 7, 7}, params({1, 1}, {3, 3}, 5), true},             // kernel wider than rows
+      {{2, 2, 5, 5}, {2, 1, 3, 3}, params({1, 1}, {4, 4}, 2, {3, 3}), false},    // padding past the reach
+      {{0, 4, 5, 5}, {4, 1, 3, 3}, params({1, 1}, {1, 1}, 4), false},            // empty batch
+  };
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const double tol = dtype == DType::f32 ? 2e-5 : 1e-12;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const ConvCase& c = cases[i];
+      const std::string ctx = "depthwise case " + std::to_string(i) + " x " + shape_str(c.x) + " w " +
+                              shape_str(c.w) + " " + dtype_name(dtype);
+      const Tensor x = random_tensor(c.x, dtype, -1.0, 1.0, 81);
+      const Tensor w = random_tensor(c.w, dtype, -1.0, 1.0, 82);
+      const Tensor b = c.bias ? random_tensor({c.w[0]}, dtype, -1.0, 1.0, 83) : Tensor();
+      auto fwd = [&] { return ops::conv2d(x, w, b, c.p); };
+      const Tensor y = same_for_1_and_2_threads(fwd, ctx + " forward");
+      check_close(y, with_reference(fwd), tol, tol, ctx + " forward");
+      const Tensor g = random_tensor(y.shape(), dtype, -1.0, 1.0, 84);
+      auto bwd_x = [&] { return ops::conv2d_backward_input(g, w, x.shape(), c.p); };
+      auto bwd_w = [&] { return ops::conv2d_backward_weight(g, x, w.shape(), c.p); };
+      check_close(same_for_1_and_2_threads(bwd_x, ctx), with_reference(bwd_x), tol, tol, ctx + " backward-data");
+      check_close(same_for_1_and_2_threads(bwd_w, ctx), with_reference(bwd_w), tol, tol, ctx + " backward-weight");
+    }
+  }
+  // Which geometries take the direct path: one input channel per group, more than one group.
+  cpu::ConvGeometry g{};
+  g.in_channels = 8, g.out_channels = 16, g.groups = 8;
+  CHECK(cpu::depthwise::applies(g));
+  g.groups = 4;  // two input channels per group: im2col + GEMM
+  CHECK_FALSE(cpu::depthwise::applies(g));
+  g.in_channels = 1, g.out_channels = 4, g.groups = 1;  // a single-channel input, not grouped
+  CHECK_FALSE(cpu::depthwise::applies(g));
 }
 
 }  // namespace loupe::test
