@@ -17,6 +17,7 @@
 #include "cli/train_common.hpp"
 #include "explain/report.hpp"
 #include "nn/checkpoint.hpp"
+#include "nn/fold_batch_norm.hpp"
 #include "tensor/error.hpp"
 #include "tensor/io/npy.hpp"
 #include "tensor/ops.hpp"
@@ -45,6 +46,8 @@ const std::vector<OptionSpec> kExplainOptions = {
     {"alpha", "A", "0.8", "overlays: heatmap opacity where |attribution| is largest"},
     {"seed", "N", "0", "seed of the smoothgrad noise"},
     {"device", "NAME", "cpu", "cpu, cuda or cuda:N (a GPU needs a build with the CUDA backend)"},
+    {"fold-batch-norm", "", "", "fold batch norms into the convolutions before them (faster; the same function, so "
+                                "attributions change only by float rounding)"},
     {"out", "DIR", "", "output folder (created if missing)"},
     {"json", "", "", "also write DIR/summary.json and print it instead of the summary"},
 };
@@ -181,6 +184,14 @@ int run_explain(int argc, char** argv) {
 
   std::vector<explain::ReportInput> images;
   for (const std::string& path : inputs) images.push_back(explain::load_report_input(path, info));
+  if (args.flag("fold-batch-norm") && !images.empty()) {
+    // Off by default: the folded model is the same function but not the same float operations,
+    // so attributions move by rounding (~1e-6 of their scale; docs/explain.md).
+    model->eval();
+    const nn::FoldReport folded = nn::fold_batch_norms(*model, ops::to_device(ops::unsqueeze(images[0].input, 0), model->device()));
+    std::cerr << "explain: folded " << folded.folded.size() << " batch norms into their convolutions ("
+              << folded.kept.size() << " kept)\n";
+  }
 
   ProgressBar bar("explain", 1);
   options.progress = [&](int64_t done, int64_t total) {

@@ -33,12 +33,19 @@ class BatchNorm2d : public Module {
   int64_t num_features() const { return num_features_; }
   const BatchNormOptions& options() const { return options_; }
 
+  // Folded into the preceding convolution (nn/fold_batch_norm.hpp): forward returns its input
+  // unchanged, in eval mode only (training a folded model raises loupe::Error). The parameters
+  // and running statistics stay as they were, so the state dict keeps its keys and values.
+  void mark_folded() { folded_ = true; }
+  bool folded() const { return folded_; }
+
   Tensor weight, bias;                                  // (C) or undefined
   Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), () int64, or undefined
 
  private:
   int64_t num_features_;
   BatchNormOptions options_;
+  bool folded_ = false;
 };
 
 class LayerNorm : public Module {
