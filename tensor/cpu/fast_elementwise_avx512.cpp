@@ -3,10 +3,11 @@
 #include "tensor/cpu/fast_elementwise_avx512.hpp"
 
 // GCC 12's _mm512_max_ps, _min_ps, _roundscale_ps and _scalef_ps pass _mm512_undefined_ps() as
-// the masked-off source, which -Wmaybe-uninitialized reports once inlined (a false positive: the
-// mask is all ones). The pragma must be in effect where the intrinsics are defined.
+// the masked-off source, which -W(maybe-)uninitialized reports once inlined (a false positive:
+// the mask is all ones). The pragma must be in effect where the intrinsics are defined.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
@@ -120,28 +121,50 @@ void exp(const float* x, float* out, int64_t n) { map(x, out, n, [](W v) { retur
 
 void softmax_row(const float* px, int64_t k, bool log, float* po) {
   const float ninf = -std::numeric_limits<float>::infinity();
-  // Pass 1: the maximum, and whether any element is NaN.
-  W mv = splat(ninf);
+  const int64_t full = k / 32 * 32;  // the main loops take 32 elements (two vectors) per step
+  const __mmask16 tail_a = first_lanes(k - full), tail_b = first_lanes(k - full - 16 > 0 ? k - full - 16 : 0);
+  // Pass 1: the maximum, and whether any element is NaN (two independent chains).
+  W m0 = splat(ninf), m1 = m0;
   __mmask16 nan = 0;
-  for (int64_t j = 0; j < k; j += 16) {
-    const __mmask16 m = first_lanes(k - j);
-    const W v = _mm512_mask_loadu_ps(splat(ninf), m, px + j);
-    nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-    mv = _mm512_max_ps(mv, v);
+  for (int64_t j = 0; j < full; j += 32) {
+    const W a = _mm512_loadu_ps(px + j), b = _mm512_loadu_ps(px + j + 16);
+    nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);  // unordered: either is NaN
+    m0 = _mm512_max_ps(m0, a);
+    m1 = _mm512_max_ps(m1, b);
   }
-  const float row_max = hmax(mv);
+  {
+    const W a = _mm512_mask_loadu_ps(splat(ninf), tail_a, px + full);
+    const W b = _mm512_mask_loadu_ps(splat(ninf), tail_b, px + full + 16);
+    nan |= _mm512_cmp_ps_mask(a, b, _CMP_UNORD_Q);
+    m0 = _mm512_max_ps(m0, a);
+    m1 = _mm512_max_ps(m1, b);
+  }
+  const float row_max = hmax(_mm512_max_ps(m0, m1));
   if (nan != 0 || row_max == ninf) {
     std::fill(po, po + k, std::numeric_limits<float>::quiet_NaN());
     return;
   }
-  // Pass 2: exp(x - max), stored (softmax) and summed in float64.
+  // Pass 2: e = exp(x - max), stored (softmax) and summed: each pair of vectors is added in
+  // float32 (one rounding of two terms <= 1), then accumulated in float64.
   const W mx = splat(row_max);
   __m512d total_v = _mm512_setzero_pd();
-  for (int64_t j = 0; j < k; j += 16) {
-    const __mmask16 m = first_lanes(k - j);
-    const W e = _mm512_maskz_mov_ps(m, vexp(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, px + j), mx)));
-    if (!log) _mm512_mask_storeu_ps(po + j, m, e);
-    add_f64(total_v, e);
+  for (int64_t j = 0; j < full; j += 32) {
+    const W a = vexp(_mm512_sub_ps(_mm512_loadu_ps(px + j), mx));
+    const W b = vexp(_mm512_sub_ps(_mm512_loadu_ps(px + j + 16), mx));
+    if (!log) {
+      _mm512_storeu_ps(po + j, a);
+      _mm512_storeu_ps(po + j + 16, b);
+    }
+    add_f64(total_v, _mm512_add_ps(a, b));
+  }
+  {
+    const W a = _mm512_maskz_mov_ps(tail_a, vexp(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail_a, px + full), mx)));
+    const W b = _mm512_maskz_mov_ps(tail_b, vexp(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail_b, px + full + 16), mx)));
+    if (!log) {
+      _mm512_mask_storeu_ps(po + full, tail_a, a);
+      _mm512_mask_storeu_ps(po + full + 16, tail_b, b);
+    }
+    add_f64(total_v, _mm512_add_ps(a, b));
   }
   const double total = hsum(total_v);
   // Pass 3 (on the cached row): scale, or subtract the log of the sum.
@@ -153,10 +176,10 @@ void softmax_row(const float* px, int64_t k, bool log, float* po) {
     }
   } else {
     const W inv = splat(static_cast<float>(1.0 / total));
-    for (int64_t j = 0; j < k; j += 16) {
-      const __mmask16 m = first_lanes(k - j);
-      _mm512_mask_storeu_ps(po + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, po + j), inv));
-    }
+    int64_t j = 0;
+    for (; j + 16 <= k; j += 16) _mm512_storeu_ps(po + j, _mm512_mul_ps(_mm512_loadu_ps(po + j), inv));
+    const __mmask16 m = first_lanes(k - j);
+    _mm512_mask_storeu_ps(po + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, po + j), inv));
   }
 }
 

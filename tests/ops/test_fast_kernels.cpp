@@ -139,6 +139,34 @@ TEST_CASE("fast kernels: float32 exp, sigmoid, tanh, silu, gelu match float64 wi
   });
 }
 
+TEST_CASE("fast kernels: exp into the denormal range and gelu's negative tail, in ulp of float64 (AVX2 and AVX-512)") {
+  // exp on [-103.9, -87.4]: denormal results, rounded once (<= 1 ulp of the denormal spacing
+  // 2^-149, plus 1 ulp where the result is still normal). gelu on [-13, -4]: x Phi(x) is tiny and
+  // must keep its relative accuracy; the float32 rounding of x / sqrt(2) alone moves it by up to
+  // x^2 2^-24 relative (d ln Phi / dz ~ 2z), so the error is measured in units of (x^2 + 8) 2^-24
+  // (at most 1.5 of them).
+  for_each_vector_width([&] {
+    const Tensor xe = sweep(20001, -103.9, -87.4, DType::f32, false);
+    const std::vector<double> e = values(ops::exp(xe)), ve = values(xe);
+    double worst_exp = 0;
+    for (size_t i = 0; i < e.size(); ++i) {
+      const double truth = std::exp(ve[i]);
+      const double spacing = std::max(std::ldexp(1.0, -149), std::ldexp(1.0, std::ilogb(truth) - 23));
+      worst_exp = std::max(worst_exp, std::abs(e[i] - truth) / spacing);
+    }
+    const Tensor xg = sweep(20001, -13.0, -4.0, DType::f32, false);
+    const std::vector<double> g = values(ops::gelu(xg)), vg = values(xg);
+    double worst_gelu = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+      const double truth = vg[i] * 0.5 * std::erfc(-vg[i] / std::sqrt(2.0));
+      worst_gelu = std::max(worst_gelu, std::abs(g[i] - truth) / (std::abs(truth) * (vg[i] * vg[i] + 8) * 0x1p-24));
+    }
+    MESSAGE("exp denormal range: " << worst_exp << " ulp; gelu tail: " << worst_gelu << " units");
+    CHECK(worst_exp <= 1.0);
+    CHECK(worst_gelu <= 1.5);  // measured 1.23 with both kernels
+  });
+}
+
 TEST_CASE("fast kernels: float32 unary ops agree with the reference kernel, specials and tails included (AVX2 and AVX-512)") {
   for_each_vector_width([&] {
     const std::vector<ops::UnaryOp> unary_ops = {ops::UnaryOp::exp,      ops::UnaryOp::sigmoid,   ops::UnaryOp::tanh,
