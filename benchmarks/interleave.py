@@ -21,6 +21,7 @@ in its header (CPU model, thread count, interleaving). Only the standard library
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -60,14 +61,22 @@ class Worker:
             raise RuntimeError(f"interleave: {self.side}: {answer['error']}")
         return answer
 
-    def close(self):
-        if self.process.poll() is None:
-            try:
-                self.process.stdin.write("quit\n")
-                self.process.stdin.flush()
-            except BrokenPipeError:
-                pass
+    def close(self, abort=False):
+        """Ends the worker: 'quit' after a complete run; killed when the run was cut short (it may be
+        in the middle of a long case)."""
+        if self.process.poll() is not None:
+            return
+        if abort:
+            self.process.kill()
+            self.process.wait()
+            return
+        try:
+            self.process.stdin.write("quit\n")
+            self.process.stdin.flush()
             self.process.wait(timeout=60)
+        except (BrokenPipeError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
 
 
 def cpu_model():
@@ -112,6 +121,7 @@ def main():
     started = time.time()
     loupe = Worker("loupe", [args.loupe] + common, env)
     torch = Worker("torch", [args.python, args.torch_script, "--threads", str(threads)] + common, env)
+    finished = False
     try:
         listed = {"loupe": loupe.list_cases(), "torch": torch.list_cases()}
         names = {side: {r["case"] for r in rows} for side, rows in listed.items()}
@@ -132,9 +142,10 @@ def main():
                         answers[side].setdefault(row["case"], []).append(worker.time(row["case"]))
             print(f"interleave: round {round_index + 1} of {args.rounds} done ({time.time() - started:.0f} s)",
                   file=sys.stderr)
+        finished = True
     finally:
-        loupe.close()
-        torch.close()
+        loupe.close(abort=not finished)
+        torch.close(abort=not finished)
 
     torch_version = ""
     try:
@@ -166,6 +177,8 @@ def main():
 
 
 if __name__ == "__main__":
+    # A terminated driver ends its workers too (the finally clause in main runs on SystemExit).
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         main()
     except RuntimeError as error:
