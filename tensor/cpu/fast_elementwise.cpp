@@ -1,6 +1,8 @@
 // Fast elementwise / reduction / softmax / normalisation kernels. See fast_elementwise.hpp.
 //
-// The float32 kernels use AVX2 + FMA intrinsics (the library targets x86-64-v3). The plain
+// The float32 kernels use AVX2 + FMA intrinsics (the library targets x86-64-v3); exp, gelu (erf)
+// and cached softmax rows switch to their 16-lane twins in fast_elementwise_avx512.cpp when the
+// CPU has AVX-512 (checked once at run time; LOUPE_FAST_AVX2=1 keeps these). The plain
 // arithmetic loops (scale_shift, normalize_row, batch_norm_dx) are written so that g++ -O3
 // vectorises them (checked in the generated assembly); the transcendental functions and the
 // float64-accumulating sums are written with intrinsics because the compiler will not vectorise
