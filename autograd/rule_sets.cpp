@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "autograd/rules.hpp"
+#include "tensor/cpu/fast_elementwise.hpp"
 #include "tensor/ops/binary.hpp"
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/pool.hpp"
@@ -58,7 +59,47 @@ Tensor rescale(const Tensor& numerator, const Tensor& dx, const Tensor& ordinary
   return ops::where(small, ordinary, ops::div(numerator, safe_dx));
 }
 
+// DeepLIFT's ReLU rule in one pass over the doubled batch (float32 / float64, contiguous, CPU):
+// per element the same operations in the same order as the composed rule below (dx = x - x',
+// dy = y - y', where(|dx| < eps, g 1[x > 0], (g dy) / dx)), each rounding once, so the result is
+// identical; it replaces about a dozen passes and temporaries over every ReLU's activation, which
+// made DeepLIFT's backward about three times a plain one. Element i of the input half and
+// element i of the reference half share dx and dy.
+template <typename T>
+void relu_rescale(const T* x, const T* y, const T* g, int64_t half, T eps, T* out) {
+  cpu::fast::for_chunks(half, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t j = i + half;
+      const T dx = x[i] - x[j], dy = y[i] - y[j];
+      const bool small = std::abs(dx) < eps;
+      out[i] = small ? (x[i] > 0 ? g[i] : T(0)) : (g[i] * dy) / dx;
+      out[j] = small ? (x[j] > 0 ? g[j] : T(0)) : (g[j] * dy) / dx;
+    }
+  });
+}
+
+// The fused ReLU rule when the operands qualify (else false: the composed rule runs).
+bool fused_relu_rescale(const Node& node, const Tensor& g, double eps, Tensor& out) {
+  const Tensor& x = node.saved[0];
+  const Tensor& y = node.saved[1];
+  if (node.kind() != OpKind::relu || !cpu::fast::enabled() || !x.defined() || !y.defined() || !g.defined()) return false;
+  const DType dtype = x.dtype();
+  if ((dtype != DType::f32 && dtype != DType::f64) || y.dtype() != dtype || g.dtype() != dtype) return false;
+  if (!x.device().is_cpu() || !y.device().is_cpu() || !g.device().is_cpu()) return false;
+  if (!x.is_contiguous() || !y.is_contiguous() || !g.is_contiguous()) return false;
+  if (x.shape() != y.shape() || x.shape() != g.shape() || x.dim() < 1 || x.size(0) % 2 != 0) return false;
+  out = Tensor::empty(x.shape(), dtype, x.device());
+  const int64_t half = x.numel() / 2;
+  if (dtype == DType::f32) {
+    relu_rescale(x.data<float>(), y.data<float>(), g.data<float>(), half, static_cast<float>(eps), out.data<float>());
+  } else {
+    relu_rescale(x.data<double>(), y.data<double>(), g.data<double>(), half, eps, out.data<double>());
+  }
+  return true;
+}
+
 Grads deeplift_nonlinearity(const Node& node, const Tensor& g, double eps) {
+  if (Tensor fused; fused_relu_rescale(node, g, eps, fused)) return {fused};
   const Tensor& x = node.saved[0];
   const Tensor& y = node.saved[1];
   const ops::UnaryParams params{node.attrs[0], node.attrs[1]};

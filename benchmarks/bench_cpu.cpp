@@ -22,6 +22,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -37,6 +38,7 @@
 
 #include "autograd/autograd.hpp"
 #include "explain/explain.hpp"
+#include "nn/fold_batch_norm.hpp"
 #include "nn/models/zoo.hpp"
 #include "nn/optim/optimizer.hpp"
 #include "tensor/ops.hpp"
@@ -60,15 +62,20 @@ struct Options {
   std::string json_path;
   std::string filter;
   bool quick = false;
+  bool worker = false;  // answer "list" / "time CASE" requests on stdin (benchmarks/interleave.py)
+  int rounds = 1;       // worker: the driver's round count; each request gets 1/rounds of the budget
 };
 
 const char* kUsage =
-    "usage: bench_cpu [--json FILE] [--filter SUBSTR] [--quick] [--help]\n"
+    "usage: bench_cpu [--json FILE] [--filter SUBSTR] [--quick] [--worker [--rounds N]] [--help]\n"
     "\n"
     "Times loupe's CPU kernels on the cases of benchmarks/README.md and prints one row per case.\n"
     "  --json FILE      also write the rows as JSON (read by benchmarks/compare.py)\n"
     "  --filter SUBSTR  only cases whose name contains SUBSTR (the ceilings always run)\n"
     "  --quick          smaller shapes and shorter timing, for a smoke run\n"
+    "  --worker         serve the interleaving driver (benchmarks/interleave.py): read requests on\n"
+    "                   stdin, one per line: 'list' (one JSON line per case, then 'end'), 'time CASE'\n"
+    "                   (one JSON row), 'quit'; --rounds N divides each request's timing budget by N\n"
     "The thread count comes from LOUPE_NUM_THREADS (default: all cores).\n"
     "./run bench cpu runs this next to the PyTorch side and prints the comparison.\n";
 
@@ -128,6 +135,7 @@ struct Row {
   double median_s = 0;
   double min_s = 0;
   int reps = 0;
+  bool single_run = false;  // listed for the driver: such a case is timed in one round only
 };
 
 struct Case {
@@ -138,13 +146,25 @@ struct Case {
   bool single_run = false;  // one timed call without warm-up calls: cases of tens of seconds (setup warms up)
 };
 
+// What Bench::run does with a case: time it (the stand-alone program), only record its row
+// (a worker's "list"), or time it only when it is the one case asked for (a worker's "time CASE").
+enum class BenchMode { run, list, one };
+
 class Bench {
  public:
   Bench(Options options, TimingPolicy policy) : options_(std::move(options)), policy_(policy) {}
 
   // Runs the case now (if it passes the filter) and records its row. always: ignore the filter.
   void run(Case c, bool always = false) {
-    if (!always && !options_.filter.empty() && c.row.name.find(options_.filter) == std::string::npos) return;
+    if (mode_ == BenchMode::list) {
+      c.row.single_run = c.single_run;
+      rows_.push_back(c.row);
+      return;
+    }
+    if (mode_ == BenchMode::one && c.row.name != only_) return;
+    if (mode_ == BenchMode::run && !always && !options_.filter.empty() &&
+        c.row.name.find(options_.filter) == std::string::npos)
+      return;
     std::fprintf(stderr, "  %-48s", c.row.name.c_str());
     std::fflush(stderr);
     if (c.setup) c.setup();
@@ -159,6 +179,18 @@ class Bench {
 
   // A row measured by other means (the FMA peak).
   void record(Row row) { rows_.push_back(std::move(row)); }
+
+  // Worker requests: what the next pass over the cases does (clears the rows).
+  void set_mode(BenchMode mode, std::string only = "") {
+    mode_ = mode;
+    only_ = std::move(only);
+    rows_.clear();
+  }
+  BenchMode mode() const { return mode_; }
+  // Whether a row named `name` is to be measured in this pass.
+  bool wants(const std::string& name) const {
+    return mode_ == BenchMode::run || (mode_ == BenchMode::one && name == only_);
+  }
 
   const std::vector<Row>& rows() const { return rows_; }
   const Options& options() const { return options_; }
@@ -176,6 +208,8 @@ class Bench {
   Options options_;
   TimingPolicy policy_;
   std::vector<Row> rows_;
+  BenchMode mode_ = BenchMode::run;
+  std::string only_;
 };
 
 Tensor randn(const Shape& shape, uint64_t seed) {
@@ -267,6 +301,11 @@ void measure_peak(Bench& bench) {
     row.group = "peak";
     row.shape = std::to_string(threads) + " threads x " + std::to_string(kChains) + " chains";
     row.flops = 2.0 * v.lanes * kChains * static_cast<double>(iterations) * threads;
+    if (bench.mode() == BenchMode::list) {
+      bench.record(row);
+      continue;
+    }
+    if (!bench.wants(row.name)) continue;
     row.median_s = row.min_s = time_fma(v.loop, iterations, threads, attempts);
     row.reps = attempts;
     std::fprintf(stderr, "  %-48s %10.3f ms  %s\n", row.name.c_str(), row.median_s * 1e3, Bench::rate_str(row).c_str());
@@ -286,8 +325,15 @@ void memory_cases(Bench& bench) {
   // Softmax runs over rows of 1024 (a long attention or classifier row), n / 1024 rows.
   const int64_t row_length = 1024;
 
-  Tensor a = randn({n}, 1), b = randn({n}, 2), dst = loupe::zeros({n});
-  Tensor rows = ops::reshape(a, {n / row_length, row_length});
+  // Allocated by the first case that runs (a worker asked for another case allocates nothing).
+  Tensor a, b, dst, rows;
+  auto allocate = [&] {
+    if (a.defined()) return;
+    a = randn({n}, 1);
+    b = randn({n}, 2);
+    dst = loupe::zeros({n});
+    rows = ops::reshape(a, {n / row_length, row_length});
+  };
 
   auto add_case = [&](const std::string& name, const std::string& group, double bytes, std::function<void()> fn,
                       bool always = false, const std::string& shape = "") {
@@ -296,6 +342,7 @@ void memory_cases(Bench& bench) {
     c.row.group = group;
     c.row.shape = shape.empty() ? loupe::shape_str({n}) : shape;
     c.row.bytes = bytes;
+    c.setup = allocate;
     c.run = std::move(fn);
     bench.run(std::move(c), always);
   };
@@ -308,7 +355,7 @@ void memory_cases(Bench& bench) {
   add_case("mul " + count, "elementwise", 3 * fbytes, [&] { Tensor out = ops::mul(a, b); });
   add_case("gelu " + count, "elementwise", 2 * fbytes, [&] { Tensor out = ops::gelu(a); });
   add_case("softmax " + count + " rows of 1024", "elementwise", 2 * fbytes,
-           [&] { Tensor out = ops::softmax(rows, -1); }, false, loupe::shape_str(rows.shape()));
+           [&] { Tensor out = ops::softmax(rows, -1); }, false, loupe::shape_str({n / row_length, row_length}));
 }
 
 // --- SGEMM and the small transformer -------------------------------------------------------------
@@ -590,6 +637,9 @@ void model_cases(Bench& bench) {
 //                                        baseline, internal batch 25 (two passes of 25 rows)
 //   "explain/smoothgrad50 resnet18 224"  NoiseTunnel(Saliency) smoothgrad, 50 samples, stdev 0.15
 //                                        (absolute), 25 samples per pass
+//   "explain/guided resnet18 224"        GuidedBackprop, one row
+//   "explain/deeplift resnet18 224"      DeepLift (rescale rule), zero baseline
+//   each of these four also as "... folded-bn": loupe with the batch norms folded
 //   "explain/occlusion resnet18 224 window 15 stride 8"  Occlusion, see the case below
 //   "explain/kernelshap resnet18 224 1000 samples 8x8 grid"  KernelShap, 8x8 grid feature mask,
 //                                        zero baseline, perturbations_per_eval 50
@@ -623,35 +673,42 @@ void explain_cases(Bench& bench) {
   auto teardown = [&] { model.reset(); x = Tensor(); };
   auto query = [&] { return ex::Query{ex::as_forward(*model), {x}, ex::Target(3), ex::Output::logit}; };
 
-  Case ig;
-  ig.row.name = "explain/ig" + std::to_string(n) + " resnet18 " + std::to_string(size);
-  ig.row.group = "explain";
-  ig.row.shape = shape_text({x_shape});
-  ig.row.flops = 2.0 * static_cast<double>(n) * resnet18_forward_flops(size);
-  ig.setup = setup;
-  ig.teardown = teardown;
-  ig.run = [&] {
+  // The gradient and rule-based methods, each also on the model with its batch norms folded into
+  // the convolutions (nn/fold_batch_norm.hpp, `loupe explain --fold-batch-norm`): rows named
+  // "... folded-bn", against the same Captum call (Captum has no such mode).
+  auto gradient_case = [&](const std::string& name, double passes, std::function<void()> fn) {
+    for (bool folded : {false, true}) {
+      Case c;
+      c.row.name = name + (folded ? " folded-bn" : "");
+      c.row.group = "explain";
+      c.row.shape = shape_text({x_shape});
+      c.row.flops = passes * resnet18_forward_flops(size);
+      c.setup = [&, folded] {
+        setup();
+        if (folded) (void)loupe::nn::fold_batch_norms(*model, x);
+      };
+      c.teardown = teardown;
+      c.run = fn;
+      bench.run(std::move(c));
+    }
+  };
+  const std::string tail = " resnet18 " + std::to_string(size);
+  gradient_case("explain/ig" + std::to_string(n) + tail, 2.0 * static_cast<double>(n), [&] {
     ex::Attribution a = ex::integrated_gradients(
         query(), {.n_steps = n, .method = ex::IntegrationRule::gauss_legendre, .internal_batch_size = chunk});
-  };
-  bench.run(std::move(ig));
-
-  Case sg;
-  sg.row.name = "explain/smoothgrad" + std::to_string(n) + " resnet18 " + std::to_string(size);
-  sg.row.group = "explain";
-  sg.row.shape = shape_text({x_shape});
-  sg.row.flops = 2.0 * static_cast<double>(n) * resnet18_forward_flops(size);
-  sg.setup = setup;
-  sg.teardown = teardown;
-  sg.run = [&] {
+  });
+  gradient_case("explain/smoothgrad" + std::to_string(n) + tail, 2.0 * static_cast<double>(n), [&] {
     ex::NoiseTunnelOptions options;
     options.type = ex::NoiseType::smoothgrad;
     options.n_samples = n;
     options.stdevs = {0.15};
     options.internal_batch_size = chunk;
     ex::Attribution a = ex::noise_tunnel(query(), [](const ex::Query& q) { return ex::saliency(q); }, options);
-  };
-  bench.run(std::move(sg));
+  });
+  // One row: a forward and a backward with guided ReLU rules.
+  gradient_case("explain/guided" + tail, 2.0, [&] { ex::Attribution a = ex::guided_backprop(query()); });
+  // DeepLIFT (rescale), zero baseline: a forward and a backward of the doubled batch [x; x'].
+  gradient_case("explain/deeplift" + tail, 4.0, [&] { ex::Attribution a = ex::deeplift(query()); });
 
   // "explain/occlusion resnet18 224 window 15 stride 8": window (3, 15, 15), strides (3, 8, 8),
   // zero baseline: 27 x 27 = 729 windows, evaluated in chunks of default_per_eval (111 copies of
@@ -731,6 +788,15 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
+// One row as a JSON object (the form of write_json's rows and of a worker's answers).
+std::string row_json(const Row& r) {
+  char numbers[256];
+  std::snprintf(numbers, sizeof numbers, "\"ms\": %.6f, \"min_ms\": %.6f, \"flops\": %.0f, \"bytes\": %.0f, \"count\": %d, \"reps\": %d",
+                r.median_s * 1e3, r.min_s * 1e3, r.flops, r.bytes, r.count, r.reps);
+  return "{\"case\": \"" + json_escape(r.name) + "\", \"group\": \"" + r.group + "\", \"shape\": \"" + json_escape(r.shape) +
+         "\", " + numbers + ", \"single_run\": " + (r.single_run ? "true" : "false") + "}";
+}
+
 void write_json(const std::string& path, const Bench& bench, const std::string& load_before) {
   std::ofstream file(path);
   if (!file) throw std::runtime_error("bench_cpu: cannot write " + path);
@@ -738,14 +804,7 @@ void write_json(const std::string& path, const Bench& bench, const std::string& 
        << ",\n  \"quick\": " << (bench.options().quick ? "true" : "false") << ",\n  \"load_before\": " << load_before
        << ",\n  \"load_after\": " << load_average() << ",\n  \"rows\": [\n";
   const auto& rows = bench.rows();
-  for (size_t i = 0; i < rows.size(); ++i) {
-    const Row& r = rows[i];
-    char numbers[256];
-    std::snprintf(numbers, sizeof numbers, "\"ms\": %.6f, \"min_ms\": %.6f, \"flops\": %.0f, \"bytes\": %.0f, \"count\": %d, \"reps\": %d",
-                  r.median_s * 1e3, r.min_s * 1e3, r.flops, r.bytes, r.count, r.reps);
-    file << "    {\"case\": \"" << json_escape(r.name) << "\", \"group\": \"" << r.group << "\", \"shape\": \""
-         << json_escape(r.shape) << "\", " << numbers << "}" << (i + 1 < rows.size() ? "," : "") << "\n";
-  }
+  for (size_t i = 0; i < rows.size(); ++i) file << "    " << row_json(rows[i]) << (i + 1 < rows.size() ? "," : "") << "\n";
   file << "  ]\n}\n";
 }
 
@@ -759,10 +818,56 @@ int parse_options(int argc, char** argv, Options& options) {
     if (arg == "--json") options.json_path = value();
     else if (arg == "--filter") options.filter = value();
     else if (arg == "--quick") options.quick = true;
+    else if (arg == "--worker") options.worker = true;
+    else if (arg == "--rounds") {
+      options.rounds = std::atoi(value().c_str());
+      if (options.rounds < 1) throw std::runtime_error("bench_cpu: --rounds must be a positive integer");
+    }
     else if (arg == "--help" || arg == "-h") { std::cout << kUsage; return 0; }
     else throw std::runtime_error("bench_cpu: unknown option '" + arg + "' (try --help)");
   }
   return -1;
+}
+
+// Every case, in the table's order (what one pass over the cases runs, lists or picks from).
+void all_cases(Bench& bench) {
+  measure_peak(bench);
+  memory_cases(bench);
+  gemm_cases(bench);
+  transformer_cases(bench);
+  attention_cases(bench);
+  conv_cases(bench);
+  depthwise_cases(bench);
+  model_cases(bench);
+  explain_cases(bench);
+}
+
+// The worker loop of benchmarks/interleave.py: requests on stdin, one JSON line per answer on
+// stdout (progress stays on stderr). Every "time CASE" sets the case up, times it with the
+// worker's share of the budget and tears it down, so the driver can alternate with PyTorch.
+int serve(Bench& bench) {
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line == "quit") break;
+    if (line == "list") {
+      bench.set_mode(BenchMode::list);
+      all_cases(bench);
+      for (const Row& r : bench.rows()) std::cout << row_json(r) << "\n";
+      std::cout << "end" << std::endl;
+    } else if (line.rfind("time ", 0) == 0) {
+      const std::string name = line.substr(5);
+      bench.set_mode(BenchMode::one, name);
+      all_cases(bench);
+      if (bench.rows().empty()) {
+        std::cout << "{\"error\": \"no case named '" << json_escape(name) << "'\"}" << std::endl;
+      } else {
+        std::cout << row_json(bench.rows().front()) << std::endl;
+      }
+    } else {
+      std::cout << "{\"error\": \"unknown request '" << json_escape(line) << "'\"}" << std::endl;
+    }
+  }
+  return 0;
 }
 
 }  // namespace
@@ -771,20 +876,18 @@ int main(int argc, char** argv) {
   try {
     Options options;
     if (const int status = parse_options(argc, argv, options); status >= 0) return status;
-    const TimingPolicy policy = options.quick ? TimingPolicy{0.2, 3, 20} : TimingPolicy{1.0, 5, 100};
+    TimingPolicy policy = options.quick ? TimingPolicy{0.2, 3, 20} : TimingPolicy{1.0, 5, 100};
+    if (options.worker) {
+      // Each of the driver's rounds gets its share; the median over rounds is what is reported.
+      const int r = options.rounds;
+      policy = {policy.budget_s / r, std::max(2, (policy.min_reps + r - 1) / r), std::max(3, policy.max_reps / r)};
+    }
     Bench bench(options, policy);
+    if (options.worker) return serve(bench);
     const std::string load_before = load_average();
 
     std::fprintf(stderr, "bench_cpu: loupe, %d threads%s\n", loupe::num_threads(), options.quick ? ", quick" : "");
-    measure_peak(bench);
-    memory_cases(bench);
-    gemm_cases(bench);
-    transformer_cases(bench);
-    attention_cases(bench);
-    conv_cases(bench);
-    depthwise_cases(bench);
-    model_cases(bench);
-    explain_cases(bench);
+    all_cases(bench);
 
     for (const Row& r : bench.rows())
       std::printf("%-52s %10.3f ms %s\n", r.name.c_str(), r.median_s * 1e3, Bench::rate_str(r).c_str());

@@ -172,7 +172,8 @@ def import_captum():
 
 
 def explain_cases(bench, dev):
-    if bench.filter and bench.filter not in "ig50 smoothgrad50 occlusion_w15s8 kernelshap1000":
+    if bench.filter and bench.filter not in ("ig50 smoothgrad50 guided deeplift ig50_folded smoothgrad50_folded "
+                                             "guided_folded deeplift_folded occlusion_w15s8 kernelshap1000"):
         return
     try:
         IntegratedGradients, NoiseTunnel, Saliency, KernelShap = import_captum()
@@ -182,12 +183,18 @@ def explain_cases(bench, dev):
     n = 50
     state = {}
 
-    def setup():
-        torch.manual_seed(11)
-        model = ResNet18(1000).to(dev).eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        state.update(model=model, x=torch.rand(1, 3, 224, 224, device=dev) * 2 - 1)
+    def make_setup(separate_relus=False):
+        def setup():
+            torch.manual_seed(11)
+            model = ResNet18(1000, separate_relus=separate_relus).to(dev).eval()
+            for p in model.parameters():
+                p.requires_grad_(False)
+            state.update(model=model, x=torch.rand(1, 3, 224, 224, device=dev) * 2 - 1)
+        return setup
+
+    setup = make_setup()
+    # Captum's GuidedBackprop and DeepLift hook ReLU modules: one module per use, not in place.
+    setup_relus = make_setup(separate_relus=True)
 
     def ig():
         IntegratedGradients(state["model"]).attribute(state["x"], baselines=0.0, target=3, n_steps=n,
@@ -196,6 +203,14 @@ def explain_cases(bench, dev):
     def smoothgrad():
         NoiseTunnel(Saliency(state["model"])).attribute(state["x"], nt_type="smoothgrad", nt_samples=n,
                                                         nt_samples_batch_size=n, stdevs=0.15, target=3)
+
+    def guided():
+        from captum.attr import GuidedBackprop
+        GuidedBackprop(state["model"]).attribute(state["x"], target=3)
+
+    def deeplift():
+        from captum.attr import DeepLift
+        DeepLift(state["model"]).attribute(state["x"], baselines=0.0, target=3)
 
     def occlusion():
         # perturbations_per_eval: loupe's default chunk (copies of the row in 64 MiB: 111).
@@ -212,8 +227,11 @@ def explain_cases(bench, dev):
                                                  n_samples=1000, perturbations_per_eval=100)
 
     with tf32(False):
-        bench.rate("ig50", "expl/s", 1.0, ig, setup)
-        bench.rate("smoothgrad50", "expl/s", 1.0, smoothgrad, setup)
+        # "<name>_folded" rows: loupe with its batch norms folded (bench_gpu.cpp) vs the same Captum call.
+        for name, fn, case_setup in (("ig50", ig, setup), ("smoothgrad50", smoothgrad, setup),
+                                     ("guided", guided, setup_relus), ("deeplift", deeplift, setup_relus)):
+            bench.rate(name, "expl/s", 1.0, fn, case_setup)
+            bench.rate(name + "_folded", "expl/s", 1.0, fn, case_setup)
         bench.rate("occlusion_w15s8", "expl/s", 1.0, occlusion, setup)
         bench.rate("kernelshap1000", "expl/s", 1.0, kernelshap, setup)
 

@@ -6,6 +6,10 @@ the same timing method (two warm-up calls, the second one sizing the repetition 
 median of `reps` timed calls). Change one side, change the other.
 
     python bench_torch.py [--json FILE] [--filter SUBSTR] [--quick] [--threads N]
+    python bench_torch.py --worker [--rounds N] [--quick] [--threads N]   # for interleave.py
+
+--worker serves benchmarks/interleave.py like `bench_cpu --worker`: requests on stdin ("list",
+"time CASE", "quit"), one JSON line per answer on stdout, each request with 1/N of the budget.
 
 The thread count is --threads, else LOUPE_NUM_THREADS, else all cores (as loupe's default).
 """
@@ -29,7 +33,20 @@ class Bench:
             self.budget_s, self.min_reps, self.max_reps = 0.2, 3, 20
         else:
             self.budget_s, self.min_reps, self.max_reps = 1.0, 5, 100
+        if args.worker:  # each of the driver's rounds gets its share (as bench_cpu --worker)
+            r = args.rounds
+            self.budget_s, self.min_reps, self.max_reps = (self.budget_s / r, max(2, -(-self.min_reps // r)),
+                                                           max(3, self.max_reps // r))
         self.rows = []
+        self.mode, self.only = "run", None  # worker: "list" records rows only; "one" times self.only
+
+    def wants(self, name, always=False):
+        """Whether this pass times the case `name` (run: the filter; one: the requested case)."""
+        if self.mode == "one":
+            return name == self.only
+        if self.mode == "list":
+            return False
+        return always or not self.args.filter or self.args.filter in name
 
     def time_median(self, fn):
         fn()  # warm-up: first touch of pages, thread pool start-up
@@ -48,7 +65,11 @@ class Bench:
             single_run=False):
         """Times fn (after setup(), which returns the state fn needs) and records a row.
         single_run: one timed call without warm-up calls (cases of tens of seconds; setup warms up)."""
-        if not always and self.args.filter and self.args.filter not in name:
+        if self.mode == "list":
+            self.rows.append(dict(case=name, group=group, shape=shape, flops=float(flops), bytes=float(bytes),
+                                  count=count, single_run=single_run))
+            return
+        if not self.wants(name, always):
             return
         print(f"  {name:<48}", end="", file=sys.stderr, flush=True)
         state = setup() if setup else None
@@ -62,7 +83,7 @@ class Bench:
             median_s, min_s, reps = self.time_median(call)
         del state
         row = dict(case=name, group=group, shape=shape, ms=median_s * 1e3, min_ms=min_s * 1e3, flops=float(flops),
-                   bytes=float(bytes), count=count, reps=reps)
+                   bytes=float(bytes), count=count, reps=reps, single_run=single_run)
         print(f" {median_s * 1e3:10.3f} ms  {rate_str(row)}", file=sys.stderr)
         self.rows.append(row)
 
@@ -93,17 +114,23 @@ def memory_cases(bench):
     count = f"{n >> 20}M"
     fbytes = 4.0 * n
     row_length = 1024  # softmax over rows of 1024, n / 1024 rows
-    a, b, dst = randn(n), randn(n), torch.zeros(n)
-    rows = a.reshape(n // row_length, row_length)
     flat = shape_str((n,))
+    cache = {}
 
-    bench.run(f"copy {count}", "memory", flat, lambda: dst.copy_(a), bytes=2 * fbytes, always=True)
-    bench.run(f"clone {count}", "memory", flat, lambda: a.clone(), bytes=2 * fbytes)
-    bench.run(f"add {count}", "elementwise", flat, lambda: torch.add(a, b), bytes=3 * fbytes)
-    bench.run(f"mul {count}", "elementwise", flat, lambda: torch.mul(a, b), bytes=3 * fbytes)
-    bench.run(f"gelu {count}", "elementwise", flat, lambda: F.gelu(a), bytes=2 * fbytes)
-    bench.run(f"softmax {count} rows of 1024", "elementwise", shape_str(rows.shape),
-              lambda: torch.softmax(rows, -1), bytes=2 * fbytes)
+    def setup():  # allocated by the first case that runs (a worker asked for another case allocates nothing)
+        if not cache:
+            a = randn(n)
+            cache.update(a=a, b=randn(n), dst=torch.zeros(n), rows=a.reshape(n // row_length, row_length))
+        return cache
+
+    bench.run(f"copy {count}", "memory", flat, lambda c: c["dst"].copy_(c["a"]), bytes=2 * fbytes, always=True,
+              setup=setup)
+    bench.run(f"clone {count}", "memory", flat, lambda c: c["a"].clone(), bytes=2 * fbytes, setup=setup)
+    bench.run(f"add {count}", "elementwise", flat, lambda c: torch.add(c["a"], c["b"]), bytes=3 * fbytes, setup=setup)
+    bench.run(f"mul {count}", "elementwise", flat, lambda c: torch.mul(c["a"], c["b"]), bytes=3 * fbytes, setup=setup)
+    bench.run(f"gelu {count}", "elementwise", flat, lambda c: F.gelu(c["a"]), bytes=2 * fbytes, setup=setup)
+    bench.run(f"softmax {count} rows of 1024", "elementwise", shape_str((n // row_length, row_length)),
+              lambda c: torch.softmax(c["rows"], -1), bytes=2 * fbytes, setup=setup)
 
 
 # --- SGEMM and the small transformer ------------------------------------------------------------
@@ -278,12 +305,15 @@ def model_cases(bench):
 # skips the weight gradients; loupe's side turns off requires_grad of the parameters for the same.
 
 class BasicBlock(torch.nn.Module):
-    def __init__(self, cin, cout, stride):
+    def __init__(self, cin, cout, stride, separate_relus=False):
         super().__init__()
         nn = torch.nn
         self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(cout)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU(inplace=not separate_relus)
+        # Captum's DeepLift and GuidedBackprop hook ReLU modules: each use needs its own module
+        # and no in-place operation (torchvision's block reuses one in-place ReLU).
+        self.relu_out = nn.ReLU() if separate_relus else self.relu
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(cout)
         self.downsample = None
@@ -293,21 +323,22 @@ class BasicBlock(torch.nn.Module):
     def forward(self, x):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
-        return self.relu(self.bn2(self.conv2(out)) + identity)
+        return self.relu_out(self.bn2(self.conv2(out)) + identity)
 
 
 class ResNet18(torch.nn.Module):
-    def __init__(self, num_classes=1000):
+    def __init__(self, num_classes=1000, separate_relus=False):
         super().__init__()
         nn = torch.nn
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
+        self.relu = nn.ReLU(inplace=not separate_relus)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = nn.Sequential(BasicBlock(64, 64, 1), BasicBlock(64, 64, 1))
-        self.layer2 = nn.Sequential(BasicBlock(64, 128, 2), BasicBlock(128, 128, 1))
-        self.layer3 = nn.Sequential(BasicBlock(128, 256, 2), BasicBlock(256, 256, 1))
-        self.layer4 = nn.Sequential(BasicBlock(256, 512, 2), BasicBlock(512, 512, 1))
+        block = lambda cin, cout, stride: BasicBlock(cin, cout, stride, separate_relus)
+        self.layer1 = nn.Sequential(block(64, 64, 1), block(64, 64, 1))
+        self.layer2 = nn.Sequential(block(64, 128, 2), block(128, 128, 1))
+        self.layer3 = nn.Sequential(block(128, 256, 2), block(256, 256, 1))
+        self.layer4 = nn.Sequential(block(256, 512, 2), block(512, 512, 1))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(512, num_classes)
 
@@ -340,29 +371,43 @@ def resnet18_forward_flops(size):
     return flops
 
 
+_FORMULA = []
+
+
 def explain_cases(bench):
     quick = bench.args.quick
     size, n, chunk = (112, 10, 5) if quick else (224, 50, 25)
     ks_n, ks_chunk, grid = (100, 25, 8) if quick else (1000, 50, 8)
-    names = (f"explain/ig{n} resnet18 {size}", f"explain/smoothgrad{n} resnet18 {size}",
-             f"explain/kernelshap resnet18 {size} {ks_n} samples {grid}x{grid} grid")
-    occlusion_names = ("explain/occlusion resnet18",)
-    if bench.args.filter and not any(bench.args.filter in name for name in names + occlusion_names):
+    tail = f" resnet18 {size}"
+    gradient_names = [f"explain/ig{n}{tail}", f"explain/smoothgrad{n}{tail}", f"explain/guided{tail}",
+                      f"explain/deeplift{tail}"]
+    # "... folded-bn": loupe with its batch norms folded (bench_cpu.cpp) against the same Captum call.
+    names = [name + suffix for name in gradient_names for suffix in ("", " folded-bn")]
+    names.append(f"explain/kernelshap{tail} {ks_n} samples {grid}x{grid} grid")
+    occ_size, occ_stride = (112, 15) if quick else (224, 8)
+    occ_name = f"explain/occlusion resnet18 {occ_size} window 15 stride {occ_stride}"
+    if bench.mode != "list" and not any(bench.wants(name) for name in names + [occ_name, occ_name + " (captum per_eval 1)"]):
         return
     try:
-        from captum.attr import IntegratedGradients, KernelShap, NoiseTunnel, Saliency
+        from captum.attr import DeepLift, GuidedBackprop, IntegratedGradients, KernelShap, NoiseTunnel, Saliency
     except ImportError:
         print("bench_torch: captum is not installed: explain cases skipped (pip install captum)", file=sys.stderr)
         return
     x_shape = (1, 3, size, size)
     flops = 2.0 * n * resnet18_forward_flops(size)
-    formula = fixture_formula()
+    if not _FORMULA:
+        _FORMULA.append(fixture_formula())
+    formula = _FORMULA[0]
 
-    def setup():
-        model = ResNet18()
-        formula.fill_with_formula(model)
-        model.eval()
-        return model, formula.formula_input(x_shape).float()
+    def make_setup(separate_relus=False):
+        def setup():
+            model = ResNet18(separate_relus=separate_relus)
+            formula.fill_with_formula(model)
+            model.eval()
+            return model, formula.formula_input(x_shape).float()
+        return setup
+
+    setup = make_setup()
 
     def ig(state):
         model, x = state
@@ -376,6 +421,16 @@ def explain_cases(bench):
             return NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", nt_samples=n,
                                                           nt_samples_batch_size=chunk, stdevs=0.15, target=3)
 
+    def guided(state):
+        model, x = state
+        with torch.enable_grad():
+            return GuidedBackprop(model).attribute(x, target=3)
+
+    def deeplift(state):
+        model, x = state
+        with torch.enable_grad():
+            return DeepLift(model).attribute(x, baselines=0.0, target=3)
+
     def kernelshap(state):
         model, x = state
         patch = size // grid
@@ -386,9 +441,13 @@ def explain_cases(bench):
             return KernelShap(model).attribute(x, baselines=0.0, target=3, feature_mask=mask, n_samples=ks_n,
                                                perturbations_per_eval=ks_chunk)
 
-    bench.run(names[0], "explain", shape_text(x_shape), ig, flops=flops, setup=setup)
-    bench.run(names[1], "explain", shape_text(x_shape), smoothgrad, flops=flops, setup=setup)
-    bench.run(names[2], "explain", shape_text(x_shape), kernelshap, flops=ks_n * resnet18_forward_flops(size),
+    cases = [(ig, flops, setup), (smoothgrad, flops, setup),
+             (guided, 2.0 * resnet18_forward_flops(size), make_setup(separate_relus=True)),
+             (deeplift, 4.0 * resnet18_forward_flops(size), make_setup(separate_relus=True))]
+    for name, (fn, case_flops, case_setup) in zip(gradient_names, cases):
+        for suffix in ("", " folded-bn"):
+            bench.run(name + suffix, "explain", shape_text(x_shape), fn, flops=case_flops, setup=case_setup)
+    bench.run(names[-1], "explain", shape_text(x_shape), kernelshap, flops=ks_n * resnet18_forward_flops(size),
               setup=setup)
     occlusion_cases(bench, formula)
 
@@ -403,7 +462,7 @@ def occlusion_cases(bench, formula):
     size, stride, window = (112, 15, 15) if quick else (224, 8, 15)
     name = f"explain/occlusion resnet18 {size} window {window} stride {stride}"
     names = (name, name + " (captum per_eval 1)")
-    if bench.args.filter and not any(bench.args.filter in n for n in names):
+    if bench.mode != "list" and not any(bench.wants(n) for n in names):
         return
     x_shape = (1, 3, size, size)
     per_dim = (size - window + stride - 1) // stride + 1
@@ -430,29 +489,62 @@ def occlusion_cases(bench, formula):
     bench.run(names[1], "explain", shape_text(x_shape), occlusion(1), flops=flops, setup=setup, single_run=True)
 
 
+def all_cases(bench):
+    memory_cases(bench)
+    gemm_cases(bench)
+    transformer_cases(bench)
+    attention_cases(bench)
+    conv_cases(bench)
+    depthwise_cases(bench)
+    model_cases(bench)
+    explain_cases(bench)
+
+
+def serve(bench):
+    """The worker loop (bench_cpu.cpp's serve): one JSON line per request on stdout."""
+    for line in sys.stdin:
+        line = line.rstrip("\n")
+        if line == "quit":
+            break
+        if line == "list":
+            bench.mode, bench.only, bench.rows = "list", None, []
+            all_cases(bench)
+            for row in bench.rows:
+                print(json.dumps(row))
+            print("end", flush=True)
+        elif line.startswith("time "):
+            bench.mode, bench.only, bench.rows = "one", line[5:], []
+            all_cases(bench)
+            answer = bench.rows[0] if bench.rows else dict(error=f"no case named '{line[5:]}'")
+            print(json.dumps(answer), flush=True)
+        else:
+            print(json.dumps(dict(error=f"unknown request '{line}'")), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description="PyTorch side of loupe's CPU benchmark")
     parser.add_argument("--json", metavar="FILE", help="write the rows as JSON (read by compare.py)")
     parser.add_argument("--filter", metavar="SUBSTR", default="", help="only cases whose name contains SUBSTR")
     parser.add_argument("--quick", action="store_true", help="smaller shapes and shorter timing")
     parser.add_argument("--threads", type=int, default=0, help="thread count (default: LOUPE_NUM_THREADS or all cores)")
+    parser.add_argument("--worker", action="store_true", help="serve benchmarks/interleave.py on stdin/stdout")
+    parser.add_argument("--rounds", type=int, default=1, help="--worker: the driver's round count")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be a positive integer")
 
     threads = args.threads or int(os.environ.get("LOUPE_NUM_THREADS", "0") or 0) or os.cpu_count()
     torch.set_num_threads(threads)
     bench = Bench(args)
+    if args.worker:
+        with torch.no_grad():
+            serve(bench)
+        return
     load_before = list(os.getloadavg())
     print(f"bench_torch: PyTorch {torch.__version__}, {torch.get_num_threads()} threads"
           + (", quick" if args.quick else ""), file=sys.stderr)
     with torch.no_grad():
-        memory_cases(bench)
-        gemm_cases(bench)
-        transformer_cases(bench)
-        attention_cases(bench)
-        conv_cases(bench)
-        depthwise_cases(bench)
-        model_cases(bench)
-        explain_cases(bench)
+        all_cases(bench)
 
     for row in bench.rows:
         print(f"{row['case']:<52} {row['ms']:10.3f} ms {rate_str(row)}")

@@ -151,9 +151,15 @@ def print_table(rows, meta, markdown):
     print(f"CPU: {meta['cpu']}, {meta['threads']} threads, PyTorch {meta['torch_version']}")
     print(f"ceilings: FMA peak {fmt(meta['peak_gflops'], '.1f')} GFLOP/s, copy {fmt(meta['copy_gbs'], '.1f')} GB/s;"
           " ratio = torch ms / loupe ms (above 1: loupe is faster)")
-    for side, (before, after) in meta["load"].items():
+    if meta.get("interleaved"):
+        print(f"timing: both sides interleaved case by case, {meta['rounds']} rounds, {meta['statistic']} over the rounds")
+        before, after = meta["load"]["loupe"]
         if before and after:
-            print(f"load average during the {side} side: {before[0]:.2f} at the start, {after[0]:.2f} at the end")
+            print(f"load average: {before[0]:.2f} at the start, {after[0]:.2f} at the end")
+    else:
+        for side, (before, after) in meta["load"].items():
+            if before and after:
+                print(f"load average during the {side} side: {before[0]:.2f} at the start, {after[0]:.2f} at the end")
     print("  ".join(h.ljust(widths[0]) if i == 0 else h.rjust(widths[i]) for i, h in enumerate(header)))
     for line in lines:
         print("  ".join(c.ljust(widths[0]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(line)))
@@ -185,7 +191,8 @@ def main():
     if loupe["threads"] != torch["threads"]:
         print(f"compare: thread counts differ (loupe {loupe['threads']}, torch {torch['threads']})", file=sys.stderr)
     rows, peak, copy_bw = build_rows(loupe, torch)
-    meta = dict(cpu=cpu_model(), cores=os.cpu_count(), threads=loupe["threads"],
+    meta = dict(cpu=loupe.get("cpu") or cpu_model(), cores=os.cpu_count(), threads=loupe["threads"],
+                interleaved=bool(loupe.get("interleaved")), rounds=loupe.get("rounds", 1),
                 torch_version=torch.get("torch_version", "?"), quick=loupe.get("quick", False), statistic=args.stat,
                 peak_gflops=peak, copy_gbs=copy_bw,
                 load=dict(loupe=[loupe.get("load_before"), loupe.get("load_after")],

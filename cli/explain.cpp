@@ -26,6 +26,7 @@
 #include "explain/report.hpp"
 #include "explain/report_codec.hpp"
 #include "nn/checkpoint.hpp"
+#include "nn/fold_batch_norm.hpp"
 #include "tensor/error.hpp"
 #include "tensor/io/npy.hpp"
 #include "tensor/ops.hpp"
@@ -54,6 +55,8 @@ const std::vector<OptionSpec> kExplainOptions = {
     {"alpha", "A", "0.8", "overlays: heatmap opacity where |attribution| is largest"},
     {"seed", "N", "0", "seed of the smoothgrad noise"},
     {"device", "NAME", "cpu", "cpu, cuda or cuda:N (a GPU needs a build with the CUDA backend)"},
+    {"fold-batch-norm", "", "", "fold batch norms into the convolutions before them (faster; the same function, so "
+                                "attributions change only by float rounding)"},
     {"out", "DIR", "", "output folder (created if missing)"},
     {"json", "", "", "also write DIR/summary.json and print it instead of the summary"},
 };
@@ -228,6 +231,16 @@ int explain_command(int argc, char** argv) {
   for (size_t i = static_cast<size_t>(rank); i < inputs.size(); i += static_cast<size_t>(ranks)) {
     images.push_back(explain::load_report_input(inputs[i], info));
     if (ranks > 1) images.back().name = names[i];
+  }
+  if (args.flag("fold-batch-norm") && !images.empty()) {
+    // Off by default: the folded model is the same function but not the same float operations,
+    // so attributions move by rounding (~1e-6 of their scale; docs/explain.md).
+    model->eval();
+    const nn::FoldReport folded = nn::fold_batch_norms(*model, ops::to_device(ops::unsqueeze(images[0].input, 0), model->device()));
+    if (rank == 0)
+      std::cerr << "explain: folded " << folded.folded.size() << " batch norms into their convolutions ("
+                << folded.kept.size() << " kept)
+";
   }
 
   ProgressBar bar("explain", 1);

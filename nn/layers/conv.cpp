@@ -38,4 +38,17 @@ Tensor Conv2d::forward(const Tensor& x) {
   return conv2d(x, weight, bias, params_);
 }
 
+void Conv2d::set_bias(const Tensor& value) {
+  LOUPE_CHECK(value.defined() && value.dim() == 1 && value.size(0) == out_channels_, "Conv2d::set_bias: expected (",
+              out_channels_, "), got ", value.defined() ? shape_str(value.shape()) : "undefined");
+  NoGradGuard no_grad;
+  if (bias.defined()) {
+    ops::copy_(bias, value);
+  } else {
+    Tensor b = Tensor::empty({out_channels_}, weight.dtype(), weight.device());
+    ops::copy_(b, value);
+    bias = register_parameter("bias", b);
+  }
+}
+
 }  // namespace loupe::nn

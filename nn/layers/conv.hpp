@@ -34,6 +34,10 @@ class Conv2d : public Module {
   int64_t in_channels() const { return in_channels_; }
   int64_t out_channels() const { return out_channels_; }
   const Conv2dParams& params() const { return params_; }
+  // Gives a convolution built without bias a "bias" parameter (registered like the constructor's)
+  // holding `value` (O); with a bias already, copies value into it. Used by
+  // nn/fold_batch_norm.hpp, which moves a batch norm's shift into the convolution.
+  void set_bias(const Tensor& value);
 
   Tensor weight;  // (O, I / groups, kh, kw)
   Tensor bias;    // (O) or undefined

@@ -25,6 +25,11 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
               x.defined() ? shape_str(x.shape()) : "undefined");
   LOUPE_CHECK(x.size(1) == num_features_, "BatchNorm2d: input ", shape_str(x.shape()), " has ", x.size(1),
               " channels, expected ", num_features_);
+  if (folded_) {
+    LOUPE_CHECK(!is_training(), "BatchNorm2d: this layer was folded into the preceding convolution (an inference "
+                                "transform, nn/fold_batch_norm.hpp); a folded model cannot be trained");
+    return x;
+  }
   const bool tracking = options_.track_running_stats;
   double momentum = options_.momentum;
   if (is_training() && tracking) {

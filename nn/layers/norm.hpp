@@ -37,6 +37,12 @@ class BatchNorm2d : public Module {
   // (distributed/sync_batch_norm.hpp) instead of this process's shard; null: the shard's own.
   void set_sync_group(std::shared_ptr<distributed::Communicator> group) { sync_group_ = std::move(group); }
 
+  // Folded into the preceding convolution (nn/fold_batch_norm.hpp): forward returns its input
+  // unchanged, in eval mode only (training a folded model raises loupe::Error). The parameters
+  // and running statistics stay as they were, so the state dict keeps its keys and values.
+  void mark_folded() { folded_ = true; }
+  bool folded() const { return folded_; }
+
   Tensor weight, bias;                                  // (C) or undefined
   Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), () int64, or undefined
 
@@ -44,6 +50,7 @@ class BatchNorm2d : public Module {
   int64_t num_features_;
   BatchNormOptions options_;
   std::shared_ptr<distributed::Communicator> sync_group_;
+  bool folded_ = false;
 };
 
 // Sets the sync group of every BatchNorm2d in `model` (null: back to per-rank statistics); returns

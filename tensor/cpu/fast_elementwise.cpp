@@ -1,6 +1,8 @@
 // Fast elementwise / reduction / softmax / normalisation kernels. See fast_elementwise.hpp.
 //
-// The float32 kernels use AVX2 + FMA intrinsics (the library targets x86-64-v3). The plain
+// The float32 kernels use AVX2 + FMA intrinsics (the library targets x86-64-v3); exp, gelu (erf)
+// and cached softmax rows switch to their 16-lane twins in fast_elementwise_avx512.cpp when the
+// CPU has AVX-512 (checked once at run time; LOUPE_FAST_AVX2=1 keeps these). The plain
 // arithmetic loops (scale_shift, normalize_row, batch_norm_dx) are written so that g++ -O3
 // vectorises them (checked in the generated assembly); the transcendental functions and the
 // float64-accumulating sums are written with intrinsics because the compiler will not vectorise
@@ -18,6 +20,8 @@
 //   gelu_tanh = x * sigmoid(2u), the same function as 0.5 x (1 + tanh(u)) without its cancellation.
 //   silu     x * sigmoid(x).
 #include "tensor/cpu/fast_elementwise.hpp"
+
+#include "tensor/cpu/fast_elementwise_avx512.hpp"
 
 #include <immintrin.h>
 
@@ -42,6 +46,21 @@ std::atomic<bool>& force_reference() {
   }()};
   return flag;
 }
+
+// True while the 16-lane kernels may run: the CPU has what x86-64-v4 code may use, and neither
+// LOUPE_FAST_AVX2=1 nor use_avx2_kernels(true) holds them back.
+std::atomic<bool>& avx512_allowed() {
+  static std::atomic<bool> flag{[] {
+    __builtin_cpu_init();
+    const bool cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+                     __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+    const char* env = std::getenv("LOUPE_FAST_AVX2");
+    return cpu && !(env != nullptr && env[0] != '\0' && std::strcmp(env, "0") != 0);
+  }()};
+  return flag;
+}
+
+bool use_avx512() { return avx512_allowed().load(std::memory_order_relaxed); }
 
 // --- float32 vector math (8 lanes) ---
 
@@ -196,6 +215,13 @@ constexpr int64_t kSumBlock = 1 << 14;
 bool enabled() { return !force_reference().load(std::memory_order_relaxed); }
 void use_reference_kernels(bool force) { force_reference().store(force); }
 
+bool avx512_active() { return use_avx512(); }
+bool use_avx2_kernels(bool force) {
+  static const bool cpu = avx512_allowed().load();  // the first call's state: what the CPU allows
+  avx512_allowed().store(cpu && !force);
+  return cpu;
+}
+
 bool has_unary_f32(ops::UnaryOp op) {
   switch (op) {
     case UnaryOp::exp:
@@ -210,10 +236,22 @@ bool has_unary_f32(ops::UnaryOp op) {
 
 bool unary_f32(ops::UnaryOp op, const float* x, float* out, int64_t n) {
   switch (op) {
-    case UnaryOp::exp: map_f32(x, out, n, [](V v) { return vexp(v); }); return true;
+    case UnaryOp::exp:
+      if (use_avx512()) {
+        for_chunks(n, [&](int64_t begin, int64_t end) { avx512::exp(x + begin, out + begin, end - begin); });
+        return true;
+      }
+      map_f32(x, out, n, [](V v) { return vexp(v); });
+      return true;
     case UnaryOp::sigmoid: map_f32(x, out, n, [](V v) { return vsigmoid(v); }); return true;
     case UnaryOp::tanh: map_f32(x, out, n, [](V v) { return vtanh(v); }); return true;
-    case UnaryOp::gelu_erf: map_f32(x, out, n, [](V v) { return _mm256_mul_ps(v, vnormal_cdf(v)); }); return true;
+    case UnaryOp::gelu_erf:
+      if (use_avx512()) {
+        for_chunks(n, [&](int64_t begin, int64_t end) { avx512::gelu_erf(x + begin, out + begin, end - begin); });
+        return true;
+      }
+      map_f32(x, out, n, [](V v) { return _mm256_mul_ps(v, vnormal_cdf(v)); });
+      return true;
     case UnaryOp::gelu_tanh: map_f32(x, out, n, [](V v) { return vgelu_tanh(v); }); return true;
     case UnaryOp::silu: map_f32(x, out, n, [](V v) { return _mm256_mul_ps(v, vsigmoid(v)); }); return true;
     default: return false;
@@ -345,11 +383,16 @@ void softmax_row_cached(const float* px, int64_t k, bool log, float* po) {
 void softmax_rows(const float* x, int64_t rows, int64_t k, bool log, float* out) {
   const float ninf = -std::numeric_limits<float>::infinity();
   const int64_t grain = std::max<int64_t>(1, kChunk / std::max<int64_t>(k, 1));
+  const bool avx512 = use_avx512();
   parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
     for (int64_t r = r0; r < r1; ++r) {
       const float* px = x + r * k;
       float* po = out + r * k;
       if (k <= kCachedSoftmaxRow) {
+        if (avx512) {
+          avx512::softmax_row(px, k, log, po);
+          continue;
+        }
         softmax_row_cached(px, k, log, po);
         continue;
       }

@@ -8,7 +8,9 @@
 // use_reference_kernels().
 //
 // Float32 transcendental functions (exp, sigmoid, tanh, gelu, silu) use AVX2 polynomial
-// approximations accurate to about 1-2 ulp (see fast_elementwise.cpp); float64 keeps the C
+// approximations accurate to about 1-2 ulp (see fast_elementwise.cpp); exp, gelu and softmax
+// rows have 16-lane AVX-512 versions of the same formulas, chosen at run time
+// (fast_elementwise_avx512.hpp); float64 keeps the C
 // library's functions. Sums accumulate in float64 in blocks whose boundaries depend only on the
 // size, so results are deterministic and independent of the thread count.
 // Tests: tests/ops/test_fast_kernels.cpp
@@ -26,6 +28,12 @@ namespace loupe::cpu::fast {
 bool enabled();
 // Forces (true) or releases (false) the reference kernels for the whole process.
 void use_reference_kernels(bool force);
+// Whether exp, gelu (erf form) and cached softmax rows run their AVX-512 kernels
+// (fast_elementwise_avx512.hpp): on CPUs with AVX-512 F/DQ/BW/VL, unless LOUPE_FAST_AVX2=1.
+bool avx512_active();
+// Forces (true) or releases (false) the 8-lane AVX2 kernels for the whole process (tests compare
+// both); returns whether the CPU can run the AVX-512 ones at all.
+bool use_avx2_kernels(bool force);
 
 // Elements per parallel chunk of an elementwise loop (fixed, so chunking never depends on threads).
 constexpr int64_t kChunk = 1 << 15;

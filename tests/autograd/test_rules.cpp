@@ -1,6 +1,7 @@
 // Backward rule sets on small graphs whose answers are worked out by hand in the comments.
 #include <doctest/doctest.h>
 
+#include "tensor/cpu/fast_elementwise.hpp"
 #include "tests/support.hpp"
 
 namespace loupe::test {
@@ -77,6 +78,33 @@ TEST_CASE("DeepLIFT rescale on relu(x1 - x2) by hand") {
   auto off = values(deeplift(f, vec({1, 3}), vec({0, 0})));
   CHECK(off[0] == 0.0);
   CHECK(off[1] == 0.0);
+}
+
+TEST_CASE("DeepLIFT's fused ReLU rule equals the composed rule bit for bit (float32 and float64)") {
+  // The one-pass ReLU rule (autograd/rule_sets.cpp) runs with the fast kernels on; the composed
+  // rule (dozen ops) with the reference kernels forced. Equal pre-activations (dx = 0), tiny and
+  // large differences, zeros and both signs are all present.
+  for (DType dtype : {DType::f32, DType::f64}) {
+    CAPTURE(dtype_name(dtype));
+    Tensor x = random_tensor({6, 3, 5, 7}, dtype, -2.0, 2.0, 21);
+    {
+      NoGradGuard no_grad;
+      ops::copy_(ops::slice(x, 0, 3, 4), ops::slice(x, 0, 0, 1));  // row 3 is row 0's reference: dx = 0
+      ops::copy_(ops::slice(x, 0, 4, 5), ops::add(ops::slice(x, 0, 1, 2), ops::scalar_like(1e-9, x)));  // tiny dx
+      ops::fill_(ops::slice(x, 1, 0, 1), 0.0);  // exact zeros
+    }
+    const Tensor g = random_tensor({6, 3, 5, 7}, dtype, -1.0, 1.0, 22);
+    auto rule_grad = [&] {
+      Tensor leaf = x.detach().set_requires_grad();
+      autograd::RuleScope scope(autograd::deeplift_rescale_rules());
+      return grad({relu(leaf)}, {leaf}, {g})[0];
+    };
+    const Tensor fused = rule_grad();
+    cpu::fast::use_reference_kernels(true);
+    const Tensor composed = rule_grad();
+    cpu::fast::use_reference_kernels(false);
+    CHECK(max_abs_diff(fused, composed) == 0.0);
+  }
 }
 
 TEST_CASE("DeepLIFT rescale on a sigmoid is exactly f(x) - f(x')") {

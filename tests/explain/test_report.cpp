@@ -469,6 +469,18 @@ TEST_CASE("loupe explain: the command writes the files and rejects bad options n
 
   REQUIRE(run_loupe(program, good, dir, &stdout_text) == 0);
   CHECK(contains(stdout_text, "report: "));
+  // --fold-batch-norm: ResNet18's 20 batch norms fold; the attributions agree to 1e-5 of scale.
+  const fs::path folded = dir / "folded";
+  REQUIRE(run_loupe(program,
+                    "--model " + q(ckpt) + " --input " + q(png) + " --method saliency,ig,guided,deeplift --steps 3 --out " +
+                        q(folded) + " --fold-batch-norm",
+                    dir, &stdout_text, &stderr_text) == 0);
+  CHECK(contains(stderr_text, "folded 20 batch norms"));
+  for (const char* name : {"a_saliency.npy", "a_ig.npy"}) {
+    const Tensor plain = load_npy((out / name).string()), fast = load_npy((folded / name).string());
+    const Tensor scale = ops::amax(ops::abs(plain));
+    CHECK_MESSAGE(loupe::test::max_abs_diff(plain, fast) <= 1e-5 * scale.item(), name);
+  }
   REQUIRE(run_loupe(program, "--help", dir, &stdout_text) == 0);
   CHECK(contains(stdout_text, "--internal-batch"));
   CHECK(contains(stdout_text, "--grid"));

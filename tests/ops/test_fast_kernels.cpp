@@ -68,6 +68,26 @@ Tensor same_for_1_and_2_threads(F&& f, const std::string& context) {
   return two;
 }
 
+// Runs body once with the 8-lane AVX2 kernels forced and, where the CPU has AVX-512, once with
+// the 16-lane kernels (fast_elementwise_avx512.hpp), naming the set in a doctest context.
+template <typename Body>
+void for_each_vector_width(Body&& body) {
+  const bool has_avx512 = cpu::fast::use_avx2_kernels(true);
+  {
+    INFO("AVX2 kernels");
+    CHECK_FALSE(cpu::fast::avx512_active());
+    body();
+  }
+  cpu::fast::use_avx2_kernels(false);
+  if (has_avx512) {
+    INFO("AVX-512 kernels");
+    CHECK(cpu::fast::avx512_active());
+    body();
+  } else {
+    MESSAGE("no AVX-512 on this CPU: only the AVX2 kernels were checked");
+  }
+}
+
 const std::vector<int64_t> kSizes = {1, 3, 17, 33, 1007};
 
 // Evenly spaced values in [lo, hi] plus the special values.
@@ -94,45 +114,77 @@ TEST_CASE("fast kernels: LOUPE_REFERENCE_KERNELS switch") {
 
 // --- unary ---
 
-TEST_CASE("fast kernels: float32 exp, sigmoid, tanh, silu, gelu match float64 within a few ulp") {
-  struct Case {
-    ops::UnaryOp op;
-    double lo, hi, rtol;
-  };
-  // rtol: 1 ulp of float32 is at most 1.2e-7 relative. The gelus' arguments are themselves rounded
-  // in float32 (x / sqrt(2) as in the reference; condition numbers ~ x^2 and 2|u|), hence the
-  // narrower ranges and wider tolerances.
-  const std::vector<Case> cases = {
-      {ops::UnaryOp::exp, -87.0, 88.0, 2.4e-7},      {ops::UnaryOp::sigmoid, -80.0, 80.0, 3.6e-7},
-      {ops::UnaryOp::tanh, -12.0, 12.0, 2.4e-7},     {ops::UnaryOp::silu, -80.0, 80.0, 3.6e-7},
-      {ops::UnaryOp::gelu_tanh, -4.0, 4.0, 1.5e-6},  {ops::UnaryOp::gelu_erf, -5.0, 5.0, 3e-6},
-  };
-  for (const Case& c : cases) {
-    for (int64_t n : {int64_t{1}, int64_t{17}, int64_t{100003}}) {
-      const Tensor x = sweep(n, c.lo, c.hi, DType::f32, false);
-      const Tensor fast = ops::unary(c.op, x);
-      const Tensor truth = with_reference([&] { return ops::unary(c.op, ops::to_dtype(x, DType::f64)); });
-      check_close(fast, ops::to_dtype(truth, DType::f32), 1e-37, c.rtol,
-                  std::string("fast ") + ops::unary_name(c.op) + " n=" + std::to_string(n));
+TEST_CASE("fast kernels: float32 exp, sigmoid, tanh, silu, gelu match float64 within a few ulp (AVX2 and AVX-512)") {
+  for_each_vector_width([&] {
+    struct Case {
+      ops::UnaryOp op;
+      double lo, hi, rtol;
+    };
+    // rtol: 1 ulp of float32 is at most 1.2e-7 relative. The gelus' arguments are themselves rounded
+    // in float32 (x / sqrt(2) as in the reference; condition numbers ~ x^2 and 2|u|), hence the
+    // narrower ranges and wider tolerances.
+    const std::vector<Case> cases = {
+        {ops::UnaryOp::exp, -87.0, 88.0, 2.4e-7},      {ops::UnaryOp::sigmoid, -80.0, 80.0, 3.6e-7},
+        {ops::UnaryOp::tanh, -12.0, 12.0, 2.4e-7},     {ops::UnaryOp::silu, -80.0, 80.0, 3.6e-7},
+        {ops::UnaryOp::gelu_tanh, -4.0, 4.0, 1.5e-6},  {ops::UnaryOp::gelu_erf, -5.0, 5.0, 3e-6},
+    };
+    for (const Case& c : cases) {
+      for (int64_t n : {int64_t{1}, int64_t{17}, int64_t{100003}}) {
+        const Tensor x = sweep(n, c.lo, c.hi, DType::f32, false);
+        const Tensor fast = ops::unary(c.op, x);
+        const Tensor truth = with_reference([&] { return ops::unary(c.op, ops::to_dtype(x, DType::f64)); });
+        check_close(fast, ops::to_dtype(truth, DType::f32), 1e-37, c.rtol,
+                    std::string("fast ") + ops::unary_name(c.op) + " n=" + std::to_string(n));
+      }
     }
-  }
+  });
 }
 
-TEST_CASE("fast kernels: float32 unary ops agree with the reference kernel, specials and tails included") {
-  const std::vector<ops::UnaryOp> unary_ops = {ops::UnaryOp::exp,      ops::UnaryOp::sigmoid,   ops::UnaryOp::tanh,
-                                               ops::UnaryOp::gelu_erf, ops::UnaryOp::gelu_tanh, ops::UnaryOp::silu};
-  for (ops::UnaryOp op : unary_ops) {
-    for (int64_t n : kSizes) {
-      const Tensor x = sweep(n, -9.0, 9.0, DType::f32, /*specials=*/n > 1);
-      const Tensor fast = same_for_1_and_2_threads([&] { return ops::unary(op, x); }, ops::unary_name(op));
-      const Tensor ref = with_reference([&] { return ops::unary(op, x); });
-      // The gelus' references compute 0.5 x (1 + erf or tanh), which cancels for x < 0 (down to 0
-      // where the true value is tiny): an absolute tolerance there.
-      const bool gelu = op == ops::UnaryOp::gelu_tanh || op == ops::UnaryOp::gelu_erf;
-      const double atol = gelu ? 2e-6 : 1e-37;
-      check_close(fast, ref, atol, 2e-6, std::string("fast vs reference ") + ops::unary_name(op) + " n=" + std::to_string(n));
+TEST_CASE("fast kernels: exp into the denormal range and gelu's negative tail, in ulp of float64 (AVX2 and AVX-512)") {
+  // exp on [-103.9, -87.4]: denormal results, rounded once (<= 1 ulp of the denormal spacing
+  // 2^-149, plus 1 ulp where the result is still normal). gelu on [-13, -4]: x Phi(x) is tiny and
+  // must keep its relative accuracy; the float32 rounding of x / sqrt(2) alone moves it by up to
+  // x^2 2^-24 relative (d ln Phi / dz ~ 2z), so the error is measured in units of (x^2 + 8) 2^-24
+  // (at most 1.5 of them).
+  for_each_vector_width([&] {
+    const Tensor xe = sweep(20001, -103.9, -87.4, DType::f32, false);
+    const std::vector<double> e = values(ops::exp(xe)), ve = values(xe);
+    double worst_exp = 0;
+    for (size_t i = 0; i < e.size(); ++i) {
+      const double truth = std::exp(ve[i]);
+      const double spacing = std::max(std::ldexp(1.0, -149), std::ldexp(1.0, std::ilogb(truth) - 23));
+      worst_exp = std::max(worst_exp, std::abs(e[i] - truth) / spacing);
     }
-  }
+    const Tensor xg = sweep(20001, -13.0, -4.0, DType::f32, false);
+    const std::vector<double> g = values(ops::gelu(xg)), vg = values(xg);
+    double worst_gelu = 0;
+    for (size_t i = 0; i < g.size(); ++i) {
+      const double truth = vg[i] * 0.5 * std::erfc(-vg[i] / std::sqrt(2.0));
+      worst_gelu = std::max(worst_gelu, std::abs(g[i] - truth) / (std::abs(truth) * (vg[i] * vg[i] + 8) * 0x1p-24));
+    }
+    MESSAGE("exp denormal range: " << worst_exp << " ulp; gelu tail: " << worst_gelu << " units");
+    CHECK(worst_exp <= 1.0);
+    CHECK(worst_gelu <= 1.5);  // measured 1.23 with both kernels
+  });
+}
+
+TEST_CASE("fast kernels: float32 unary ops agree with the reference kernel, specials and tails included (AVX2 and AVX-512)") {
+  for_each_vector_width([&] {
+    const std::vector<ops::UnaryOp> unary_ops = {ops::UnaryOp::exp,      ops::UnaryOp::sigmoid,   ops::UnaryOp::tanh,
+                                                 ops::UnaryOp::gelu_erf, ops::UnaryOp::gelu_tanh, ops::UnaryOp::silu};
+    for (ops::UnaryOp op : unary_ops) {
+      for (int64_t n : kSizes) {
+        const Tensor x = sweep(n, -9.0, 9.0, DType::f32, /*specials=*/n > 1);
+        const Tensor fast = same_for_1_and_2_threads([&] { return ops::unary(op, x); }, ops::unary_name(op));
+        const Tensor ref = with_reference([&] { return ops::unary(op, x); });
+        // The gelus' references compute 0.5 x (1 + erf or tanh), which cancels for x < 0 (down to 0
+        // where the true value is tiny): an absolute tolerance there.
+        const bool gelu = op == ops::UnaryOp::gelu_tanh || op == ops::UnaryOp::gelu_erf;
+        const double atol = gelu ? 2e-6 : 1e-37;
+        check_close(fast, ref, atol, 2e-6, std::string("fast vs reference ") + ops::unary_name(op) + " n=" + std::to_string(n));
+      }
+    }
+  });
 }
 
 TEST_CASE("fast kernels: unary ops on strided or float64 inputs fall back to the reference") {
@@ -229,47 +281,49 @@ TEST_CASE("fast kernels: sum and mean over all elements and trailing dims") {
 
 // --- softmax ---
 
-TEST_CASE("fast kernels: softmax and log_softmax over the last dim") {
-  for (int64_t k : kSizes) {
-    for (int64_t rows : {int64_t{1}, int64_t{5}}) {
-      const Tensor x = random_tensor({rows, k}, DType::f32, -30.0, 30.0, 31);
-      for (bool log : {false, true}) {
-        auto run = [&] { return log ? ops::log_softmax(x, -1) : ops::softmax(x, -1); };
-        const std::string ctx = std::string(log ? "log_softmax" : "softmax") + " k=" + std::to_string(k);
-        const Tensor fast = same_for_1_and_2_threads(run, ctx);
-        check_close(fast, with_reference(run), log ? 4e-6 : 1e-9, 1e-6, ctx);
-        // Another dim (the reference kernel unless the other dims have size 1).
-        check_close(ops::softmax(x, 0), with_reference([&] { return ops::softmax(x, 0); }), 1e-9, 1e-6, ctx + " dim 0");
+TEST_CASE("fast kernels: softmax and log_softmax over the last dim (AVX2 and AVX-512)") {
+  for_each_vector_width([&] {
+    for (int64_t k : kSizes) {
+      for (int64_t rows : {int64_t{1}, int64_t{5}}) {
+        const Tensor x = random_tensor({rows, k}, DType::f32, -30.0, 30.0, 31);
+        for (bool log : {false, true}) {
+          auto run = [&] { return log ? ops::log_softmax(x, -1) : ops::softmax(x, -1); };
+          const std::string ctx = std::string(log ? "log_softmax" : "softmax") + " k=" + std::to_string(k);
+          const Tensor fast = same_for_1_and_2_threads(run, ctx);
+          check_close(fast, with_reference(run), log ? 4e-6 : 1e-9, 1e-6, ctx);
+          // Another dim (the reference kernel unless the other dims have size 1).
+          check_close(ops::softmax(x, 0), with_reference([&] { return ops::softmax(x, 0); }), 1e-9, 1e-6, ctx + " dim 0");
+        }
       }
     }
-  }
-  // Rows longer than the L2-resident size take the streaming (online max) kernel; the max grows
-  // along the row and the first lanes start at -inf.
-  {
-    const int64_t k = (1 << 16) + 9;
-    std::vector<double> v(static_cast<size_t>(2 * k));
-    for (int64_t i = 0; i < 2 * k; ++i) v[static_cast<size_t>(i)] = 0.001 * static_cast<double>(i % k) - 20.0;
-    for (size_t i = 0; i < 5; ++i) v[i] = -kInf;
-    v[static_cast<size_t>(k + 77)] = kNaN;  // second row: NaN everywhere
-    const Tensor x = from_values(v, {2, k}, DType::f32);
-    for (bool log : {false, true}) {
-      auto run = [&] { return log ? ops::log_softmax(x, -1) : ops::softmax(x, -1); };
-      const std::string ctx = log ? "log_softmax long rows" : "softmax long rows";
-      check_close(same_for_1_and_2_threads(run, ctx), with_reference(run), log ? 4e-6 : 1e-12, 1e-5, ctx);
+    // Rows longer than the L2-resident size take the streaming (online max) kernel; the max grows
+    // along the row and the first lanes start at -inf.
+    {
+      const int64_t k = (1 << 16) + 9;
+      std::vector<double> v(static_cast<size_t>(2 * k));
+      for (int64_t i = 0; i < 2 * k; ++i) v[static_cast<size_t>(i)] = 0.001 * static_cast<double>(i % k) - 20.0;
+      for (size_t i = 0; i < 5; ++i) v[i] = -kInf;
+      v[static_cast<size_t>(k + 77)] = kNaN;  // second row: NaN everywhere
+      const Tensor x = from_values(v, {2, k}, DType::f32);
+      for (bool log : {false, true}) {
+        auto run = [&] { return log ? ops::log_softmax(x, -1) : ops::softmax(x, -1); };
+        const std::string ctx = log ? "log_softmax long rows" : "softmax long rows";
+        check_close(same_for_1_and_2_threads(run, ctx), with_reference(run), log ? 4e-6 : 1e-12, 1e-5, ctx);
+      }
     }
-  }
-  // Large values, -inf entries, a row of -inf, a NaN row, a +inf row: as the reference.
-  const std::vector<double> v = {1e4,  1e4 - 1, -1e4, 0.0,  -kInf, 2.0,   -kInf, 1.0,  3.0,  -kInf, -kInf, -kInf,
-                                 -kInf, -kInf,  -kInf, -kInf, -kInf, -kInf, 1.0,   kNaN, 2.0,  0.0,   kInf,  1.0};
-  // 2 rows of 12 (the 8-lane loop and the tail both see the specials)
-  const Tensor s = from_values(v, {2, 12}, DType::f32);
-  const Tensor s2 = ops::reshape(from_values(v, {24}, DType::f32), {3, 8});
-  for (const Tensor& t : {s, s2}) {
-    for (bool log : {false, true}) {
-      auto run = [&] { return log ? ops::log_softmax(t, -1) : ops::softmax(t, -1); };
-      check_close(run(), with_reference(run), 1e-6, 1e-6, log ? "log_softmax specials" : "softmax specials");
+    // Large values, -inf entries, a row of -inf, a NaN row, a +inf row: as the reference.
+    const std::vector<double> v = {1e4,  1e4 - 1, -1e4, 0.0,  -kInf, 2.0,   -kInf, 1.0,  3.0,  -kInf, -kInf, -kInf,
+                                   -kInf, -kInf,  -kInf, -kInf, -kInf, -kInf, 1.0,   kNaN, 2.0,  0.0,   kInf,  1.0};
+    // 2 rows of 12 (the 8-lane loop and the tail both see the specials)
+    const Tensor s = from_values(v, {2, 12}, DType::f32);
+    const Tensor s2 = ops::reshape(from_values(v, {24}, DType::f32), {3, 8});
+    for (const Tensor& t : {s, s2}) {
+      for (bool log : {false, true}) {
+        auto run = [&] { return log ? ops::log_softmax(t, -1) : ops::softmax(t, -1); };
+        check_close(run(), with_reference(run), 1e-6, 1e-6, log ? "log_softmax specials" : "softmax specials");
+      }
     }
-  }
+  });
 }
 
 // --- normalisation ---
