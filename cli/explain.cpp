@@ -239,8 +239,7 @@ int explain_command(int argc, char** argv) {
     const nn::FoldReport folded = nn::fold_batch_norms(*model, ops::to_device(ops::unsqueeze(images[0].input, 0), model->device()));
     if (rank == 0)
       std::cerr << "explain: folded " << folded.folded.size() << " batch norms into their convolutions ("
-                << folded.kept.size() << " kept)
-";
+                << folded.kept.size() << " kept)\n";
   }
 
   ProgressBar bar("explain", 1);
