@@ -66,6 +66,26 @@ bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
   return true;
 }
 
+// stb_image reserves a PNG's IDAT chunk at its declared length (up to 2 GiB) before reading it, so a
+// 60-byte file declaring a 2 GiB chunk made it allocate 2 GiB (found by the image fuzzer:
+// tests/fuzz/regressions/image/png-idat-length-2gib.png). Every chunk stb reads (those before IEND)
+// must fit in the file: its length, type, data and CRC. stb fails on any file that breaks this (it
+// reaches the end of the data before IEND), so only corrupt files are refused, before stb
+// allocates. Returns the size of the first chunk that does not fit, or 0.
+uint64_t png_chunk_past_end(const uint8_t* p, size_t n) {
+  static constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n < 8 || std::memcmp(p, kSignature, 8) != 0) return 0;  // not read as PNG by stb
+  size_t pos = 8;
+  while (n - pos >= 8) {
+    const uint64_t length =
+        uint64_t{p[pos]} << 24 | uint64_t{p[pos + 1]} << 16 | uint64_t{p[pos + 2]} << 8 | uint64_t{p[pos + 3]};
+    if (std::memcmp(p + pos + 4, "IEND", 4) == 0) return 0;
+    if (length + 12 > n - pos) return length;
+    pos += static_cast<size_t>(length) + 12;
+  }
+  return 0;  // a file ending without IEND: stb reports it
+}
+
 // Interleaved samples (H, W, stored) of type T -> (C, H, W) f32 in [0, 1] with the wanted channels.
 template <typename T>
 Tensor planar_from_interleaved(const T* pixels, int64_t height, int64_t width, int stored, ImageChannels wanted,
@@ -103,6 +123,9 @@ Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& name, 
   LOUPE_CHECK(jpeg_huffman_tables_fit(bytes.data(), bytes.size()), "load_image: '", name,
               "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes, or more than "
               "1024 tables)");
+  const uint64_t chunk = png_chunk_past_end(bytes.data(), bytes.size());
+  LOUPE_CHECK(chunk == 0, "load_image: '", name, "': cannot decode (corrupt PNG: a chunk declares ", chunk,
+              " bytes, past the end of the ", bytes.size(), "-byte file)");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
   int width = 0, height = 0, stored = 0;
