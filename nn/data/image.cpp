@@ -60,6 +60,15 @@ bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
       unsigned codes = 0;
       for (size_t k = 1; k <= 16; ++k) codes += byte(j + k);
       if (codes > 256) return false;
+      // A DC table's symbols are bit counts of the DC difference (0 to 11 for 8-bit JPEGs; stb 2.28
+      // refuses above 15 when it decodes one). stb 2.27 shifts by such a count and loses track of
+      // its bit buffer (its Huffman decoder's assertion fails: image fuzzer find), so a DC table
+      // (class 0, the byte before the counts) with a symbol above 15 is refused.
+      if ((byte(j) >> 4) == 0) {
+        for (size_t k = 0; k < codes; ++k) {
+          if (byte(j + 17 + k) > 15) return false;
+        }
+      }
       j += 17 + codes;
     }
   }
@@ -121,8 +130,8 @@ Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& name, 
   LOUPE_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), "load_image: '", name, "': the file is too large (",
               bytes.size(), " bytes)");
   LOUPE_CHECK(jpeg_huffman_tables_fit(bytes.data(), bytes.size()), "load_image: '", name,
-              "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes, or more than "
-              "1024 tables)");
+              "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes or a DC symbol "
+              "above 15, or more than 1024 tables)");
   const uint64_t chunk = png_chunk_past_end(bytes.data(), bytes.size());
   LOUPE_CHECK(chunk == 0, "load_image: '", name, "': cannot decode (corrupt PNG: a chunk declares ", chunk,
               " bytes, past the end of the ", bytes.size(), "-byte file)");

@@ -124,7 +124,7 @@ TEST_CASE("a zero-size shape whose other extents overflow int64 strides is refus
 
 TEST_CASE("JPEGs whose Huffman table declares more than 256 codes are refused before stb reads them (fuzzer finds)") {
   const std::filesystem::path folder = std::filesystem::path(LOUPE_TEST_SOURCE_ROOT) / "tests/fuzz/regressions/image";
-  for (const char* name : {"jpeg-dht-over-256-codes.jpg", "jpeg-dht-after-ff-padding.jpg"}) {
+  for (const char* name : {"jpeg-dht-over-256-codes.jpg", "jpeg-dht-after-ff-padding.jpg", "jpeg-dc-symbol-above-15.jpg"}) {
     INFO(name);
     CHECK_THROWS_WITH_AS(nn::load_image((folder / name).string()), doctest::Contains("Huffman table"), Error);
   }
