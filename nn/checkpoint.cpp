@@ -154,6 +154,19 @@ std::shared_ptr<Module> build_model(const ModelInfo& info, Generator* generator)
   return make_model(info.model, info.num_classes, info.in_channels, generator);
 }
 
+void load_checkpoint_weights(Module& model, const Checkpoint& checkpoint, const std::string& path) {
+  StateDict state;
+  const std::string prefix = kModelPrefix;
+  for (const auto& [name, tensor] : checkpoint.tensors) {
+    if (name.rfind(prefix, 0) == 0) state[name.substr(prefix.size())] = tensor;
+  }
+  try {
+    model.load_state_dict(state, /*strict=*/true);
+  } catch (const Error& error) {
+    throw Error("checkpoint: '" + path + "': " + error.what());
+  }
+}
+
 std::shared_ptr<Module> load_model(const std::string& path, ModelInfo* info_out) {
   const Checkpoint checkpoint = read_checkpoint(path);
   const ModelInfo& info = checkpoint.info;
@@ -163,16 +176,7 @@ std::shared_ptr<Module> load_model(const std::string& path, ModelInfo* info_out)
   } catch (const Error& error) {
     throw Error("checkpoint: '" + path + "': " + error.what());
   }
-  StateDict state;
-  const std::string prefix = kModelPrefix;
-  for (const auto& [name, tensor] : checkpoint.tensors) {
-    if (name.rfind(prefix, 0) == 0) state[name.substr(prefix.size())] = tensor;
-  }
-  try {
-    model->load_state_dict(state, /*strict=*/true);
-  } catch (const Error& error) {
-    throw Error("checkpoint: '" + path + "': " + error.what());
-  }
+  load_checkpoint_weights(*model, checkpoint, path);
   model->eval();
   if (info_out) *info_out = info;
   return model;

@@ -56,6 +56,9 @@ void save_checkpoint(const std::string& path, const Module& model, const ModelIn
 Checkpoint read_checkpoint(const std::string& path);
 // The zoo model `info` describes (with its ResNet variant), freshly initialised from `generator`.
 std::shared_ptr<Module> build_model(const ModelInfo& info, Generator* generator = nullptr);
+// Loads the checkpoint's "model." tensors into `model` (strict: every name and shape must match);
+// `path` is named in the error. load_model is read_checkpoint + build_model + this.
+void load_checkpoint_weights(Module& model, const Checkpoint& checkpoint, const std::string& path);
 // Builds the zoo model the checkpoint names and loads its weights (strict). Eval mode.
 std::shared_ptr<Module> load_model(const std::string& path, ModelInfo* info = nullptr);
 

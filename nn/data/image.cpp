@@ -60,10 +60,39 @@ bool jpeg_huffman_tables_fit(const uint8_t* p, size_t n) {
       unsigned codes = 0;
       for (size_t k = 1; k <= 16; ++k) codes += byte(j + k);
       if (codes > 256) return false;
+      // A DC table's symbols are bit counts of the DC difference (0 to 11 for 8-bit JPEGs; stb 2.28
+      // refuses above 15 when it decodes one). stb 2.27 shifts by such a count and loses track of
+      // its bit buffer (its Huffman decoder's assertion fails: image fuzzer find), so a DC table
+      // (class 0, the byte before the counts) with a symbol above 15 is refused.
+      if ((byte(j) >> 4) == 0) {
+        for (size_t k = 0; k < codes; ++k) {
+          if (byte(j + 17 + k) > 15) return false;
+        }
+      }
       j += 17 + codes;
     }
   }
   return true;
+}
+
+// stb_image reserves a PNG's IDAT chunk at its declared length (up to 2 GiB) before reading it, so a
+// 60-byte file declaring a 2 GiB chunk made it allocate 2 GiB (found by the image fuzzer:
+// tests/fuzz/regressions/image/png-idat-length-2gib.png). Every chunk stb reads (those before IEND)
+// must fit in the file: its length, type, data and CRC. stb fails on any file that breaks this (it
+// reaches the end of the data before IEND), so only corrupt files are refused, before stb
+// allocates. Returns the size of the first chunk that does not fit, or 0.
+uint64_t png_chunk_past_end(const uint8_t* p, size_t n) {
+  static constexpr uint8_t kSignature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  if (n < 8 || std::memcmp(p, kSignature, 8) != 0) return 0;  // not read as PNG by stb
+  size_t pos = 8;
+  while (n - pos >= 8) {
+    const uint64_t length =
+        uint64_t{p[pos]} << 24 | uint64_t{p[pos + 1]} << 16 | uint64_t{p[pos + 2]} << 8 | uint64_t{p[pos + 3]};
+    if (std::memcmp(p + pos + 4, "IEND", 4) == 0) return 0;
+    if (length + 12 > n - pos) return length;
+    pos += static_cast<size_t>(length) + 12;
+  }
+  return 0;  // a file ending without IEND: stb reports it
 }
 
 // Interleaved samples (H, W, stored) of type T -> (C, H, W) f32 in [0, 1] with the wanted channels.
@@ -101,8 +130,11 @@ Tensor decode_image(const std::vector<uint8_t>& bytes, const std::string& name, 
   LOUPE_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), "load_image: '", name, "': the file is too large (",
               bytes.size(), " bytes)");
   LOUPE_CHECK(jpeg_huffman_tables_fit(bytes.data(), bytes.size()), "load_image: '", name,
-              "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes, or more than "
-              "1024 tables)");
+              "': cannot decode (corrupt JPEG: a Huffman table declares more than 256 codes or a DC symbol "
+              "above 15, or more than 1024 tables)");
+  const uint64_t chunk = png_chunk_past_end(bytes.data(), bytes.size());
+  LOUPE_CHECK(chunk == 0, "load_image: '", name, "': cannot decode (corrupt PNG: a chunk declares ", chunk,
+              " bytes, past the end of the ", bytes.size(), "-byte file)");
   const auto* data = reinterpret_cast<const stbi_uc*>(bytes.data());
   const int length = static_cast<int>(bytes.size());
   int width = 0, height = 0, stored = 0;

@@ -11,7 +11,7 @@
 #define LOUPE_STRINGIFY(x) LOUPE_STRINGIFY_(x)
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
-  loupe::fuzz::init_fuzzing();
+  loupe::fuzz::init_fuzzing(LOUPE_STRINGIFY(LOUPE_FUZZ_TARGET));
   return 0;
 }
 

@@ -161,7 +161,7 @@ TEST_CASE("fuzz seeds: every seed of every target is read without error (LOUPE_W
     for (const fs::path& seed : seeds) {
       INFO(seed.string());
       const std::string bytes = read_bytes(seed);
-      CHECK_NOTHROW(fuzz::run_target(target, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+      CHECK_NOTHROW(fuzz::run_target(target, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), true));
     }
   }
   ::unsetenv("LOUPE_MAX_TENSOR_BYTES");
@@ -176,7 +176,7 @@ TEST_CASE("fuzz regressions: inputs that once crashed a reader are refused with 
       INFO(target, ": ", input.string());
       const std::string bytes = read_bytes(input);
       try {
-        fuzz::run_target(target, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+        fuzz::run_target(target, reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), true);
       } catch (const Error&) {
         // a refusal is the expected outcome for most of them
       } catch (const std::exception& e) {

@@ -16,6 +16,7 @@
 #include "tensor/io/limits.hpp"
 #include "tensor/io/npy.hpp"
 #include "tensor/io/safetensors.hpp"
+#include "tensor/ops/creation.hpp"
 #include "tests/nn/data/data_paths.hpp"
 #include "tests/nn/data/helpers.hpp"
 #include "tests/support.hpp"
@@ -123,10 +124,22 @@ TEST_CASE("a zero-size shape whose other extents overflow int64 strides is refus
 
 TEST_CASE("JPEGs whose Huffman table declares more than 256 codes are refused before stb reads them (fuzzer finds)") {
   const std::filesystem::path folder = std::filesystem::path(LOUPE_TEST_SOURCE_ROOT) / "tests/fuzz/regressions/image";
-  for (const char* name : {"jpeg-dht-over-256-codes.jpg", "jpeg-dht-after-ff-padding.jpg"}) {
+  for (const char* name : {"jpeg-dht-over-256-codes.jpg", "jpeg-dht-after-ff-padding.jpg", "jpeg-dc-symbol-above-15.jpg"}) {
     INFO(name);
     CHECK_THROWS_WITH_AS(nn::load_image((folder / name).string()), doctest::Contains("Huffman table"), Error);
   }
+}
+
+TEST_CASE("a PNG chunk running past the end of the file is refused before stb reserves it (image fuzzer find)") {
+  // The fuzzer's file: an IDAT declaring 1459617875 bytes in a 251-byte file (stb reserved 2 GiB for it).
+  const std::filesystem::path folder = std::filesystem::path(LOUPE_TEST_SOURCE_ROOT) / "tests/fuzz/regressions/image";
+  CHECK_THROWS_WITH_AS(nn::load_image((folder / "png-idat-length-2gib.png").string()),
+                       doctest::Contains("a chunk declares 1459617875 bytes, past the end of the 251-byte file"), Error);
+  // A valid PNG still decodes, and cutting its last chunk short is refused the same way.
+  std::vector<uint8_t> png = nn::encode_png(full({1, 4, 4}, 0.5));
+  CHECK(nn::decode_image(png, "ok.png").shape() == Shape{1, 4, 4});
+  png.resize(png.size() - 13);  // IEND (12 bytes) and the last byte of the chunk before it
+  CHECK_THROWS_WITH_AS(nn::decode_image(png, "cut.png"), doctest::Contains("past the end of the"), Error);
 }
 
 TEST_CASE("gunzip: a trailer above the limit, a stream longer than its trailer, a 4 GiB trailer") {

@@ -48,7 +48,9 @@ TEST_CASE("unix cache: chunked decoding equals the full forward, Uni-X and share
   const std::vector<int64_t> rows = {1, 5, 6,  3, 9, 10, 12, 4, 7, 2,  //
                                      1, 3, 11, 9, 9, 4,  5,  8, 6, 2};
   const Tensor ids = from_values(rows, {2, 10});
-  for (const auto& [n, m] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {0, 0}, {2, 1}}) {
+  // Plain variables, not a structured binding: clang before 16 cannot capture one in CAPTURE's lambda.
+  for (const std::pair<int64_t, int64_t>& copies : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {0, 0}, {2, 1}}) {
+    const int64_t n = copies.first, m = copies.second;
     CAPTURE(n);
     CAPTURE(m);
     Generator g(21);

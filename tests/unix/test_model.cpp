@@ -86,7 +86,8 @@ TEST_CASE("unix model: separated layer names, conflict parsing and parameter cou
   Generator g(6);
   UnixLM lm(c, &g);
   std::map<std::string, int64_t> kinds_per_copy;  // "0.text" -> number of matrices
-  for (const auto& [name, p] : lm.named_parameters()) {
+  for (const auto& named : lm.named_parameters()) {
+    const std::string& name = named.first;  // not a structured binding: clang < 16 cannot capture one in CHECK_MESSAGE
     if (name.rfind("model.layers.", 0) != 0) continue;
     const std::optional<MatrixId> id = parse_matrix_name(name);
     const bool is_matrix = name.find("_proj.weight") != std::string::npos;
@@ -249,8 +250,9 @@ TEST_CASE("unix model: Adam steps on a digits-like batch reduce the loss and rea
     const Tensor loss = masked_token_loss(lm.forward(tokens, vision), targets, weights);
     backward(loss);
     if (step == 0) {
-      for (const auto& [name, p] : lm.named_parameters()) {
-        const Tensor grad = p.grad();
+      for (const auto& named : lm.named_parameters()) {
+        const std::string& name = named.first;  // not a structured binding (clang < 16, REQUIRE_MESSAGE)
+        const Tensor grad = named.second.grad();
         REQUIRE_MESSAGE(grad.defined(), name);
         CHECK_MESSAGE(max_abs_diff(grad, zeros_like(grad)) > 0.0, name);  // both copies, every layer
       }

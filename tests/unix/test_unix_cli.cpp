@@ -126,7 +126,9 @@ TEST_CASE("loupe unix train: quick runs of both arms, files, held-out losses, ba
       {"--arm shared --separated-front 1", "--separated-front"},
       {"--digits " + q((dir / "no_digits.csv.gz").string()), "no_digits.csv.gz"},
   };
-  for (const auto& [args, part] : bad) {
+  for (const auto& bad_case : bad) {
+    const std::string& args = bad_case.first;  // not a structured binding: clang < 16 cannot capture one
+    const std::string& part = bad_case.second;
     CAPTURE(args);
     std::string stderr_text;
     CHECK(run_loupe_command(program, "unix", "train --quick " + args + " --out " + q((dir / "bad").string()), dir,
@@ -312,7 +314,9 @@ TEST_CASE("loupe unix eval, conflict, sample and experiment on quick runs") {
       {"train --quick --dataset mnist --out " + q((dir / "bad").string()), "--dataset"},
       {"eval --run " + q(run.string()) + " --device tpu", "tpu"},
   };
-  for (const auto& [args, part] : bad) {
+  for (const auto& bad_case : bad) {
+    const std::string& args = bad_case.first;  // not a structured binding: clang < 16 cannot capture one
+    const std::string& part = bad_case.second;
     CAPTURE(args);
     std::string stderr_text;
     CHECK(run_loupe_command(program, "unix", args + data, dir, nullptr, &stderr_text) == 1);
