@@ -7,6 +7,22 @@
 #define STBI_ONLY_PNG
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_BMP
+// stb_image 2.27 keeps its JPEG decoder state, Huffman tables included, in memory from malloc and
+// fills a table only when a DHT segment defines it. A corrupt file whose scan names a table no DHT
+// defined makes the decoder index its symbol arrays with whatever the heap held there: the image
+// fuzzer found symbol indices of -1 and -16.7M (UBSan at stb's jpeg_huff_decode; a release build
+// would read megabytes outside the table). Whether it happens depends on earlier allocations, so
+// replaying the input alone did not show it; with the heap filled with 0xFF first it does
+// (tests/fuzz/regressions/image/jpeg-progressive-*). Zeroed allocations make an undefined table an
+// empty one: every lookup then stays inside the table (symbol 0, no bits consumed) and the decoder
+// fails or returns garbage pixels of a corrupt file, never reading outside its arrays.
+#include <cstdlib>
+namespace {
+void* stb_zeroed_malloc(size_t size) { return std::calloc(1, size); }
+}  // namespace
+#define STBI_MALLOC(size) stb_zeroed_malloc(size)
+#define STBI_REALLOC(pointer, size) std::realloc(pointer, size)
+#define STBI_FREE(pointer) std::free(pointer)
 #define STB_IMAGE_IMPLEMENTATION
 #define STB_IMAGE_WRITE_IMPLEMENTATION
 #if defined(__GNUC__)
