@@ -106,7 +106,9 @@ TEST_CASE("evaluate tabular command: --quick on wine and diabetes, files, identi
     if (row[0] == "diabetes" && row[1] == "linear regression") loss[row[3]][row[2]] = std::atof(row[4].c_str());
   }
   REQUIRE(loss.size() == 8);
-  for (const auto& [neighbourhood, by_method] : loss) {
+  for (const auto& entry : loss) {  // no structured binding: clang 14 cannot CAPTURE one
+    const std::string& neighbourhood = entry.first;
+    const auto& by_method = entry.second;
     CAPTURE(neighbourhood);
     REQUIRE(by_method.count(neighbourhood) == 1);
     CHECK(by_method.at(neighbourhood) < 1e-20);
