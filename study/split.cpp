@@ -81,7 +81,7 @@ nn::CsvTable carve_validation(const nn::CsvTable& table, const SplitOptions& opt
   SplitCounts c;
   std::set<std::string> seen_train, seen_val, seen_test;
   for (auto& row : out.rows) {
-    const std::string& id = row[patient];
+    const std::string id = row[patient];  // a copy: row.push_back below may move the row's strings
     const std::string s = row[split] == "test" ? "test" : validation.count(id) ? "val" : "train";
     row.push_back(s);
     (s == "test" ? c.test : s == "val" ? c.val : c.train) += 1;
