@@ -135,10 +135,11 @@ void save_checkpoint(const std::string& path, const Module& model, const ModelIn
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
+  SafetensorsReader reader(path);
   Checkpoint checkpoint;
-  checkpoint.metadata = load_safetensors_metadata(path);
-  checkpoint.info = ModelInfo::from_metadata(checkpoint.metadata, path);
-  checkpoint.tensors = load_safetensors(path);
+  checkpoint.metadata = reader.metadata();
+  checkpoint.info = ModelInfo::from_metadata(checkpoint.metadata, path);  // refuses a foreign file first
+  checkpoint.tensors = reader.read_tensors();
   return checkpoint;
 }
 

@@ -7,6 +7,7 @@
 // Tests: tests/tensor/test_io.cpp (through safetensors)
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -119,11 +120,12 @@ class Parser {
       ++pos_;
       return;
     }
+    std::vector<size_t> key_ends;  // where each key ends, for the duplicate-key message
     while (true) {
       skip_space();
       if (peek() != '"') fail("expected a string key");
       std::string key = parse_string();
-      if (v.find(key)) fail("duplicate key \"" + key + "\"");
+      key_ends.push_back(pos_);
       skip_space();
       expect(':');
       Value member = parse_value(depth + 1);
@@ -134,8 +136,29 @@ class Parser {
         continue;
       }
       expect('}');
+      reject_duplicate_keys(v, key_ends);
       return;
     }
+  }
+
+  // Sorting the keys finds a repeated one in n log n: a checkpoint's header has hundreds of keys,
+  // and comparing each with all before it was a noticeable part of opening one.
+  void reject_duplicate_keys(const Value& v, const std::vector<size_t>& key_ends) {
+    const size_t n = v.members.size();
+    if (n < 2) return;
+    std::vector<size_t> order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+      const int c = v.members[a].first.compare(v.members[b].first);
+      return c != 0 ? c < 0 : a < b;
+    });
+    size_t first_repeat = n;  // the earliest second occurrence in file order, as a linear scan reports
+    for (size_t i = 1; i < n; ++i) {
+      if (v.members[order[i]].first == v.members[order[i - 1]].first) first_repeat = std::min(first_repeat, order[i]);
+    }
+    if (first_repeat == n) return;
+    pos_ = key_ends[first_repeat];
+    fail("duplicate key \"" + v.members[first_repeat].first + "\"");
   }
 
   void parse_array(Value& v, int depth) {
@@ -221,13 +244,17 @@ class Parser {
     std::string out;
     while (true) {
       if (at_end()) fail("unterminated string");
+      // A run of plain characters is appended in one go (most strings have no escapes).
+      const size_t run_start = pos_;
+      while (pos_ < text_.size() && text_[pos_] != '"' && text_[pos_] != '\\' &&
+             static_cast<unsigned char>(text_[pos_]) >= 0x20) {
+        ++pos_;
+      }
+      out.append(text_, run_start, pos_ - run_start);
+      if (at_end()) fail("unterminated string");
       const char c = text_[pos_++];
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
       if (at_end()) fail("unterminated escape");
       switch (text_[pos_++]) {
         case '"': out += '"'; break;

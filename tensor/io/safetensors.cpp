@@ -148,11 +148,7 @@ const char* safetensors_dtype(DType dtype) {
   return nullptr;
 }
 
-}  // namespace
-
-std::map<std::string, Tensor> load_safetensors(const std::string& path) {
-  io::InputFile file(path, "load_safetensors");
-  const Header header = read_header(file);
+std::map<std::string, Tensor> read_tensor_data(io::InputFile& file, const Header& header) {
   // The header tiles the file (checked), so these sizes are real bytes; the limit still bounds
   // what one file may allocate.
   for (const Entry& e : header.entries) {
@@ -169,10 +165,28 @@ std::map<std::string, Tensor> load_safetensors(const std::string& path) {
   return tensors;
 }
 
+}  // namespace
+
+std::map<std::string, Tensor> load_safetensors(const std::string& path) {
+  io::InputFile file(path, "load_safetensors");
+  return read_tensor_data(file, read_header(file));
+}
+
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
   io::InputFile file(path, "load_safetensors_metadata");
   return read_header(file).metadata;
 }
+
+struct SafetensorsReader::State {
+  io::InputFile file;
+  Header header;
+  explicit State(const std::string& path) : file(path, "load_safetensors"), header(read_header(file)) {}
+};
+
+SafetensorsReader::SafetensorsReader(const std::string& path) : state_(std::make_unique<State>(path)) {}
+SafetensorsReader::~SafetensorsReader() = default;
+const std::map<std::string, std::string>& SafetensorsReader::metadata() const { return state_->header.metadata; }
+std::map<std::string, Tensor> SafetensorsReader::read_tensors() { return read_tensor_data(state_->file, state_->header); }
 
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata) {

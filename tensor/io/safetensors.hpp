@@ -17,6 +17,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 
 #include "tensor/tensor.hpp"
@@ -26,6 +27,25 @@ namespace loupe {
 std::map<std::string, Tensor> load_safetensors(const std::string& path);
 // The "__metadata__" entries of a file (empty when it has none). Validates the whole header.
 std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
+
+// One open file whose header is parsed and checked once, for a caller that wants both the metadata
+// and the tensors (a checkpoint: its metadata says which model the tensors belong to, and a file
+// of the wrong kind should be refused before its tensors are read). Parsing a ResNet's header is
+// most of the cost of opening a small checkpoint, so it is not done twice.
+class SafetensorsReader {
+ public:
+  explicit SafetensorsReader(const std::string& path);  // opens the file and checks its header
+  ~SafetensorsReader();
+  SafetensorsReader(const SafetensorsReader&) = delete;
+  SafetensorsReader& operator=(const SafetensorsReader&) = delete;
+
+  const std::map<std::string, std::string>& metadata() const;
+  std::map<std::string, Tensor> read_tensors();  // reads the data buffer
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 // tensors: any layout, on the CPU. The name "__metadata__" is reserved.
 void save_safetensors(const std::string& path, const std::map<std::string, Tensor>& tensors,

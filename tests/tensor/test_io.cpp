@@ -9,6 +9,7 @@
 
 #include <unistd.h>
 
+#include "tensor/io/json.hpp"
 #include "tensor/io/npy.hpp"
 #include "tensor/io/safetensors.hpp"
 #include "tests/support.hpp"
@@ -266,6 +267,38 @@ TEST_CASE("safetensors: round trip of many tensors with metadata") {
   save_safetensors(path, {});
   CHECK(load_safetensors(path).empty());
   CHECK(load_safetensors_metadata(path).empty());
+}
+
+TEST_CASE("safetensors: SafetensorsReader gives what load_safetensors and load_safetensors_metadata give") {
+  TempDir dir;
+  const std::string path = dir.file("model.safetensors");
+  std::map<std::string, Tensor> tensors;
+  for (const auto& [name, t] : samples()) tensors[name] = t;
+  const std::map<std::string, std::string> metadata = {{"model", "resnet18"}, {"epoch", "3"}};
+  save_safetensors(path, tensors, metadata);
+  SafetensorsReader reader(path);
+  CHECK(reader.metadata() == load_safetensors_metadata(path));
+  const auto read = reader.read_tensors();
+  REQUIRE(read.size() == tensors.size());
+  for (const auto& [name, t] : tensors) check_same(read.at(name), t, name);
+  // A bad header is refused when the reader opens the file, before anything else is asked of it.
+  write_bytes(path, safetensors_file("{\"a\":1,\"a\":2}", ""));
+  CHECK_THROWS_WITH_AS(SafetensorsReader{path}, doctest::Contains("duplicate key \"a\""), Error);
+}
+
+TEST_CASE("json: a repeated key is found among many, and the message points at its second occurrence") {
+  // Objects are checked for repeated keys by sorting them; this checks the sort finds the earliest
+  // repeat in file order, wherever it is, and reports the byte just after it as a linear scan did.
+  std::string text = "{";
+  for (int i = 0; i < 200; ++i) text += "\"key" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  const std::string unique = text.substr(0, text.size() - 1) + "}";
+  CHECK(json::parse(unique).members.size() == 200);
+  text += "\"key150\":0,\"key7\":1}";
+  const size_t after_repeat = text.find("\"key150\":0") + std::string("\"key150\"").size();
+  const std::string expected = "invalid JSON at byte " + std::to_string(after_repeat) + ": duplicate key \"key150\"";
+  CHECK_THROWS_WITH_AS(json::parse(text), doctest::Contains(expected.c_str()), Error);
+  // Escaped spellings of the same key are the same key.
+  CHECK_THROWS_WITH_AS(json::parse("{\"ab\":1,\"a\\u0062\":2}"), doctest::Contains("duplicate key \"ab\""), Error);
 }
 
 TEST_CASE("safetensors: reads a hand-made file with unicode names and padding") {
