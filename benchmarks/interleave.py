@@ -27,6 +27,8 @@ import subprocess
 import sys
 import time
 
+from compare import cpu_model  # the same CPU name compare.py prints in its header
+
 
 class Worker:
     """One side's worker process: requests on its stdin, one JSON line per answer on its stdout."""
@@ -77,17 +79,6 @@ class Worker:
         except (BrokenPipeError, subprocess.TimeoutExpired):
             self.process.kill()
             self.process.wait()
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def wanted(row, pattern):

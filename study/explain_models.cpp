@@ -9,6 +9,7 @@
 
 #include "explain/evaluate/faithfulness.hpp"
 #include "report/files.hpp"
+#include "report/html.hpp"
 #include "tensor/error.hpp"
 #include "tensor/io/npy.hpp"
 #include "tensor/ops.hpp"
@@ -19,11 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string number(double v) {
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%.9g", v);
-  return buffer;
-}
+// Nine significant digits: state files read back on resume round-trip a float exactly.
+std::string number(double v) { return report::format_number(v, 9); }
 
 const char* kTable = "attributions.tsv";
 

@@ -15,6 +15,7 @@
 #include "nn/metrics/ensemble.hpp"
 #include "nn/training.hpp"
 #include "report/files.hpp"
+#include "report/html.hpp"
 #include "study/explain_models.hpp"
 #include "study/models.hpp"
 #include "study/report_page.hpp"
@@ -37,11 +38,8 @@ double since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string number(double v) {
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%.9g", v);
-  return buffer;
-}
+// Nine significant digits: state files read back on resume round-trip a float exactly.
+std::string number(double v) { return report::format_number(v, 9); }
 
 bool is_inception(const std::string& model) { return model == "inception_v3" || model == "inception_resnet_v2"; }
 

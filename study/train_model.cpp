@@ -10,6 +10,7 @@
 
 #include "nn/training.hpp"
 #include "report/files.hpp"
+#include "report/html.hpp"
 #include "study/models.hpp"
 #include "tensor/error.hpp"
 
@@ -19,11 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string number(double v) {
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%.9g", v);
-  return buffer;
-}
+// Nine significant digits: state files read back on resume round-trip a float exactly.
+std::string number(double v) { return report::format_number(v, 9); }
 
 std::map<std::string, std::string> read_key_values(const std::string& path) {
   std::map<std::string, std::string> out;

@@ -15,11 +15,10 @@
 // gradient sums its blocks into partial sums fixed by the shape.
 #include "tensor/cpu/fast_conv.hpp"
 
-#include <immintrin.h>
-
 #include <algorithm>
 #include <vector>
 
+#include "tensor/cpu/copy_short.hpp"
 #include "tensor/cpu/depthwise_conv.hpp"
 #include "tensor/cpu/gemm.hpp"
 #include "tensor/parallel.hpp"
@@ -38,19 +37,6 @@ constexpr int64_t kCopyGrain = 16384;
 
 int64_t task_grain(int64_t elements_per_task) {
   return std::max<int64_t>(1, kCopyGrain / std::max<int64_t>(elements_per_task, 1));
-}
-
-// Copies a run of at most a sliver's width (16-64 elements): inline AVX2 moves, since a call to
-// memmove per run costs more than the run.
-template <typename T>
-inline void copy_run(const T* src, int64_t count, T* dst) {
-  constexpr int64_t kPerMove = 32 / sizeof(T);
-  int64_t j = 0;
-  for (; j + kPerMove <= count; j += kPerMove) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + j),
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + j)));
-  }
-  for (; j < count; ++j) dst[j] = src[j];
 }
 
 // im2col_segment for stride 1 and an output as wide as the input: output position q of the
@@ -155,7 +141,7 @@ GemmPackB<T> im2col_packer(const ConvGeometry& g, const T* x, int64_t n0, int64_
                        b - i * ncols, row.data());
         for (int64_t jr = a - j0; jr < b - j0;) {
           const int64_t s = jr / nr, off = jr % nr, len = std::min<int64_t>(nr - off, b - j0 - jr);
-          copy_run(row.data() + (j0 + jr - a), len, packed + s * nr * kc + p * nr + off);
+          copy_short(row.data() + (j0 + jr - a), len, packed + s * nr * kc + p * nr + off);
           jr += len;
         }
       }

@@ -36,6 +36,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "tensor/cpu/copy_short.hpp"
 #include "tensor/cpu/gemm_kernels.hpp"
 #include "tensor/error.hpp"
 #include "tensor/parallel.hpp"
@@ -306,21 +307,6 @@ int64_t transpose_into_sliver(int mr, int64_t rows, int64_t kc, const T* src, in
     }
   }
   return kc_simd;
-}
-
-// Copies count (a few dozen) elements. The packing loops copy one sliver row (16-64 elements) at
-// a time; std::copy (or a plain loop, which g++ turns back into a library call) makes each of
-// those a call to memmove, whose call and size dispatch cost more than the copy itself (15 % of
-// a convolution's forward pass was spent there), so this copies 32 bytes per AVX2 move inline.
-template <typename T>
-inline void copy_short(const T* src, int64_t count, T* dst) {
-  constexpr int64_t kPerMove = 32 / sizeof(T);
-  int64_t j = 0;
-  for (; j + kPerMove <= count; j += kPerMove) {
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + j),
-                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + j)));
-  }
-  for (; j < count; ++j) dst[j] = src[j];
 }
 
 // Packs the mc x kc block of A at `a` into slivers of mr rows:
