@@ -1,5 +1,6 @@
 // The loupe command-line program: one binary with subcommands. User errors (loupe::Error) are
 // printed as one line and give exit code 1; they never abort.
+#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <new>
@@ -35,6 +36,9 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   const std::string command = argv[1];
+  // One line at a time even into a file or a pipe: a log of a long run (loupe train > log.txt,
+  // loupe train | tee) then shows each epoch as it ends, not in 4 KiB chunks at exit.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   try {
     loupe::check_thread_environment();  // a bad LOUPE_NUM_THREADS stops every command up front
     if (command == "demo") return loupe::cli::run_demo(argc, argv);
