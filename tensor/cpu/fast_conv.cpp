@@ -16,11 +16,13 @@
 #include "tensor/cpu/fast_conv.hpp"
 
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "tensor/cpu/copy_short.hpp"
 #include "tensor/cpu/depthwise_conv.hpp"
 #include "tensor/cpu/gemm.hpp"
+#include "tensor/cpu/winograd_conv.hpp"
 #include "tensor/parallel.hpp"
 
 namespace loupe::cpu::fast {
@@ -347,6 +349,12 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T*
     depthwise::forward<T>(g, x, weight, bias, out);
     return;
   }
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd::applies(g)) {  // 3x3, stride 1: 16 smaller GEMMs instead of im2col's one
+      winograd::forward(g, x, weight, bias, out);
+      return;
+    }
+  }
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   for_each_block<T>(g, output_blocks(g, sizeof(T)),
@@ -391,17 +399,21 @@ void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* we
     depthwise::backward_input<T>(g, grad_out, weight, grad_x);
     return;
   }
+  // With stride 1 the input gradient is a forward convolution: grad_out, padded by
+  // (k - 1) d - p on each side, convolved with the weights flipped in space and with input and
+  // output channels swapped (per group). That runs the forward pass's fused im2col packing (or
+  // Winograd's transforms) and never writes dcols or scatters it back (col2im). Its GEMM has the
+  // input channels as rows, so with few of them (ResNet18's 64) the dcols route's taller GEMM is
+  // as fast or faster, unless the forward convolution runs by Winograd.
+  ConvGeometry t = g;
+  t.in_channels = g.out_channels, t.out_channels = g.in_channels;
+  t.height = g.out_h, t.width = g.out_w, t.out_h = g.height, t.out_w = g.width;
+  t.pad_h = (g.kernel_h - 1) * g.dilation_h - g.pad_h, t.pad_w = (g.kernel_w - 1) * g.dilation_w - g.pad_w;
+  bool winograd_forward = false;
+  if constexpr (std::is_same_v<T, float>) winograd_forward = winograd::applies(t);
   if (g.stride_h == 1 && g.stride_w == 1 && g.pad_h <= (g.kernel_h - 1) * g.dilation_h &&
-      g.pad_w <= (g.kernel_w - 1) * g.dilation_w && g.group_in() >= kMinChannelsForFlippedForward) {
-    // With stride 1 the input gradient is a forward convolution: grad_out, padded by
-    // (k - 1) d - p on each side, convolved with the weights flipped in space and with input and
-    // output channels swapped (per group). That runs the forward pass's fused im2col packing and
-    // never writes dcols or scatters it back (col2im). Its GEMM has the input channels as rows,
-    // so with few of them (ResNet18's 64) the dcols route's taller GEMM is as fast or faster.
-    ConvGeometry t = g;
-    t.in_channels = g.out_channels, t.out_channels = g.in_channels;
-    t.height = g.out_h, t.width = g.out_w, t.out_h = g.height, t.out_w = g.width;
-    t.pad_h = (g.kernel_h - 1) * g.dilation_h - g.pad_h, t.pad_w = (g.kernel_w - 1) * g.dilation_w - g.pad_w;
+      g.pad_w <= (g.kernel_w - 1) * g.dilation_w &&
+      (g.group_in() >= kMinChannelsForFlippedForward || winograd_forward)) {
     const int64_t cin = g.group_in(), cout = g.group_out(), taps = g.kernel_h * g.kernel_w;
     std::vector<T> flipped(static_cast<size_t>(g.out_channels * cin * taps));
     parallel_for(0, g.in_channels, task_grain(cout * taps), [&](int64_t c0, int64_t c1) {

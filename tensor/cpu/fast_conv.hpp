@@ -12,7 +12,9 @@
 // one image reads x (and writes out) in place, with no im2col at all; otherwise forward and
 // backward-weight generate the im2col values straight into the GEMM's packed operand
 // (gemm_packed_b) rather than into a cols matrix. Depthwise convolutions (one
-// input channel per group) go to the direct kernels of tensor/cpu/depthwise_conv.hpp instead.
+// input channel per group) go to the direct kernels of tensor/cpu/depthwise_conv.hpp instead, and
+// float 3x3 stride-1 convolutions with 32+ channels to Winograd's F(2x2, 3x3)
+// (tensor/cpu/winograd_conv.hpp; their backward-data runs as the flipped forward convolution).
 // Layouts as in tensor/cpu/conv.hpp: x (N, C, H, W), weight (O, C / groups, kh, kw), out (N, O, Ho, Wo).
 // Tests: tests/ops/test_fast_kernels.cpp (against the reference kernels).
 #pragma once

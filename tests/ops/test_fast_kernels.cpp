@@ -12,6 +12,7 @@
 #include "tensor/cpu/depthwise_conv.hpp"
 #include "tensor/cpu/fast_conv.hpp"
 #include "tensor/cpu/fast_elementwise.hpp"
+#include "tensor/cpu/winograd_conv.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/parallel.hpp"
 #include "tests/support.hpp"
@@ -525,6 +526,95 @@ TEST_CASE("fast kernels: conv2d forward, backward-data and backward-weight match
   g.stride_h = g.stride_w = 1, g.pad_h = g.pad_w = 1, g.dilation_h = g.dilation_w = 1, g.groups = 1;
   g.out_h = g.out_w = 32;
   CHECK(cpu::fast::conv_images_per_block(g, 4) == 2);
+}
+
+TEST_CASE("fast kernels: Winograd F(2x2, 3x3) convolution matches the reference") {
+  // Float 3x3 stride-1 convolutions with >= 32 channels run by Winograd: forward directly, and
+  // backward-data as the flipped forward convolution. Odd output sizes (a last tile half outside),
+  // paddings 0 to 2, a bias, and shapes that take several blocks of tile rows.
+  struct Case {
+    Shape x;
+    int64_t out_channels, pad_h, pad_w;
+    bool bias;
+  };
+  const std::vector<Case> cases = {
+      {{2, 32, 7, 7}, 32, 1, 1, true},     // ResNet's layer4 shape, scaled down
+      {{1, 48, 9, 6}, 40, 0, 0, false},    // no padding: 7x4 output
+      {{3, 32, 5, 8}, 36, 2, 1, true},     // padding beyond the kernel's reach: 7x8 output
+      {{1, 33, 6, 7}, 32, 0, 0, false},    // the smallest output side it takes: 4x5
+      {{2, 64, 56, 56}, 64, 1, 1, false},  // ResNet's layer1: 56 tile rows in more than one block
+  };
+  for (const Case& c : cases) {
+    Conv2dParams p;
+    p.padding = {c.pad_h, c.pad_w};
+    const Shape w_shape = {c.out_channels, c.x[1], 3, 3};
+    const std::string ctx = "winograd x " + shape_str(c.x) + " w " + shape_str(w_shape);
+    const Tensor x = random_tensor(c.x, DType::f32, -1.0, 1.0, 81);
+    const Tensor w = random_tensor(w_shape, DType::f32, -1.0, 1.0, 82);
+    const Tensor b = c.bias ? random_tensor({c.out_channels}, DType::f32, -1.0, 1.0, 83) : Tensor();
+
+    cpu::ConvGeometry g{};
+    g.batch = c.x[0], g.in_channels = c.x[1], g.height = c.x[2], g.width = c.x[3];
+    g.out_channels = c.out_channels, g.kernel_h = g.kernel_w = 3, g.stride_h = g.stride_w = 1;
+    g.pad_h = c.pad_h, g.pad_w = c.pad_w, g.dilation_h = g.dilation_w = 1, g.groups = 1;
+    g.out_h = g.height + 2 * c.pad_h - 2, g.out_w = g.width + 2 * c.pad_w - 2;
+    REQUIRE_MESSAGE(cpu::winograd::applies(g), ctx);
+
+    // Outputs are sums of 9 C products of values in [-1, 1]: a tolerance relative to their scale,
+    // 1e-6 of sqrt(9 C) (a float sum of that many terms rounds at a few 1e-7 of it).
+    const double scale = std::sqrt(9.0 * static_cast<double>(c.x[1]));
+    auto fwd = [&] { return ops::conv2d(x, w, b, p); };
+    const Tensor y = same_for_1_and_2_threads(fwd, ctx + " forward");
+    check_close(y, with_reference(fwd), 1e-6 * scale, 0.0, ctx + " forward");
+    const Tensor grad = random_tensor(y.shape(), DType::f32, -1.0, 1.0, 84);
+    auto bwd_x = [&] { return ops::conv2d_backward_input(grad, w, x.shape(), p); };
+    const double scale_x = std::sqrt(9.0 * static_cast<double>(c.out_channels));
+    check_close(same_for_1_and_2_threads(bwd_x, ctx), with_reference(bwd_x), 1e-6 * scale_x, 0.0, ctx + " backward-data");
+  }
+  // Not for what it cannot do: strides, dilation, groups, other kernels, few channels, double.
+  cpu::ConvGeometry g{};
+  g.batch = 1, g.in_channels = g.out_channels = 64, g.height = g.width = g.out_h = g.out_w = 8;
+  g.kernel_h = g.kernel_w = 3, g.stride_h = g.stride_w = 1, g.pad_h = g.pad_w = 1;
+  g.dilation_h = g.dilation_w = 1, g.groups = 1;
+  CHECK(cpu::winograd::applies(g));
+  cpu::ConvGeometry other = g;
+  other.stride_w = 2;
+  CHECK_FALSE(cpu::winograd::applies(other));
+  other = g, other.dilation_h = 2;
+  CHECK_FALSE(cpu::winograd::applies(other));
+  other = g, other.groups = 2;
+  CHECK_FALSE(cpu::winograd::applies(other));
+  other = g, other.kernel_w = 5;
+  CHECK_FALSE(cpu::winograd::applies(other));
+  other = g, other.in_channels = 16;
+  CHECK_FALSE(cpu::winograd::applies(other));
+  other = g, other.height = other.width = other.out_h = other.out_w = 3;
+  CHECK_FALSE(cpu::winograd::applies(other));
+}
+
+TEST_CASE("fast kernels: Winograd's rounding error stays within twice the direct sum's, both against float64") {
+  // The transforms add and subtract before and after the products; with F(2x2, 3x3)'s coefficients
+  // (0, +-1, +-1/2) that costs at most a small factor of accuracy. Measured as the rms error over
+  // the rms value against a float64 convolution, on ResNet18's layer1 and layer3 shapes.
+  for (const auto& [channels, side] : std::vector<std::pair<int64_t, int64_t>>{{64, 56}, {256, 14}}) {
+    const Tensor x = random_tensor({1, channels, side, side}, DType::f32, -1.0, 1.0, 85);
+    const Tensor w = random_tensor({channels, channels, 3, 3}, DType::f32, -0.1, 0.1, 86);
+    Conv2dParams p;
+    p.padding = {1, 1};
+    const auto exact = values(ops::conv2d(ops::to_dtype(x, DType::f64), ops::to_dtype(w, DType::f64), Tensor(), p));
+    const auto winograd = values(ops::conv2d(x, w, Tensor(), p));
+    const auto direct = values(with_reference([&] { return ops::conv2d(x, w, Tensor(), p); }));
+    double winograd_error = 0, direct_error = 0, norm = 0;
+    for (size_t i = 0; i < exact.size(); ++i) {
+      winograd_error += (winograd[i] - exact[i]) * (winograd[i] - exact[i]);
+      direct_error += (direct[i] - exact[i]) * (direct[i] - exact[i]);
+      norm += exact[i] * exact[i];
+    }
+    winograd_error = std::sqrt(winograd_error / norm), direct_error = std::sqrt(direct_error / norm);
+    INFO(channels, " channels ", side, "x", side, ": winograd ", winograd_error, ", direct ", direct_error);
+    CHECK(winograd_error < 2.0 * direct_error);
+    CHECK(winograd_error < 1e-6);
+  }
 }
 
 TEST_CASE("fast kernels: direct depthwise convolution matches the im2col + GEMM reference") {

@@ -1,0 +1,301 @@
+// Winograd F(2x2, 3x3) convolution. See winograd_conv.hpp.
+//
+// The matrices, for one dimension (the 2-d transform applies each to rows, then to columns):
+//   B^T = | 1  0 -1  0 |    G = | 1    0    0   |    A^T = | 1  1  1  0 |
+//         | 0  1  1  0 |        | 1/2  1/2  1/2 |          | 0  1 -1 -1 |
+//         | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
+//         | 0  1  0 -1 |        | 0    0    1   |
+// so that for inputs d0..d3 and filter g0..g2 (a cross-correlation, as convolutions are here)
+//   y0 = d0 g0 + d1 g1 + d2 g2 = m0 + m1 + m2,   y1 = d1 g0 + d2 g1 + d3 g2 = m1 - m2 - m3
+// with m = (B^T d) . (G g).
+//
+// Layout of one block of tiles (a block is a run of "tile rows": one row of 2x2 output tiles of
+// one image; blocks never split a tile row, so the transforms run along whole rows):
+//   V[xi] (C, P) transformed input tiles,  M[xi] (O, P) their products with U[xi] (O, C),
+// P = tile rows in the block * tiles per row, xi = 4 * a + b for row a and column b of the 4x4
+// transformed tile. The transforms work on a whole tile row at once with the tiles' values in
+// arrays (one per position), so that the compiler vectorises them across tiles.
+#include "tensor/cpu/winograd_conv.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "tensor/cpu/gemm.hpp"
+#include "tensor/cpu/host_allocator.hpp"
+#include "tensor/parallel.hpp"
+
+namespace loupe::cpu::winograd {
+
+namespace {
+
+constexpr int64_t kTile = 2;      // outputs per tile side
+constexpr int64_t kPatch = 4;     // inputs per tile side (tile + kernel - 1)
+constexpr int64_t kPositions = kPatch * kPatch;
+// V and M of one block together stay under this (a block per thread, both in the last-level
+// cache while the GEMMs read V and the output transform reads M).
+constexpr int64_t kBlockBytes = int64_t{8} << 20;
+// Below this many channels the 16 GEMMs are too shallow (K = C) to gain over im2col's one.
+constexpr int64_t kMinChannels = 32;
+// Below this output size most of a tile's 2x2 outputs fall outside the image (a 1x1 output uses
+// one of four, so the 16 products of a tile buy less than im2col's 9), and the transforms' terms
+// are mostly padding.
+constexpr int64_t kMinOutputSide = 4;
+
+bool enabled_by_environment() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("LOUPE_CONV_WINOGRAD");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }();
+  return enabled;
+}
+
+// Scratch floats from the host allocator: not zero-filled (every element is written before it is
+// read), and the large blocks come back from its cache on the next call instead of as fresh pages
+// to fault in and clear (a std::vector did both, and they cost as much as the GEMMs on small
+// batches).
+class Scratch {
+ public:
+  explicit Scratch(int64_t count) : block_(host_allocate(static_cast<size_t>(count) * sizeof(float))) {}
+  ~Scratch() { host_release(block_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  float* data() const { return static_cast<float*>(block_.data); }
+
+ private:
+  HostBlock block_;
+};
+
+struct Tiling {
+  int64_t tiles_h, tiles_w;  // per image
+  int64_t rows;              // tile rows in the whole batch: batch * tiles_h
+};
+
+Tiling tiling(const ConvGeometry& g) {
+  const int64_t tiles_h = (g.out_h + kTile - 1) / kTile, tiles_w = (g.out_w + kTile - 1) / kTile;
+  return {tiles_h, tiles_w, g.batch * tiles_h};
+}
+
+// U[xi] (O, C) = G g G^T for every filter g = weight[o][c] (3x3), into u (16 O C floats).
+// Filters go kLanes at a time: their 9 taps are first gathered tap-major, so that the transform
+// runs across the filters in vector registers and each of the 16 results is one contiguous store
+// (a filter at a time made 16 scattered stores per filter, and cost more than the GEMMs on the
+// deep layers).
+void transform_weights(const ConvGeometry& g, const float* weight, float* u) {
+  constexpr int64_t kLanes = 16;
+  const int64_t plane = g.out_channels * g.in_channels;
+  const int64_t groups_of_lanes = (plane + kLanes - 1) / kLanes;
+  parallel_for(0, groups_of_lanes, 64, [&](int64_t q0, int64_t q1) {
+    float taps[9][kLanes], rows[4][3][kLanes];
+    for (int64_t q = q0; q < q1; ++q) {
+      const int64_t k0 = q * kLanes, lanes = std::min(kLanes, plane - k0);
+      for (int64_t l = 0; l < kLanes; ++l) {
+        for (int j = 0; j < 9; ++j) taps[j][l] = l < lanes ? weight[(k0 + l) * 9 + j] : 0.0f;
+      }
+      for (int j = 0; j < 3; ++j) {  // G g: combinations of the filter's rows
+        for (int64_t l = 0; l < kLanes; ++l) {
+          const float r0 = taps[j][l], r1 = taps[3 + j][l], r2 = taps[6 + j][l];
+          rows[0][j][l] = r0;
+          rows[1][j][l] = 0.5f * (r0 + r1 + r2);
+          rows[2][j][l] = 0.5f * (r0 - r1 + r2);
+          rows[3][j][l] = r2;
+        }
+      }
+      for (int a = 0; a < 4; ++a) {  // (G g) G^T: the same combinations of its columns
+        float* u0 = u + (a * 4 + 0) * plane + k0;
+        float* u1 = u + (a * 4 + 1) * plane + k0;
+        float* u2 = u + (a * 4 + 2) * plane + k0;
+        float* u3 = u + (a * 4 + 3) * plane + k0;
+        for (int64_t l = 0; l < lanes; ++l) {
+          const float c0 = rows[a][0][l], c1 = rows[a][1][l], c2 = rows[a][2][l];
+          u0[l] = c0;
+          u1[l] = 0.5f * (c0 + c1 + c2);
+          u2[l] = 0.5f * (c0 - c1 + c2);
+          u3[l] = c2;
+        }
+      }
+    }
+  });
+}
+
+// The per-thread scratch of the input transform: the column combinations d B of the four input
+// rows under a tile row (each 4 arrays of tiles_w: [column b][tile]), kept so that the next tile
+// row of the same plane reuses the two rows it shares with this one, and one input row with its
+// padding written out as zeros (so the combinations run without bounds checks).
+struct RowScratch {
+  std::vector<float> padded;
+  std::vector<float> combined[kPatch];
+  const float* plane = nullptr;  // the plane and tile row that `combined` belongs to
+  int64_t th = -1;
+  explicit RowScratch(int64_t tiles_w) : padded(static_cast<size_t>(kTile * tiles_w + 2)) {
+    for (auto& rows : combined) rows.resize(static_cast<size_t>(4 * tiles_w));
+  }
+};
+
+// d B along input row y of the plane, for every tile of the row: with the tile's four inputs
+// d = row[2 tw .. 2 tw + 3] (padded coordinates), d0 - d2, d1 + d2, d2 - d1, d1 - d3.
+void combine_row(const ConvGeometry& g, const Tiling& t, const float* plane, int64_t y, RowScratch& s, float* comb) {
+  const int64_t tw_count = t.tiles_w;
+  if (y < 0 || y >= g.height) {
+    std::fill_n(comb, 4 * tw_count, 0.0f);
+    return;
+  }
+  float* __restrict padded = s.padded.data();
+  const int64_t n = static_cast<int64_t>(s.padded.size());
+  const int64_t first = std::min(g.pad_w, n), last = std::clamp<int64_t>(g.pad_w + g.width, first, n);
+  std::fill(padded, padded + first, 0.0f);
+  std::copy_n(plane + y * g.width + (first - g.pad_w), last - first, padded + first);
+  std::fill(padded + last, padded + n, 0.0f);
+  for (int64_t tw = 0; tw < tw_count; ++tw) {
+    const float d0 = padded[2 * tw], d1 = padded[2 * tw + 1], d2 = padded[2 * tw + 2], d3 = padded[2 * tw + 3];
+    comb[tw] = d0 - d2;
+    comb[tw_count + tw] = d1 + d2;
+    comb[2 * tw_count + tw] = d2 - d1;
+    comb[3 * tw_count + tw] = d1 - d3;
+  }
+}
+
+// B^T down the columns: d0 - d2, d1 + d2, d2 - d1, d1 - d3 of four rows, n elements each. A function of
+// its own so that the compiler sees the eight arrays as separate (restrict) and vectorises it.
+void combine_rows(const float* __restrict d0, const float* __restrict d1, const float* __restrict d2,
+                  const float* __restrict d3, float* __restrict v0, float* __restrict v1, float* __restrict v2,
+                  float* __restrict v3, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    v0[i] = d0[i] - d2[i];
+    v1[i] = d1[i] + d2[i];
+    v2[i] = d2[i] - d1[i];
+    v3[i] = d1[i] - d3[i];
+  }
+}
+
+// V[xi][c][p0 + tw], tw < tiles_w, for tile row th of input plane `plane` (channel c).
+void transform_input_row(const ConvGeometry& g, const Tiling& t, const float* plane, int64_t th, RowScratch& s,
+                         float* v, int64_t c, int64_t p_stride, int64_t p0) {
+  const int64_t tw_count = t.tiles_w;
+  int64_t first_new = 0;
+  if (s.plane == plane && s.th == th - 1) {  // rows 2 and 3 of the previous tile row are this one's 0 and 1
+    std::swap(s.combined[0], s.combined[2]);
+    std::swap(s.combined[1], s.combined[3]);
+    first_new = 2;
+  }
+  for (int64_t r = first_new; r < kPatch; ++r) combine_row(g, t, plane, th * kTile - g.pad_h + r, s, s.combined[r].data());
+  s.plane = plane;
+  s.th = th;
+  // B^T (d B) down the columns, written to the 16 matrices.
+  for (int64_t b = 0; b < 4; ++b) {
+    auto column = [&](int64_t r) { return s.combined[r].data() + b * tw_count; };
+    auto matrix = [&](int64_t a) { return v + (a * 4 + b) * p_stride * g.in_channels + c * p_stride + p0; };
+    combine_rows(column(0), column(1), column(2), column(3), matrix(0), matrix(1), matrix(2), matrix(3), tw_count);
+  }
+}
+
+// Output rows 2 th, 2 th + 1 of image n, output channel o, from M[xi][o][p0 + tw]: A^T m A + bias.
+void transform_output_row(const ConvGeometry& g, const Tiling& t, const float* m, int64_t o, int64_t p_stride,
+                          int64_t p0, float bias, int64_t th, std::vector<float>& scratch, float* out_plane) {
+  const int64_t tw_count = t.tiles_w;
+  const int64_t matrix = p_stride * g.out_channels;
+  auto at = [&](int64_t a, int64_t b) { return m + (a * 4 + b) * matrix + o * p_stride + p0; };
+  // A^T m down the columns: s0 = m0 + m1 + m2, s1 = m1 - m2 - m3 (for each column b).
+  if (static_cast<int64_t>(scratch.size()) < 8 * tw_count) scratch.resize(static_cast<size_t>(8 * tw_count));
+  float* s = scratch.data();
+  for (int64_t b = 0; b < 4; ++b) {
+    const float* __restrict m0 = at(0, b);
+    const float* __restrict m1 = at(1, b);
+    const float* __restrict m2 = at(2, b);
+    const float* __restrict m3 = at(3, b);
+    float* __restrict s0 = s + b * tw_count;
+    float* __restrict s1 = s + (4 + b) * tw_count;
+    for (int64_t tw = 0; tw < tw_count; ++tw) {
+      s0[tw] = m0[tw] + m1[tw] + m2[tw];
+      s1[tw] = m1[tw] - m2[tw] - m3[tw];
+    }
+  }
+  // (A^T m) A along the rows, into output rows 2 th (from s0) and 2 th + 1 (from s1).
+  for (int64_t half = 0; half < kTile; ++half) {
+    const int64_t y = th * kTile + half;
+    if (y >= g.out_h) break;
+    const float* __restrict q0 = s + (4 * half + 0) * tw_count;
+    const float* __restrict q1 = s + (4 * half + 1) * tw_count;
+    const float* __restrict q2 = s + (4 * half + 2) * tw_count;
+    const float* __restrict q3 = s + (4 * half + 3) * tw_count;
+    float* __restrict row = out_plane + y * g.out_w;
+    const int64_t full = g.out_w / kTile;  // tiles whose two outputs are both inside the row
+    for (int64_t tw = 0; tw < full; ++tw) {
+      row[2 * tw] = q0[tw] + q1[tw] + q2[tw] + bias;
+      row[2 * tw + 1] = q1[tw] - q2[tw] - q3[tw] + bias;
+    }
+    if (full < tw_count) row[2 * full] = q0[full] + q1[full] + q2[full] + bias;
+  }
+}
+
+// Tile rows [row0, row0 + count) of the batch (tile row r = image r / tiles_h, row r % tiles_h).
+// v and m hold at least 16 C P and 16 O P floats.
+void convolve_block(const ConvGeometry& g, const Tiling& t, const float* x, const float* u, const float* bias,
+                    int64_t row0, int64_t count, float* v, float* m, float* out) {
+  const int64_t p = count * t.tiles_w;  // columns of this block's GEMMs
+  const int64_t channels = g.in_channels, outputs = g.out_channels;
+  const int64_t in_plane = g.height * g.width, out_plane = g.out_h * g.out_w;
+
+  parallel_for(0, channels, 1, [&](int64_t c0, int64_t c1) {
+    RowScratch scratch(t.tiles_w);
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t r = 0; r < count; ++r) {
+        const int64_t n = (row0 + r) / t.tiles_h, th = (row0 + r) % t.tiles_h;
+        transform_input_row(g, t, x + (n * channels + c) * in_plane, th, scratch, v, c, p, r * t.tiles_w);
+      }
+    }
+  });
+  for (int64_t xi = 0; xi < kPositions; ++xi) {
+    gemm<float>(outputs, p, channels, 1.0f, {u + xi * outputs * channels, channels, 1},
+                {v + xi * channels * p, p, 1}, 0.0f, {m + xi * outputs * p, p, 1});
+  }
+  parallel_for(0, outputs, 1, [&](int64_t o0, int64_t o1) {
+    std::vector<float> scratch;
+    for (int64_t o = o0; o < o1; ++o) {
+      const float b = bias != nullptr ? bias[o] : 0.0f;
+      for (int64_t r = 0; r < count; ++r) {
+        const int64_t n = (row0 + r) / t.tiles_h, th = (row0 + r) % t.tiles_h;
+        transform_output_row(g, t, m, o, p, r * t.tiles_w, b, th, scratch, out + (n * outputs + o) * out_plane);
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool applies(const ConvGeometry& g) {
+  return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
+         g.dilation_w == 1 && g.groups == 1 && g.in_channels >= kMinChannels && g.out_channels >= kMinChannels &&
+         g.out_h >= kMinOutputSide && g.out_w >= kMinOutputSide && enabled_by_environment();
+}
+
+void forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* out) {
+  const Tiling t = tiling(g);
+  if (t.rows == 0) return;
+  const Scratch u(kPositions * g.out_channels * g.in_channels);
+  transform_weights(g, weight, u.data());
+  // Tile rows per block: V and M within kBlockBytes, then evened out so that the blocks share out
+  // over the threads (whole blocks per thread, each GEMM on one thread) when there are enough.
+  const int64_t row_bytes = kPositions * (g.in_channels + g.out_channels) * t.tiles_w * int64_t{sizeof(float)};
+  const int64_t threads = num_threads();
+  int64_t size = std::clamp<int64_t>(kBlockBytes / row_bytes, 1, t.rows);
+  int64_t count = (t.rows + size - 1) / size;
+  count = std::min(t.rows, (count + threads - 1) / threads * threads);
+  size = (t.rows + count - 1) / count;
+  count = (t.rows + size - 1) / size;
+  auto run = [&](int64_t b0, int64_t b1) {
+    const Scratch v(kPositions * g.in_channels * size * t.tiles_w), m(kPositions * g.out_channels * size * t.tiles_w);
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t row0 = b * size;
+      convolve_block(g, t, x, u.data(), bias, row0, std::min(size, t.rows - row0), v.data(), m.data(), out);
+    }
+  };
+  if (threads > 1 && count >= threads) {
+    parallel_for(0, count, 1, run);
+  } else {
+    run(0, count);
+  }
+}
+
+}  // namespace loupe::cpu::winograd
