@@ -11,7 +11,7 @@
 //
 // Layout of one block of tiles (a block is a run of "tile rows": one row of 2x2 output tiles of
 // one image; blocks never split a tile row, so the transforms run along whole rows):
-//   V[xi] (C, P) transformed input tiles,  M[xi] (O, P) their products with U[xi] (O, C),
+//   V[xi] (C, P) transformed input tiles,  M[xi] (O, P) their products with U[xi] (O, C; stored by columns),
 // P = tile rows in the block * tiles per row, xi = 4 * a + b for row a and column b of the 4x4
 // transformed tile. The transforms work on a whole tile row at once with the tiles' values in
 // arrays (one per position), so that the compiler vectorises them across tiles.
@@ -38,10 +38,12 @@ constexpr int64_t kPositions = kPatch * kPatch;
 constexpr int64_t kBlockBytes = int64_t{8} << 20;
 // Below this many channels the 16 GEMMs are too shallow (K = C) to gain over im2col's one.
 constexpr int64_t kMinChannels = 32;
-// Below this output size most of a tile's 2x2 outputs fall outside the image (a 1x1 output uses
-// one of four, so the 16 products of a tile buy less than im2col's 9), and the transforms' terms
-// are mostly padding.
-constexpr int64_t kMinOutputSide = 4;
+// Below this output size im2col measured faster: on ResNet18's 14x14 and 7x7 layers (batch 8,
+// 2 threads, Zen 5) Winograd's forward and backward-data took 1.1-1.2x im2col's time (its 16
+// GEMMs are small, and the weight transform is redone per call), on the 56x56 and 28x28 layers
+// 0.9-1.0x, and in integrated gradients (batch 25) it saves 15-20 % either way. Tiny outputs also
+// waste most of a tile (a 1x1 output uses one of its four).
+constexpr int64_t kMinOutputSide = 16;
 
 bool enabled_by_environment() {
   static const bool enabled = [] {
@@ -77,11 +79,14 @@ Tiling tiling(const ConvGeometry& g) {
   return {tiles_h, tiles_w, g.batch * tiles_h};
 }
 
-// U[xi] (O, C) = G g G^T for every filter g = weight[o][c] (3x3), into u (16 O C floats).
-// Filters go kLanes at a time: their 9 taps are first gathered tap-major, so that the transform
-// runs across the filters in vector registers and each of the 16 results is one contiguous store
-// (a filter at a time made 16 scattered stores per filter, and cost more than the GEMMs on the
-// deep layers).
+// U[xi] = G g G^T for every filter g = weight[o][c] (3x3), into u (16 O C floats), each U[xi]
+// stored by columns: u[xi][c][o]. The GEMMs read it as the transposed view of a (C, O) matrix,
+// which their packing copies in contiguous runs (a row-major U[xi] is packed by transposes, redone
+// for every block of tiles: on ResNet's layer4 that was 64 MB of transposes per call).
+// Filters go kLanes output channels at a time: their 9 taps are first gathered tap-major, so that
+// the transform runs across the filters in vector registers and each of the 16 results is one
+// contiguous store (a filter at a time made 16 scattered stores per filter, and cost more than
+// the GEMMs on the deep layers).
 void transform_weights(const ConvGeometry& g, const float* weight, float* u) {
   constexpr int64_t kLanes = 16;
   const int64_t plane = g.out_channels * g.in_channels;
@@ -90,8 +95,10 @@ void transform_weights(const ConvGeometry& g, const float* weight, float* u) {
     float taps[9][kLanes], rows[4][3][kLanes];
     for (int64_t q = q0; q < q1; ++q) {
       const int64_t k0 = q * kLanes, lanes = std::min(kLanes, plane - k0);
+      // Lane l is filter k = k0 + l in (c, o) order: input channel k / O, output channel k % O.
       for (int64_t l = 0; l < kLanes; ++l) {
-        for (int j = 0; j < 9; ++j) taps[j][l] = l < lanes ? weight[(k0 + l) * 9 + j] : 0.0f;
+        const int64_t k = k0 + l, filter = (k % g.out_channels) * g.in_channels + k / g.out_channels;
+        for (int j = 0; j < 9; ++j) taps[j][l] = l < lanes ? weight[filter * 9 + j] : 0.0f;
       }
       for (int j = 0; j < 3; ++j) {  // G g: combinations of the filter's rows
         for (int64_t l = 0; l < kLanes; ++l) {
@@ -247,7 +254,7 @@ void convolve_block(const ConvGeometry& g, const Tiling& t, const float* x, cons
     }
   });
   for (int64_t xi = 0; xi < kPositions; ++xi) {
-    gemm<float>(outputs, p, channels, 1.0f, {u + xi * outputs * channels, channels, 1},
+    gemm<float>(outputs, p, channels, 1.0f, {u + xi * outputs * channels, 1, outputs},
                 {v + xi * channels * p, p, 1}, 0.0f, {m + xi * outputs * p, p, 1});
   }
   parallel_for(0, outputs, 1, [&](int64_t o0, int64_t o1) {
