@@ -596,7 +596,8 @@ TEST_CASE("fast kernels: Winograd's rounding error stays within twice the direct
   // The transforms add and subtract before and after the products; with F(2x2, 3x3)'s coefficients
   // (0, +-1, +-1/2) that costs at most a small factor of accuracy. Measured as the rms error over
   // the rms value against a float64 convolution, on ResNet18's layer1 and layer2 shapes.
-  for (const auto& [channels, side] : std::vector<std::pair<int64_t, int64_t>>{{64, 56}, {128, 28}}) {
+  for (const std::pair<int64_t, int64_t>& shape : std::vector<std::pair<int64_t, int64_t>>{{64, 56}, {128, 28}}) {
+    const int64_t channels = shape.first, side = shape.second;  // plain variables: clang 14's INFO cannot capture bindings
     const Tensor x = random_tensor({1, channels, side, side}, DType::f32, -1.0, 1.0, 85);
     const Tensor w = random_tensor({channels, channels, 3, 3}, DType::f32, -0.1, 0.1, 86);
     Conv2dParams p;
