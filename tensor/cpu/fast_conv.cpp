@@ -22,6 +22,7 @@
 #include "tensor/cpu/copy_short.hpp"
 #include "tensor/cpu/depthwise_conv.hpp"
 #include "tensor/cpu/gemm.hpp"
+#include "tensor/cpu/host_allocator.hpp"
 #include "tensor/cpu/winograd_conv.hpp"
 #include "tensor/parallel.hpp"
 
@@ -309,7 +310,7 @@ Blocks output_blocks(const ConvGeometry& g, int64_t bytes) {
 template <typename T, typename Body>
 void for_each_block(const ConvGeometry& g, const Blocks& blocks, Body&& body) {
   auto run = [&](int64_t b0, int64_t b1) {
-    std::vector<T> scratch_a, scratch_b;
+    HostScratch<T> scratch_a, scratch_b;
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t n0 = b * blocks.size;
       body(n0, std::min(blocks.size, g.batch - n0), scratch_a, scratch_b);
@@ -322,10 +323,10 @@ void for_each_block(const ConvGeometry& g, const Blocks& blocks, Body&& body) {
   }
 }
 
+// A block's scratch with room for n elements (not zero-filled; host_allocator.hpp).
 template <typename T>
-T* sized(std::vector<T>& buffer, int64_t n) {
-  if (static_cast<int64_t>(buffer.size()) < n) buffer.resize(static_cast<size_t>(n));
-  return buffer.data();
+T* sized(HostScratch<T>& buffer, int64_t n) {
+  return buffer.reserve(static_cast<size_t>(n));
 }
 
 // Backward-weight sums over images, so its blocks must not follow the thread count: blocks of
@@ -358,7 +359,7 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T*
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   for_each_block<T>(g, output_blocks(g, sizeof(T)),
-                    [&](int64_t n0, int64_t nb, std::vector<T>& cols, std::vector<T>& out_blk) {
+                    [&](int64_t n0, int64_t nb, HostScratch<T>& cols, HostScratch<T>& out_blk) {
     const int64_t ld = nb * ncols;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* b = x + (n0 * g.in_channels + grp * cin) * plane;  // (rows, ld) when read in place
@@ -415,13 +416,13 @@ void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* we
       g.pad_w <= (g.kernel_w - 1) * g.dilation_w &&
       (g.group_in() >= kMinChannelsForFlippedForward || winograd_forward)) {
     const int64_t cin = g.group_in(), cout = g.group_out(), taps = g.kernel_h * g.kernel_w;
-    std::vector<T> flipped(static_cast<size_t>(g.out_channels * cin * taps));
+    const HostScratch<T> flipped(static_cast<size_t>(g.out_channels * cin * taps));  // no zero-fill: all written
     parallel_for(0, g.in_channels, task_grain(cout * taps), [&](int64_t c0, int64_t c1) {
       for (int64_t c = c0; c < c1; ++c) {  // flipped (C, O / groups, kh, kw)
         const int64_t grp = c / cin, c_local = c % cin;
         for (int64_t o = 0; o < cout; ++o) {
           const T* src = weight + ((grp * cout + o) * cin + c_local) * taps;
-          std::reverse_copy(src, src + taps, flipped.begin() + (c * cout + o) * taps);
+          std::reverse_copy(src, src + taps, flipped.data() + (c * cout + o) * taps);
         }
       }
     });
@@ -431,7 +432,7 @@ void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* we
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   for_each_block<T>(g, output_blocks(g, sizeof(T)),
-                    [&](int64_t n0, int64_t nb, std::vector<T>& dcols, std::vector<T>& grad_blk) {
+                    [&](int64_t n0, int64_t nb, HostScratch<T>& dcols, HostScratch<T>& grad_blk) {
     const int64_t ld = nb * ncols;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
       const T* go = grad_out + (n0 * g.out_channels + grp * cout) * ncols;  // (cout, ld) for one image
@@ -482,7 +483,7 @@ void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x
   // Partial 0 is grad_weight itself; the others are scratch.
   std::vector<T> extra(static_cast<size_t>((partials - 1) * weight_size));
   parallel_for(0, partials, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<T> cols, grad_blk;
+    HostScratch<T> cols, grad_blk;
     for (int64_t part = p0; part < p1; ++part) {
       T* dw = part == 0 ? grad_weight : extra.data() + (part - 1) * weight_size;
       for (int64_t b = part; b < blocks; b += partials) {

@@ -28,4 +28,32 @@ struct HostCacheStats {
 HostCacheStats host_cache_stats();
 void host_cache_clear();
 
+// Scratch memory for a kernel: `count` uninitialised elements from host_allocate, given back when
+// it goes out of scope. Unlike a std::vector it is not zero-filled, and a large one comes from the
+// cache instead of as fresh pages to fault in and clear on every call.
+template <typename T>
+class HostScratch {
+ public:
+  HostScratch() = default;
+  explicit HostScratch(size_t count) : block_(host_allocate(count * sizeof(T))) {}
+  ~HostScratch() { host_release(block_); }
+  HostScratch(const HostScratch&) = delete;
+  HostScratch& operator=(const HostScratch&) = delete;
+  T* data() const { return static_cast<T*>(block_.data); }
+
+  // Room for at least `count` elements; a buffer too small is replaced (its contents are not
+  // kept: scratch is written before it is read).
+  T* reserve(size_t count) {
+    if (block_.data == nullptr || block_.capacity < count * sizeof(T)) {
+      host_release(block_);
+      block_ = {};
+      block_ = host_allocate(count * sizeof(T));
+    }
+    return data();
+  }
+
+ private:
+  HostBlock block_;
+};
+
 }  // namespace loupe::cpu

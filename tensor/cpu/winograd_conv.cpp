@@ -53,22 +53,6 @@ bool enabled_by_environment() {
   return enabled;
 }
 
-// Scratch floats from the host allocator: not zero-filled (every element is written before it is
-// read), and the large blocks come back from its cache on the next call instead of as fresh pages
-// to fault in and clear (a std::vector did both, and they cost as much as the GEMMs on small
-// batches).
-class Scratch {
- public:
-  explicit Scratch(int64_t count) : block_(host_allocate(static_cast<size_t>(count) * sizeof(float))) {}
-  ~Scratch() { host_release(block_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  float* data() const { return static_cast<float*>(block_.data); }
-
- private:
-  HostBlock block_;
-};
-
 struct Tiling {
   int64_t tiles_h, tiles_w;  // per image
   int64_t rows;              // tile rows in the whole batch: batch * tiles_h
@@ -280,7 +264,9 @@ bool applies(const ConvGeometry& g) {
 void forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* out) {
   const Tiling t = tiling(g);
   if (t.rows == 0) return;
-  const Scratch u(kPositions * g.out_channels * g.in_channels);
+  // Scratch from the host allocator (host_allocator.hpp): std::vector's zero-filling and fresh
+  // pages cost as much as the GEMMs on a batch of 8.
+  const HostScratch<float> u(static_cast<size_t>(kPositions * g.out_channels * g.in_channels));
   transform_weights(g, weight, u.data());
   // Tile rows per block: V and M within kBlockBytes, then evened out so that the blocks share out
   // over the threads (whole blocks per thread, each GEMM on one thread) when there are enough.
@@ -292,7 +278,8 @@ void forward(const ConvGeometry& g, const float* x, const float* weight, const f
   size = (t.rows + count - 1) / count;
   count = (t.rows + size - 1) / size;
   auto run = [&](int64_t b0, int64_t b1) {
-    const Scratch v(kPositions * g.in_channels * size * t.tiles_w), m(kPositions * g.out_channels * size * t.tiles_w);
+    const HostScratch<float> v(static_cast<size_t>(kPositions * g.in_channels * size * t.tiles_w));
+    const HostScratch<float> m(static_cast<size_t>(kPositions * g.out_channels * size * t.tiles_w));
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t row0 = b * size;
       convolve_block(g, t, x, u.data(), bias, row0, std::min(size, t.rows - row0), v.data(), m.data(), out);
