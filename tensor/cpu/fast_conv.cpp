@@ -23,6 +23,7 @@
 #include "tensor/cpu/depthwise_conv.hpp"
 #include "tensor/cpu/gemm.hpp"
 #include "tensor/cpu/host_allocator.hpp"
+#include "tensor/cpu/output_blocks.hpp"
 #include "tensor/cpu/winograd_conv.hpp"
 #include "tensor/parallel.hpp"
 
@@ -283,44 +284,22 @@ int64_t conv_images_per_block(const ConvGeometry& g, int64_t bytes) {
 
 namespace {
 
-// The image blocks of one pass: `count` blocks of `size` images (the last may be short).
-struct Blocks {
-  int64_t size, count;
-  bool parallel;  // blocks run on separate threads, each GEMM on one thread
-};
-
-// Forward and backward-data: every output element is one GEMM dot product whose summation order
-// does not depend on how the columns are split, so the block size may follow the thread count.
-// With at least as many blocks as threads, whole blocks go to threads (no synchronisation inside
-// a GEMM, and every thread packs its own panels); otherwise blocks run one after another with the
-// GEMM parallel inside. The block count is rounded up to a multiple of the thread count so that
-// the threads get equal shares.
-Blocks output_blocks(const ConvGeometry& g, int64_t bytes) {
-  const int64_t threads = num_threads();
-  const int64_t size = conv_images_per_block(g, bytes);
-  int64_t count = (g.batch + size - 1) / size;
-  count = std::min(g.batch, (count + threads - 1) / threads * threads);
-  const int64_t even = (g.batch + count - 1) / count;
-  count = (g.batch + even - 1) / even;
-  return {even, count, threads > 1 && count >= threads};
+// Forward and backward-data: blocks of images (output_blocks.hpp explains the split).
+OutputBlocks image_blocks(const ConvGeometry& g, int64_t bytes) {
+  return output_blocks(g.batch, conv_images_per_block(g, bytes));
 }
 
 // Calls body(n0, nb, scratch_a, scratch_b) for every block, in parallel when blocks.parallel;
 // the scratch buffers belong to the calling thread.
 template <typename T, typename Body>
-void for_each_block(const ConvGeometry& g, const Blocks& blocks, Body&& body) {
-  auto run = [&](int64_t b0, int64_t b1) {
+void for_each_block(const ConvGeometry& g, const OutputBlocks& blocks, Body&& body) {
+  run_blocks(blocks, [&](int64_t b0, int64_t b1) {
     HostScratch<T> scratch_a, scratch_b;
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t n0 = b * blocks.size;
       body(n0, std::min(blocks.size, g.batch - n0), scratch_a, scratch_b);
     }
-  };
-  if (blocks.parallel) {
-    parallel_for(0, blocks.count, 1, run);
-  } else {
-    run(0, blocks.count);
-  }
+  });
 }
 
 // A block's scratch with room for n elements (not zero-filled; host_allocator.hpp).
@@ -358,7 +337,7 @@ void conv2d_forward(const ConvGeometry& g, const T* x, const T* weight, const T*
   }
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
-  for_each_block<T>(g, output_blocks(g, sizeof(T)),
+  for_each_block<T>(g, image_blocks(g, sizeof(T)),
                     [&](int64_t n0, int64_t nb, HostScratch<T>& cols, HostScratch<T>& out_blk) {
     const int64_t ld = nb * ncols;
     for (int64_t grp = 0; grp < g.groups; ++grp) {
@@ -431,7 +410,7 @@ void conv2d_backward_input(const ConvGeometry& g, const T* grad_out, const T* we
   }
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
-  for_each_block<T>(g, output_blocks(g, sizeof(T)),
+  for_each_block<T>(g, image_blocks(g, sizeof(T)),
                     [&](int64_t n0, int64_t nb, HostScratch<T>& dcols, HostScratch<T>& grad_blk) {
     const int64_t ld = nb * ncols;
     for (int64_t grp = 0; grp < g.groups; ++grp) {

@@ -46,7 +46,7 @@ class HostScratch {
   T* reserve(size_t count) {
     if (block_.data == nullptr || block_.capacity < count * sizeof(T)) {
       host_release(block_);
-      block_ = {};
+      block_ = {};  // released: if the allocation below throws, the destructor must not release it again
       block_ = host_allocate(count * sizeof(T));
     }
     return data();

@@ -24,6 +24,7 @@
 
 #include "tensor/cpu/gemm.hpp"
 #include "tensor/cpu/host_allocator.hpp"
+#include "tensor/cpu/output_blocks.hpp"
 #include "tensor/parallel.hpp"
 
 namespace loupe::cpu::winograd {
@@ -268,28 +269,17 @@ void forward(const ConvGeometry& g, const float* x, const float* weight, const f
   // pages cost as much as the GEMMs on a batch of 8.
   const HostScratch<float> u(static_cast<size_t>(kPositions * g.out_channels * g.in_channels));
   transform_weights(g, weight, u.data());
-  // Tile rows per block: V and M within kBlockBytes, then evened out so that the blocks share out
-  // over the threads (whole blocks per thread, each GEMM on one thread) when there are enough.
+  // Blocks of tile rows whose V and M stay within kBlockBytes (output_blocks.hpp).
   const int64_t row_bytes = kPositions * (g.in_channels + g.out_channels) * t.tiles_w * int64_t{sizeof(float)};
-  const int64_t threads = num_threads();
-  int64_t size = std::clamp<int64_t>(kBlockBytes / row_bytes, 1, t.rows);
-  int64_t count = (t.rows + size - 1) / size;
-  count = std::min(t.rows, (count + threads - 1) / threads * threads);
-  size = (t.rows + count - 1) / count;
-  count = (t.rows + size - 1) / size;
-  auto run = [&](int64_t b0, int64_t b1) {
-    const HostScratch<float> v(static_cast<size_t>(kPositions * g.in_channels * size * t.tiles_w));
-    const HostScratch<float> m(static_cast<size_t>(kPositions * g.out_channels * size * t.tiles_w));
+  const OutputBlocks blocks = output_blocks(t.rows, std::clamp<int64_t>(kBlockBytes / row_bytes, 1, t.rows));
+  run_blocks(blocks, [&](int64_t b0, int64_t b1) {
+    const HostScratch<float> v(static_cast<size_t>(kPositions * g.in_channels * blocks.size * t.tiles_w));
+    const HostScratch<float> m(static_cast<size_t>(kPositions * g.out_channels * blocks.size * t.tiles_w));
     for (int64_t b = b0; b < b1; ++b) {
-      const int64_t row0 = b * size;
-      convolve_block(g, t, x, u.data(), bias, row0, std::min(size, t.rows - row0), v.data(), m.data(), out);
+      const int64_t row0 = b * blocks.size;
+      convolve_block(g, t, x, u.data(), bias, row0, std::min(blocks.size, t.rows - row0), v.data(), m.data(), out);
     }
-  };
-  if (threads > 1 && count >= threads) {
-    parallel_for(0, count, 1, run);
-  } else {
-    run(0, count);
-  }
+  });
 }
 
 }  // namespace loupe::cpu::winograd
