@@ -439,6 +439,12 @@ void conv2d_backward_weight(const ConvGeometry& g, const T* grad_out, const T* x
     depthwise::backward_weight<T>(g, grad_out, x, grad_weight);
     return;
   }
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd::applies_to_weight_gradient(g)) {  // 16 GEMMs over Winograd tiles instead of im2col's one
+      winograd::backward_weight(g, grad_out, x, grad_weight);
+      return;
+    }
+  }
   const int64_t cin = g.group_in(), cout = g.group_out(), rows = g.col_rows(), ncols = g.col_cols();
   const int64_t plane = g.height * g.width;
   const int64_t weight_size = g.out_channels * rows;

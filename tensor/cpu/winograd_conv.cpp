@@ -9,6 +9,9 @@
 //   y0 = d0 g0 + d1 g1 + d2 g2 = m0 + m1 + m2,   y1 = d1 g0 + d2 g1 + d3 g2 = m1 - m2 - m3
 // with m = (B^T d) . (G g).
 //
+// The weight gradient runs the transposed algorithm, F(3x3, 2x2), explained above backward_weight's
+// helpers below.
+//
 // Layout of one block of tiles (a block is a run of "tile rows": one row of 2x2 output tiles of
 // one image; blocks never split a tile row, so the transforms run along whole rows):
 //   V[xi] (C, P) transformed input tiles,  M[xi] (O, P) their products with U[xi] (O, C; stored by columns),
@@ -45,6 +48,15 @@ constexpr int64_t kMinChannels = 32;
 // 0.9-1.0x, and in integrated gradients (batch 25) it saves 15-20 % either way. Tiny outputs also
 // waste most of a tile (a 1x1 output uses one of its four).
 constexpr int64_t kMinOutputSide = 16;
+// The weight gradient gains from smaller outputs on: on ResNet18's 14x14 layer (256 channels) it
+// took 0.7-0.8x im2col's time, on the 7x7 one (512 channels) 0.95-1.1x (a 7x7 output wastes 23 %
+// of its 16 tiles).
+constexpr int64_t kMinWeightGradientSide = 12;
+// The weight gradient's partial sums (backward_weight): at most this many, within this many bytes,
+// over a multiple of kPartialMultiple blocks of tile rows.
+constexpr int64_t kMaxPartials = 8;
+constexpr int64_t kPartialBytes = int64_t{64} << 20;
+constexpr int64_t kPartialMultiple = 4;
 
 bool enabled_by_environment() {
   static const bool enabled = [] {
@@ -254,13 +266,133 @@ void convolve_block(const ConvGeometry& g, const Tiling& t, const float* x, cons
   });
 }
 
-}  // namespace
+// --- weight gradient, F(3x3, 2x2) ---
+//
+// The weight gradient correlates the input with the output gradient: dW[o][c][i][j] =
+// sum over images and outputs (h, w) of dy[o][h][w] x[c][h + i - pad][w + j - pad]. Per 2x2 tile
+// of dy this is the transpose of the forward algorithm (read the forward identity
+//   sum_i y_i (A^T [(G g) . (B^T d)])_i = sum_xi (A y)_xi (G g)_xi (B^T d)_xi
+// as a function of g): dg = G^T [(A y) . (B^T d)]. In two dimensions, summed over the tiles,
+//   dW[o][c] = G^T ( sum_tiles (A Y A^T)[o] . (B^T D B)[c] ) G
+// with D the same 4x4 input patch as the forward pass (so V is transform_input_row's) and Y the
+// tile's 2x2 output gradients (zero past the output's edge). Each of the 16 positions xi is a
+// GEMM over the tiles:  M[xi] (O, C) += Ud[xi] (O, P) @ V[xi]^T (P, C),  Ud = A Y A^T.
+// A y = (y0, y0 + y1, y0 - y1, -y1) and G^T m = (m0 + (m1 + m2) / 2, (m1 - m2) / 2, (m1 + m2) / 2 + m3).
 
-bool applies(const ConvGeometry& g) {
+// Ud[xi][o][p0 + tw], tw < tiles_w, for tile row th of output-gradient plane dy_plane (channel o).
+void transform_grad_row(const ConvGeometry& g, const Tiling& t, const float* dy_plane, int64_t th,
+                        std::vector<float>& scratch, float* ud, int64_t o, int64_t p_stride, int64_t p0) {
+  const int64_t tw_count = t.tiles_w, full = g.out_w / kTile;
+  if (static_cast<int64_t>(scratch.size()) < 8 * tw_count) scratch.resize(static_cast<size_t>(8 * tw_count));
+  // A y along each of the tile row's two gradient rows: comb[4 r + b][tw].
+  for (int64_t r = 0; r < kTile; ++r) {
+    float* __restrict c0 = scratch.data() + (4 * r + 0) * tw_count;
+    float* __restrict c1 = scratch.data() + (4 * r + 1) * tw_count;
+    float* __restrict c2 = scratch.data() + (4 * r + 2) * tw_count;
+    float* __restrict c3 = scratch.data() + (4 * r + 3) * tw_count;
+    const int64_t y = th * kTile + r;
+    if (y >= g.out_h) {
+      for (float* c : {c0, c1, c2, c3}) std::fill_n(c, tw_count, 0.0f);
+      continue;
+    }
+    const float* __restrict row = dy_plane + y * g.out_w;
+    for (int64_t tw = 0; tw < full; ++tw) {
+      const float y0 = row[2 * tw], y1 = row[2 * tw + 1];
+      c0[tw] = y0;
+      c1[tw] = y0 + y1;
+      c2[tw] = y0 - y1;
+      c3[tw] = -y1;
+    }
+    if (full < tw_count) {  // an odd width: the tile's second column is outside the output
+      const float y0 = row[2 * full];
+      c0[full] = c1[full] = c2[full] = y0;
+      c3[full] = 0.0f;
+    }
+  }
+  // A (...) down the columns, written to the 16 matrices.
+  const int64_t matrix = p_stride * g.out_channels;
+  for (int64_t b = 0; b < 4; ++b) {
+    const float* __restrict r0 = scratch.data() + b * tw_count;
+    const float* __restrict r1 = scratch.data() + (4 + b) * tw_count;
+    float* __restrict u0 = ud + (0 * 4 + b) * matrix + o * p_stride + p0;
+    float* __restrict u1 = ud + (1 * 4 + b) * matrix + o * p_stride + p0;
+    float* __restrict u2 = ud + (2 * 4 + b) * matrix + o * p_stride + p0;
+    float* __restrict u3 = ud + (3 * 4 + b) * matrix + o * p_stride + p0;
+    for (int64_t tw = 0; tw < tw_count; ++tw) {
+      u0[tw] = r0[tw];
+      u1[tw] = r0[tw] + r1[tw];
+      u2[tw] = r0[tw] - r1[tw];
+      u3[tw] = -r1[tw];
+    }
+  }
+}
+
+// M[xi] (O, C) (+)= Ud[xi] V[xi]^T over tile rows [row0, row0 + count): beta 0 starts the sum.
+void weight_gradient_block(const ConvGeometry& g, const Tiling& t, const float* grad_out, const float* x,
+                           int64_t row0, int64_t count, float beta, float* v, float* ud, float* m) {
+  const int64_t p = count * t.tiles_w;
+  const int64_t channels = g.in_channels, outputs = g.out_channels;
+  const int64_t in_plane = g.height * g.width, out_plane = g.out_h * g.out_w;
+  parallel_for(0, channels, 1, [&](int64_t c0, int64_t c1) {
+    RowScratch scratch(t.tiles_w);
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t r = 0; r < count; ++r) {
+        const int64_t n = (row0 + r) / t.tiles_h, th = (row0 + r) % t.tiles_h;
+        transform_input_row(g, t, x + (n * channels + c) * in_plane, th, scratch, v, c, p, r * t.tiles_w);
+      }
+    }
+  });
+  parallel_for(0, outputs, 1, [&](int64_t o0, int64_t o1) {
+    std::vector<float> scratch;
+    for (int64_t o = o0; o < o1; ++o) {
+      for (int64_t r = 0; r < count; ++r) {
+        const int64_t n = (row0 + r) / t.tiles_h, th = (row0 + r) % t.tiles_h;
+        transform_grad_row(g, t, grad_out + (n * outputs + o) * out_plane, th, scratch, ud, o, p, r * t.tiles_w);
+      }
+    }
+  });
+  for (int64_t xi = 0; xi < kPositions; ++xi) {
+    gemm<float>(outputs, channels, p, 1.0f, {ud + xi * outputs * p, p, 1}, {v + xi * channels * p, 1, p}, beta,
+                {m + xi * outputs * channels, channels, 1});
+  }
+}
+
+// grad_weight[o][c] (3x3) = G^T M[.][o][c] G, for every (o, c).
+void transform_weight_gradient(const ConvGeometry& g, const float* m, float* grad_weight) {
+  const int64_t plane = g.out_channels * g.in_channels;
+  parallel_for(0, plane, 256, [&](int64_t k0, int64_t k1) {
+    for (int64_t k = k0; k < k1; ++k) {
+      float rows[4][3];
+      for (int64_t a = 0; a < 4; ++a) {  // (. G) along each row of the 4x4
+        const float m0 = m[(a * 4 + 0) * plane + k], m1 = m[(a * 4 + 1) * plane + k];
+        const float m2 = m[(a * 4 + 2) * plane + k], m3 = m[(a * 4 + 3) * plane + k];
+        rows[a][0] = m0 + 0.5f * (m1 + m2);
+        rows[a][1] = 0.5f * (m1 - m2);
+        rows[a][2] = 0.5f * (m1 + m2) + m3;
+      }
+      float* dw = grad_weight + k * 9;  // k = o * C + c: weight (O, C, 3, 3)
+      for (int64_t j = 0; j < 3; ++j) {  // G^T (.) down the columns
+        dw[0 * 3 + j] = rows[0][j] + 0.5f * (rows[1][j] + rows[2][j]);
+        dw[1 * 3 + j] = 0.5f * (rows[1][j] - rows[2][j]);
+        dw[2 * 3 + j] = 0.5f * (rows[1][j] + rows[2][j]) + rows[3][j];
+      }
+    }
+  });
+}
+
+// The geometry Winograd computes (3x3, stride 1, no dilation or groups) with enough channels and
+// outputs of at least min_side on both sides.
+bool fits(const ConvGeometry& g, int64_t min_side) {
   return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 &&
          g.dilation_w == 1 && g.groups == 1 && g.in_channels >= kMinChannels && g.out_channels >= kMinChannels &&
-         g.out_h >= kMinOutputSide && g.out_w >= kMinOutputSide && enabled_by_environment();
+         g.out_h >= min_side && g.out_w >= min_side && enabled_by_environment();
 }
+
+}  // namespace
+
+bool applies(const ConvGeometry& g) { return fits(g, kMinOutputSide); }
+
+bool applies_to_weight_gradient(const ConvGeometry& g) { return fits(g, kMinWeightGradientSide); }
 
 void forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* out) {
   const Tiling t = tiling(g);
@@ -280,6 +412,50 @@ void forward(const ConvGeometry& g, const float* x, const float* weight, const f
       convolve_block(g, t, x, u.data(), bias, row0, std::min(blocks.size, t.rows - row0), v.data(), m.data(), out);
     }
   });
+}
+
+void backward_weight(const ConvGeometry& g, const float* grad_out, const float* x, float* grad_weight) {
+  const Tiling t = tiling(g);
+  const int64_t m_size = kPositions * g.out_channels * g.in_channels;
+  if (t.rows == 0) {  // a sum over no images
+    std::fill_n(grad_weight, g.out_channels * g.in_channels * 9, 0.0f);
+    return;
+  }
+  // The sum over tiles runs in blocks of tile rows dealt round-robin to a fixed number of partial
+  // sums; block size and partial count follow from the shape alone (never the thread count), so
+  // the summation order, and the bits, are the same for any number of threads.
+  const int64_t row_bytes = kPositions * (g.in_channels + g.out_channels) * t.tiles_w * int64_t{sizeof(float)};
+  int64_t block = std::clamp<int64_t>(kBlockBytes / row_bytes, 1, t.rows);
+  int64_t blocks = (t.rows + block - 1) / block;
+  if (blocks > 1) {  // a multiple of kPartialMultiple blocks, so that 2 or 4 threads get equal shares
+    blocks = std::min(t.rows, (blocks + kPartialMultiple - 1) / kPartialMultiple * kPartialMultiple);
+    block = (t.rows + blocks - 1) / blocks;
+    blocks = (t.rows + block - 1) / block;
+  }
+  const int64_t partials = std::max<int64_t>(
+      1, std::min({blocks, kMaxPartials, kPartialBytes / (m_size * int64_t{sizeof(float)})}));
+  const HostScratch<float> m(static_cast<size_t>(partials * m_size));
+  parallel_for(0, partials, 1, [&](int64_t q0, int64_t q1) {
+    const HostScratch<float> v(static_cast<size_t>(kPositions * g.in_channels * block * t.tiles_w));
+    const HostScratch<float> ud(static_cast<size_t>(kPositions * g.out_channels * block * t.tiles_w));
+    for (int64_t part = q0; part < q1; ++part) {
+      for (int64_t b = part; b < blocks; b += partials) {
+        const int64_t row0 = b * block;
+        weight_gradient_block(g, t, grad_out, x, row0, std::min(block, t.rows - row0), b == part ? 0.0f : 1.0f,
+                              v.data(), ud.data(), m.data() + part * m_size);
+      }
+    }
+  });
+  float* total = m.data();
+  if (partials > 1) {
+    parallel_for(0, m_size, 16384, [&](int64_t i0, int64_t i1) {
+      for (int64_t part = 1; part < partials; ++part) {
+        const float* __restrict add = m.data() + part * m_size;
+        for (int64_t i = i0; i < i1; ++i) total[i] += add[i];
+      }
+    });
+  }
+  transform_weight_gradient(g, total, grad_weight);
 }
 
 }  // namespace loupe::cpu::winograd

@@ -16,7 +16,8 @@
 // two more digits; they are not used.
 //
 // Used by tensor/cpu/fast_conv.cpp for float 3x3 stride-1 convolutions without groups or dilation
-// (the bulk of ResNet's work), forward and, through the flipped-weight route, backward-data.
+// (the bulk of ResNet's work), forward and, through the flipped-weight route, backward-data; and
+// for their weight gradients, by the same identity read the other way round (F(3x3, 2x2)).
 // Results do not depend on the thread count: every output is the same GEMM dot products
 // (fixed order over the input channels) and the same transform arithmetic however the tiles are
 // split into blocks.
@@ -34,5 +35,12 @@ bool applies(const ConvGeometry& g);
 
 // out (N, O, Ho, Wo) = conv(x, weight) + bias (bias may be null); layouts as in conv.hpp.
 void forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* out);
+
+// Whether backward_weight runs geometry g: as applies(), from outputs of 12x12 on (measured).
+bool applies_to_weight_gradient(const ConvGeometry& g);
+
+// grad_weight (O, C, 3, 3) = the weight gradient of the same convolution, by the transposed
+// algorithm F(3x3, 2x2): 16 GEMMs over the tiles (winograd_conv.cpp explains the identity).
+void backward_weight(const ConvGeometry& g, const float* grad_out, const float* x, float* grad_weight);
 
 }  // namespace loupe::cpu::winograd

@@ -542,7 +542,8 @@ TEST_CASE("fast kernels: Winograd F(2x2, 3x3) convolution matches the reference"
       {{1, 48, 18, 19}, 40, 0, 0, false},  // no padding: 16x17 output
       {{3, 32, 15, 16}, 36, 2, 1, true},   // padding beyond the kernel's reach: 17x16 output
       {{1, 33, 18, 18}, 32, 0, 0, false},  // the smallest output it takes: 16x16
-      {{2, 64, 56, 56}, 64, 1, 1, false},  // ResNet's layer1: 56 tile rows in more than one block
+      {{2, 64, 56, 56}, 64, 1, 1, false},  // ResNet's layer1: 56 tile rows in several blocks (and partial sums)
+      {{5, 32, 14, 15}, 32, 0, 1, false},  // 12x15: only the weight gradient takes it
   };
   for (const Case& c : cases) {
     Conv2dParams p;
@@ -558,7 +559,8 @@ TEST_CASE("fast kernels: Winograd F(2x2, 3x3) convolution matches the reference"
     g.out_channels = c.out_channels, g.kernel_h = g.kernel_w = 3, g.stride_h = g.stride_w = 1;
     g.pad_h = c.pad_h, g.pad_w = c.pad_w, g.dilation_h = g.dilation_w = 1, g.groups = 1;
     g.out_h = g.height + 2 * c.pad_h - 2, g.out_w = g.width + 2 * c.pad_w - 2;
-    REQUIRE_MESSAGE(cpu::winograd::applies(g), ctx);
+    REQUIRE_MESSAGE(cpu::winograd::applies_to_weight_gradient(g), ctx);
+    CHECK(cpu::winograd::applies(g) == (g.out_h >= 16 && g.out_w >= 16));
 
     // Outputs are sums of 9 C products of values in [-1, 1]: a tolerance relative to their scale,
     // 1e-6 of sqrt(9 C) (a float sum of that many terms rounds at a few 1e-7 of it).
@@ -570,6 +572,10 @@ TEST_CASE("fast kernels: Winograd F(2x2, 3x3) convolution matches the reference"
     auto bwd_x = [&] { return ops::conv2d_backward_input(grad, w, x.shape(), p); };
     const double scale_x = std::sqrt(9.0 * static_cast<double>(c.out_channels));
     check_close(same_for_1_and_2_threads(bwd_x, ctx), with_reference(bwd_x), 1e-6 * scale_x, 0.0, ctx + " backward-data");
+    // The weight gradient sums over every output position of every image.
+    auto bwd_w = [&] { return ops::conv2d_backward_weight(grad, x, w_shape, p); };
+    const double scale_w = std::sqrt(static_cast<double>(y.numel() / c.out_channels));
+    check_close(same_for_1_and_2_threads(bwd_w, ctx), with_reference(bwd_w), 1e-6 * scale_w, 0.0, ctx + " backward-weight");
   }
   // Not for what it cannot do: strides, dilation, groups, other kernels, few channels, double.
   cpu::ConvGeometry g{};
@@ -615,6 +621,24 @@ TEST_CASE("fast kernels: Winograd's rounding error stays within twice the direct
     INFO(channels, " channels ", side, "x", side, ": winograd ", winograd_error, ", direct ", direct_error);
     CHECK(winograd_error < 2.0 * direct_error);
     CHECK(winograd_error < 1e-6);
+
+    // The weight gradient (F(3x3, 2x2)): a sum over all side^2 outputs per weight.
+    const Tensor grad = random_tensor({1, channels, side, side}, DType::f32, -1.0, 1.0, 87);
+    const Shape w_shape = w.shape();
+    const auto exact_w = values(ops::conv2d_backward_weight(ops::to_dtype(grad, DType::f64), ops::to_dtype(x, DType::f64),
+                                                            w_shape, p));
+    const auto winograd_w = values(ops::conv2d_backward_weight(grad, x, w_shape, p));
+    const auto direct_w = values(with_reference([&] { return ops::conv2d_backward_weight(grad, x, w_shape, p); }));
+    double winograd_w_error = 0, direct_w_error = 0, norm_w = 0;
+    for (size_t i = 0; i < exact_w.size(); ++i) {
+      winograd_w_error += (winograd_w[i] - exact_w[i]) * (winograd_w[i] - exact_w[i]);
+      direct_w_error += (direct_w[i] - exact_w[i]) * (direct_w[i] - exact_w[i]);
+      norm_w += exact_w[i] * exact_w[i];
+    }
+    winograd_w_error = std::sqrt(winograd_w_error / norm_w), direct_w_error = std::sqrt(direct_w_error / norm_w);
+    INFO("weight gradient: winograd ", winograd_w_error, ", direct ", direct_w_error);
+    CHECK(winograd_w_error < 2.0 * direct_w_error);
+    CHECK(winograd_w_error < 1e-6);
   }
 }
 
