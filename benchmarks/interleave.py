@@ -33,10 +33,10 @@ from compare import cpu_model  # the same CPU name compare.py prints in its head
 class Worker:
     """One side's worker process: requests on its stdin, one JSON line per answer on its stdout."""
 
-    def __init__(self, side, command, env):
+    def __init__(self, side, command, env, stderr=None):
         self.side = side
-        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-                                        bufsize=1)
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, env=env,
+                                        text=True, bufsize=1)
 
     def ask(self, request):
         self.process.stdin.write(request + "\n")

@@ -207,6 +207,16 @@ constexpr int kMaxTile = 16 * 64;
 // Below this many multiply-adds the whole product runs on the calling thread.
 constexpr int64_t kParallelMinWork = 64 * 64 * 64;
 
+// LOUPE_GEMM_SHARED_PANEL=0 makes every thread generate its own copy of a packer's B (see
+// pack_shared_b): for A/B measurements.
+bool shared_panels_enabled() {
+  static const bool enabled = [] {
+    const char* env = std::getenv("LOUPE_GEMM_SHARED_PANEL");
+    return env == nullptr || std::strcmp(env, "0") != 0;
+  }();
+  return enabled;
+}
+
 // A per-thread packing buffer, 64-byte aligned, grown on demand and kept for the next call.
 template <typename T>
 T* scratch(int slot, int64_t count) {
@@ -214,7 +224,7 @@ T* scratch(int slot, int64_t count) {
     std::unique_ptr<T[]> storage;
     int64_t capacity = 0;
   };
-  thread_local Buffer buffers[2];
+  thread_local Buffer buffers[3];  // slots: 0 packed A, 1 packed B, 2 a B shared by all threads (pack_shared_b)
   Buffer& buf = buffers[slot];
   constexpr int64_t kPad = 64 / sizeof(T);
   if (buf.capacity < count) {
@@ -408,10 +418,23 @@ int64_t depth_block(int64_t k, int64_t kc_max) {
   return std::min(kc_max, (kc + 7) / 8 * 8);
 }
 
-// Rows [m0, m1) x columns [n0, n1) of C, over the whole depth, on the calling thread.
+// B packed whole by a packer (gemm_packed_b), ahead of the threads' slabs, so that each thread
+// reads it instead of generating its own copy (gemm_packed). Depth block pc (whose size is kc)
+// starts at pc * padded and holds the slivers of all padded columns in order: columns
+// [j, j + nr) of that block start at pc * padded + j * kc.
+template <typename T>
+struct SharedPanel {
+  const T* data = nullptr;  // null: each thread packs its own blocks of B
+  int64_t padded = 0;       // columns of B, rounded up to whole slivers
+  const T* block(int64_t pc, int64_t first, int64_t kc) const { return data + pc * padded + first * kc; }
+};
+
+// Rows [m0, m1) x columns [n0, n1) of C, over the whole depth, on the calling thread. A shared B
+// (gemm_packed) is read in place; the slab then spans all of its columns.
 template <typename T>
 void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, T alpha,
-               MatrixRef<const T> a, MatrixRef<const T> b, const GemmPackB<T>* packer, T beta, MatrixRef<T> c) {
+               MatrixRef<const T> a, MatrixRef<const T> b, const GemmPackB<T>* packer, T beta, MatrixRef<T> c,
+               SharedPanel<T> shared_b = {}) {
   const int mr = ks.mr, nr = ks.nr;
   const int64_t kc_block = depth_block(k, ks.kc);
   // Whole slivers per block, so every packed sliver fits its buffer.
@@ -419,8 +442,8 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
   const int64_t nc_step = std::max<int64_t>(nr, ks.nc / nr * nr);
   const int64_t mc_max = std::min(mc_step, (m1 - m0 + mr - 1) / mr * mr);
   const int64_t nc_max = std::min(nc_step, (n1 - n0 + nr - 1) / nr * nr);
-  T* packed_a = scratch<T>(0, mc_max * kc_block);
-  T* packed_b = scratch<T>(1, nc_max * kc_block);
+  T* const packed_a = scratch<T>(0, mc_max * kc_block);
+  T* const own_b = shared_b.data == nullptr ? scratch<T>(1, nc_max * kc_block) : nullptr;
   alignas(64) T tile[kMaxTile];
   const bool c_rows_contiguous = c.col_stride == 1;
 
@@ -428,10 +451,13 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
     const int64_t nc = std::min(nc_step, n1 - jc);
     for (int64_t pc = 0; pc < k; pc += kc_block) {
       const int64_t kc = std::min(kc_block, k - pc);
-      if (packer != nullptr) {
-        (*packer)(pc, kc, jc, nc, nr, packed_b);
+      const T* packed_b = own_b;
+      if (shared_b.data != nullptr) {
+        packed_b = shared_b.block(pc, jc, kc);
+      } else if (packer != nullptr) {
+        (*packer)(pc, kc, jc, nc, nr, own_b);
       } else {
-        pack_b<T>(nr, kc, nc, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, packed_b);
+        pack_b<T>(nr, kc, nc, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, own_b);
       }
       // Later depth blocks add onto what the first one stored.
       const T block_beta = pc == 0 ? beta : T(1);
@@ -458,23 +484,55 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
   }
 }
 
+// When C is cut into row slabs, every thread needs all of B. A B that a packer generates (a
+// convolution's im2col, gemm_packed_b) is then generated once, by all threads together, instead
+// of once per thread: on ResNet18's 7x7 layers (B 4608 x 392) the duplicate cost a tenth of the
+// convolution's time. A B that is only copied is not shared: its per-thread blocks, packed just
+// before use, stay in L2 where a whole shared panel comes from L3 (measured 1-2 % slower on
+// square SGEMMs). Nor is a panel past kSharedPanelBytes.
+constexpr int64_t kSharedPanelBytes = int64_t{32} << 20;
+
+template <typename T>
+SharedPanel<T> pack_shared_b(const KernelSpec<T>& ks, int64_t n, int64_t k, const GemmPackB<T>& packer, int64_t parts) {
+  const int64_t slivers = (n + ks.nr - 1) / ks.nr, padded = slivers * ks.nr;
+  if (padded * k * static_cast<int64_t>(sizeof(T)) > kSharedPanelBytes) return {};
+  T* data = scratch<T>(2, padded * k);
+  const int64_t kc_block = depth_block(k, ks.kc);
+  const int64_t depth_blocks = (k + kc_block - 1) / kc_block;
+  // Tasks: (depth block, run of slivers), `parts` runs per depth block.
+  const int64_t runs = std::min(parts, slivers);
+  parallel_for(0, depth_blocks * runs, 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pc = t / runs * kc_block, kc = std::min(kc_block, k - pc), run = t % runs;
+      const int64_t first = slivers * run / runs * ks.nr, last = std::min(n, slivers * (run + 1) / runs * ks.nr);
+      packer(pc, kc, first, last - first, ks.nr, data + pc * padded + first * kc);
+    }
+  });
+  return {data, padded};
+}
+
 template <typename T>
 void gemm_packed(const KernelSpec<T>& ks, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
                  MatrixRef<const T> b, T beta, MatrixRef<T> c, const GemmPackB<T>* packer = nullptr) {
   // Cut C into `parts` slabs along its longer side (in whole register tiles), one per thread.
-  // Each thread packs its own A and B blocks, so the threads never wait on each other.
+  // Each thread packs its own A and B blocks (but see pack_shared_b), so the threads never wait on
+  // each other.
   const int64_t tiles_m = (m + ks.mr - 1) / ks.mr;
   const int64_t tiles_n = (n + ks.nr - 1) / ks.nr;
   const bool split_n = tiles_n * ks.nr >= tiles_m * ks.mr;
   const int64_t tiles = split_n ? tiles_n : tiles_m;
   const int64_t parts = m * n * k < kParallelMinWork ? 1 : std::min<int64_t>(num_threads(), tiles);
+  SharedPanel<T> shared_b;
+  if (parts > 1 && !split_n && packer != nullptr && shared_panels_enabled()) {
+    shared_b = pack_shared_b<T>(ks, n, k, *packer, parts);
+  }
   parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t part = p0; part < p1; ++part) {
       const int64_t t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
       if (split_n) {
-        gemm_slab<T>(ks, 0, m, t0 * ks.nr, std::min(n, t1 * ks.nr), k, alpha, a, b, packer, beta, c);
+        gemm_slab<T>(ks, 0, m, t0 * ks.nr, std::min(n, t1 * ks.nr), k, alpha, a, b, packer, beta, c, shared_b);
       } else {
-        gemm_slab<T>(ks, t0 * ks.mr, std::min(m, t1 * ks.mr), 0, n, k, alpha, a, b, packer, beta, c);
+        gemm_slab<T>(ks, t0 * ks.mr, std::min(m, t1 * ks.mr), 0, n, k, alpha, a, b, packer, beta, c, shared_b);
       }
     }
   });
