@@ -207,8 +207,8 @@ constexpr int kMaxTile = 16 * 64;
 // Below this many multiply-adds the whole product runs on the calling thread.
 constexpr int64_t kParallelMinWork = 64 * 64 * 64;
 
-// LOUPE_GEMM_SHARED_PANEL=0 makes every thread generate its own copy of a packer's B (see
-// pack_shared_b): for A/B measurements.
+// LOUPE_GEMM_SHARED_PANEL=0 makes every thread produce its own copy of a produced operand (see
+// pack_shared): for A/B measurements.
 bool shared_panels_enabled() {
   static const bool enabled = [] {
     const char* env = std::getenv("LOUPE_GEMM_SHARED_PANEL");
@@ -224,7 +224,7 @@ T* scratch(int slot, int64_t count) {
     std::unique_ptr<T[]> storage;
     int64_t capacity = 0;
   };
-  thread_local Buffer buffers[3];  // slots: 0 packed A, 1 packed B, 2 a B shared by all threads (pack_shared_b)
+  thread_local Buffer buffers[3];  // slots: 0 packed A, 1 packed B, 2 an operand shared by all threads (pack_shared)
   Buffer& buf = buffers[slot];
   constexpr int64_t kPad = 64 / sizeof(T);
   if (buf.capacity < count) {
@@ -418,14 +418,21 @@ int64_t depth_block(int64_t k, int64_t kc_max) {
   return std::min(kc_max, (kc + 7) / 8 * 8);
 }
 
-// B packed whole by a packer (gemm_packed_b), ahead of the threads' slabs, so that each thread
-// reads it instead of generating its own copy (gemm_packed). Depth block pc (whose size is kc)
-// starts at pc * padded and holds the slivers of all padded columns in order: columns
-// [j, j + nr) of that block start at pc * padded + j * kc.
+// The operands that a caller produces itself (gemm_produced); null: read from the matrix.
+template <typename T>
+struct Producers {
+  const GemmPackA<T>* a = nullptr;
+  const GemmPackB<T>* b = nullptr;
+};
+
+// An operand produced whole (gemm_produced), ahead of the threads' slabs, so that each thread
+// reads it instead of producing its own copy (gemm_packed). Depth block pc (whose size is kc)
+// starts at pc * padded and holds the slivers of all padded rows of A (columns of B) in order:
+// rows (columns) [i, i + mr) of that block start at pc * padded + i * kc.
 template <typename T>
 struct SharedPanel {
-  const T* data = nullptr;  // null: each thread packs its own blocks of B
-  int64_t padded = 0;       // columns of B, rounded up to whole slivers
+  const T* data = nullptr;  // null: each thread packs its own blocks of this operand
+  int64_t padded = 0;       // rows of A (columns of B), rounded up to whole slivers
   const T* block(int64_t pc, int64_t first, int64_t kc) const { return data + pc * padded + first * kc; }
 };
 
@@ -433,8 +440,8 @@ struct SharedPanel {
 // (gemm_packed) is read in place; the slab then spans all of its columns.
 template <typename T>
 void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, T alpha,
-               MatrixRef<const T> a, MatrixRef<const T> b, const GemmPackB<T>* packer, T beta, MatrixRef<T> c,
-               SharedPanel<T> shared_b = {}) {
+               MatrixRef<const T> a, MatrixRef<const T> b, Producers<T> producers, T beta, MatrixRef<T> c,
+               SharedPanel<T> shared_a = {}, SharedPanel<T> shared_b = {}) {
   const int mr = ks.mr, nr = ks.nr;
   const int64_t kc_block = depth_block(k, ks.kc);
   // Whole slivers per block, so every packed sliver fits its buffer.
@@ -442,7 +449,7 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
   const int64_t nc_step = std::max<int64_t>(nr, ks.nc / nr * nr);
   const int64_t mc_max = std::min(mc_step, (m1 - m0 + mr - 1) / mr * mr);
   const int64_t nc_max = std::min(nc_step, (n1 - n0 + nr - 1) / nr * nr);
-  T* const packed_a = scratch<T>(0, mc_max * kc_block);
+  T* const own_a = shared_a.data == nullptr ? scratch<T>(0, mc_max * kc_block) : nullptr;
   T* const own_b = shared_b.data == nullptr ? scratch<T>(1, nc_max * kc_block) : nullptr;
   alignas(64) T tile[kMaxTile];
   const bool c_rows_contiguous = c.col_stride == 1;
@@ -454,8 +461,8 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
       const T* packed_b = own_b;
       if (shared_b.data != nullptr) {
         packed_b = shared_b.block(pc, jc, kc);
-      } else if (packer != nullptr) {
-        (*packer)(pc, kc, jc, nc, nr, own_b);
+      } else if (producers.b != nullptr) {
+        (*producers.b)(pc, kc, jc, nc, nr, own_b);
       } else {
         pack_b<T>(nr, kc, nc, {b.data + pc * b.row_stride + jc * b.col_stride, b.row_stride, b.col_stride}, own_b);
       }
@@ -463,7 +470,14 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
       const T block_beta = pc == 0 ? beta : T(1);
       for (int64_t ic = m0; ic < m1; ic += mc_step) {
         const int64_t mc = std::min(mc_step, m1 - ic);
-        pack_a<T>(mr, mc, kc, {a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, packed_a);
+        const T* packed_a = own_a;
+        if (shared_a.data != nullptr) {
+          packed_a = shared_a.block(pc, ic, kc);
+        } else if (producers.a != nullptr) {
+          (*producers.a)(ic, mc, pc, kc, mr, own_a);
+        } else {
+          pack_a<T>(mr, mc, kc, {a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, own_a);
+        }
         for (int64_t jr = 0; jr < nc; jr += nr) {
           const int64_t cols = std::min<int64_t>(nr, nc - jr);
           const T* b_sliver = packed_b + jr * kc;
@@ -484,17 +498,20 @@ void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int6
   }
 }
 
-// When C is cut into row slabs, every thread needs all of B. A B that a packer generates (a
-// convolution's im2col, gemm_packed_b) is then generated once, by all threads together, instead
-// of once per thread: on ResNet18's 7x7 layers (B 4608 x 392) the duplicate cost a tenth of the
-// convolution's time. A B that is only copied is not shared: its per-thread blocks, packed just
-// before use, stay in L2 where a whole shared panel comes from L3 (measured 1-2 % slower on
-// square SGEMMs). Nor is a panel past kSharedPanelBytes.
+// Every slab needs all of one operand: B when C is cut into row slabs, A when into column slabs.
+// When a producer generates that operand (a convolution's im2col for B, its flipped weights for
+// A: gemm_produced), it is generated once, whole, by all threads together, instead of once per
+// thread: on ResNet18's 7x7 layers (B 4608 x 392) the duplicate cost a tenth of the
+// convolution's time. An operand that is only copied is not shared: its per-thread blocks,
+// packed just before use, stay in L2 where a whole shared panel comes from L3 (measured 1-2 %
+// slower on square SGEMMs). Nor is a panel past kSharedPanelBytes.
 constexpr int64_t kSharedPanelBytes = int64_t{32} << 20;
 
 template <typename T>
-SharedPanel<T> pack_shared_b(const KernelSpec<T>& ks, int64_t n, int64_t k, const GemmPackB<T>& packer, int64_t parts) {
-  const int64_t slivers = (n + ks.nr - 1) / ks.nr, padded = slivers * ks.nr;
+SharedPanel<T> pack_shared(const KernelSpec<T>& ks, int64_t extent, int64_t k, const GemmPackA<T>* produce_a,
+                           const GemmPackB<T>* produce_b, int64_t parts) {
+  const int width = produce_a != nullptr ? ks.mr : ks.nr;
+  const int64_t slivers = (extent + width - 1) / width, padded = slivers * width;
   if (padded * k * static_cast<int64_t>(sizeof(T)) > kSharedPanelBytes) return {};
   T* data = scratch<T>(2, padded * k);
   const int64_t kc_block = depth_block(k, ks.kc);
@@ -504,8 +521,13 @@ SharedPanel<T> pack_shared_b(const KernelSpec<T>& ks, int64_t n, int64_t k, cons
   parallel_for(0, depth_blocks * runs, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t pc = t / runs * kc_block, kc = std::min(kc_block, k - pc), run = t % runs;
-      const int64_t first = slivers * run / runs * ks.nr, last = std::min(n, slivers * (run + 1) / runs * ks.nr);
-      packer(pc, kc, first, last - first, ks.nr, data + pc * padded + first * kc);
+      const int64_t first = slivers * run / runs * width, last = std::min(extent, slivers * (run + 1) / runs * width);
+      T* dst = data + pc * padded + first * kc;
+      if (produce_a != nullptr) {
+        (*produce_a)(first, last - first, pc, kc, width, dst);
+      } else {
+        (*produce_b)(pc, kc, first, last - first, width, dst);
+      }
     }
   });
   return {data, padded};
@@ -513,7 +535,7 @@ SharedPanel<T> pack_shared_b(const KernelSpec<T>& ks, int64_t n, int64_t k, cons
 
 template <typename T>
 void gemm_packed(const KernelSpec<T>& ks, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
-                 MatrixRef<const T> b, T beta, MatrixRef<T> c, const GemmPackB<T>* packer = nullptr) {
+                 MatrixRef<const T> b, T beta, MatrixRef<T> c, Producers<T> producers = {}) {
   // Cut C into `parts` slabs along its longer side (in whole register tiles), one per thread.
   // Each thread packs its own A and B blocks (but see pack_shared_b), so the threads never wait on
   // each other.
@@ -522,17 +544,20 @@ void gemm_packed(const KernelSpec<T>& ks, int64_t m, int64_t n, int64_t k, T alp
   const bool split_n = tiles_n * ks.nr >= tiles_m * ks.mr;
   const int64_t tiles = split_n ? tiles_n : tiles_m;
   const int64_t parts = m * n * k < kParallelMinWork ? 1 : std::min<int64_t>(num_threads(), tiles);
-  SharedPanel<T> shared_b;
-  if (parts > 1 && !split_n && packer != nullptr && shared_panels_enabled()) {
-    shared_b = pack_shared_b<T>(ks, n, k, *packer, parts);
+  SharedPanel<T> shared_a, shared_b;
+  if (parts > 1 && shared_panels_enabled()) {
+    if (split_n && producers.a != nullptr) shared_a = pack_shared<T>(ks, m, k, producers.a, nullptr, parts);
+    if (!split_n && producers.b != nullptr) shared_b = pack_shared<T>(ks, n, k, nullptr, producers.b, parts);
   }
   parallel_for(0, parts, 1, [&](int64_t p0, int64_t p1) {
     for (int64_t part = p0; part < p1; ++part) {
       const int64_t t0 = tiles * part / parts, t1 = tiles * (part + 1) / parts;
       if (split_n) {
-        gemm_slab<T>(ks, 0, m, t0 * ks.nr, std::min(n, t1 * ks.nr), k, alpha, a, b, packer, beta, c, shared_b);
+        gemm_slab<T>(ks, 0, m, t0 * ks.nr, std::min(n, t1 * ks.nr), k, alpha, a, b, producers, beta, c, shared_a,
+                     shared_b);
       } else {
-        gemm_slab<T>(ks, t0 * ks.mr, std::min(m, t1 * ks.mr), 0, n, k, alpha, a, b, packer, beta, c, shared_b);
+        gemm_slab<T>(ks, t0 * ks.mr, std::min(m, t1 * ks.mr), 0, n, k, alpha, a, b, producers, beta, c, shared_a,
+                     shared_b);
       }
     }
   });
@@ -614,25 +639,40 @@ void gemm_pack_b_block(int nr, int64_t kc, int64_t nc, MatrixRef<const T> b, T* 
 }
 
 template <typename T>
-void gemm_packed_b(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, const GemmPackB<T>& pack_b, T beta,
-                   MatrixRef<T> c) {
-  LOUPE_CHECK(c.col_stride == 1, "gemm_packed_b: C must have unit column stride");
+void gemm_produced(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, const GemmPackA<T>* pack_a,
+                   MatrixRef<const T> b, const GemmPackB<T>* pack_b, T beta, MatrixRef<T> c) {
+  LOUPE_CHECK(c.col_stride == 1, "gemm_produced: C must have unit column stride");
   if (m == 0 || n == 0) return;
   GemmKernel kernel = gemm_selected_kernel();
   if (kernel == GemmKernel::reference) {
-    // The reference loop wants B as a matrix: let the packer write it with slivers of one column
-    // (packed[j * k + p] = B(p, j), i.e. B column-major).
-    std::vector<T> whole(static_cast<size_t>(k * n));
-    if (k > 0) pack_b(0, k, 0, n, 1, whole.data());
-    gemm_reference<T>(m, n, k, alpha, a, {whole.data(), 1, k}, beta, c);
+    // The reference loop wants matrices: the producers write them whole with slivers of one row
+    // of A (packed[i * k + p] = A(i, p): row-major) and one column of B (packed[j * k + p] =
+    // B(p, j): column-major).
+    std::vector<T> whole_a, whole_b;
+    if (pack_a != nullptr) {
+      whole_a.resize(static_cast<size_t>(m * k));
+      if (k > 0) (*pack_a)(0, m, 0, k, 1, whole_a.data());
+      a = {whole_a.data(), k, 1};
+    }
+    if (pack_b != nullptr) {
+      whole_b.resize(static_cast<size_t>(k * n));
+      if (k > 0) (*pack_b)(0, k, 0, n, 1, whole_b.data());
+      b = {whole_b.data(), 1, k};
+    }
+    gemm_reference<T>(m, n, k, alpha, a, b, beta, c);
     return;
   }
   if (k == 0) {
     gemm_detail::scale_c(m, n, beta, c);
     return;
   }
-  gemm_detail::gemm_packed<T>(gemm_detail::kernel_spec<T>(kernel), m, n, k, alpha, a, {nullptr, 0, 0}, beta, c,
-                              &pack_b);
+  gemm_detail::gemm_packed<T>(gemm_detail::kernel_spec<T>(kernel), m, n, k, alpha, a, b, beta, c, {pack_a, pack_b});
+}
+
+template <typename T>
+void gemm_packed_b(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, const GemmPackB<T>& pack_b, T beta,
+                   MatrixRef<T> c) {
+  gemm_produced<T>(m, n, k, alpha, a, nullptr, {nullptr, 0, 0}, &pack_b, beta, c);
 }
 
 template void gemm<float>(int64_t, int64_t, int64_t, float, MatrixRef<const float>, MatrixRef<const float>, float,
@@ -641,6 +681,11 @@ template void gemm<double>(int64_t, int64_t, int64_t, double, MatrixRef<const do
                            double, MatrixRef<double>);
 template void gemm_pack_b_block<float>(int, int64_t, int64_t, MatrixRef<const float>, float*);
 template void gemm_pack_b_block<double>(int, int64_t, int64_t, MatrixRef<const double>, double*);
+template void gemm_produced<float>(int64_t, int64_t, int64_t, float, MatrixRef<const float>, const GemmPackA<float>*,
+                                   MatrixRef<const float>, const GemmPackB<float>*, float, MatrixRef<float>);
+template void gemm_produced<double>(int64_t, int64_t, int64_t, double, MatrixRef<const double>,
+                                    const GemmPackA<double>*, MatrixRef<const double>, const GemmPackB<double>*, double,
+                                    MatrixRef<double>);
 template void gemm_packed_b<float>(int64_t, int64_t, int64_t, float, MatrixRef<const float>, const GemmPackB<float>&,
                                    float, MatrixRef<float>);
 template void gemm_packed_b<double>(int64_t, int64_t, int64_t, double, MatrixRef<const double>,

@@ -84,7 +84,10 @@ Tiling tiling(const ConvGeometry& g) {
 // the transform runs across the filters in vector registers and each of the 16 results is one
 // contiguous store (a filter at a time made 16 scattered stores per filter, and cost more than
 // the GEMMs on the deep layers).
-void transform_weights(const ConvGeometry& g, const float* weight, float* u) {
+// With `flipped`, weight holds the convolution whose input gradient g computes, (C, O, 3, 3) in
+// g's terms: filter (o, c) is then weight[c][o] with its 9 taps reversed (conv2d_backward_input),
+// read so here instead of from a flipped copy.
+void transform_weights(const ConvGeometry& g, const float* weight, bool flipped, float* u) {
   constexpr int64_t kLanes = 16;
   const int64_t plane = g.out_channels * g.in_channels;
   const int64_t groups_of_lanes = (plane + kLanes - 1) / kLanes;
@@ -94,8 +97,12 @@ void transform_weights(const ConvGeometry& g, const float* weight, float* u) {
       const int64_t k0 = q * kLanes, lanes = std::min(kLanes, plane - k0);
       // Lane l is filter k = k0 + l in (c, o) order: input channel k / O, output channel k % O.
       for (int64_t l = 0; l < kLanes; ++l) {
-        const int64_t k = k0 + l, filter = (k % g.out_channels) * g.in_channels + k / g.out_channels;
-        for (int j = 0; j < 9; ++j) taps[j][l] = l < lanes ? weight[filter * 9 + j] : 0.0f;
+        const int64_t k = k0 + l, o = k % g.out_channels, c = k / g.out_channels;
+        if (flipped) {
+          for (int j = 0; j < 9; ++j) taps[j][l] = l < lanes ? weight[(c * g.out_channels + o) * 9 + 8 - j] : 0.0f;
+        } else {
+          for (int j = 0; j < 9; ++j) taps[j][l] = l < lanes ? weight[(o * g.in_channels + c) * 9 + j] : 0.0f;
+        }
       }
       for (int j = 0; j < 3; ++j) {  // G g: combinations of the filter's rows
         for (int64_t l = 0; l < kLanes; ++l) {
@@ -394,13 +401,14 @@ bool applies(const ConvGeometry& g) { return fits(g, kMinOutputSide); }
 
 bool applies_to_weight_gradient(const ConvGeometry& g) { return fits(g, kMinWeightGradientSide); }
 
-void forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* out) {
+void forward(const ConvGeometry& g, const float* x, const float* weight, bool weights_flipped, const float* bias,
+             float* out) {
   const Tiling t = tiling(g);
   if (t.rows == 0) return;
   // Scratch from the host allocator (host_allocator.hpp): std::vector's zero-filling and fresh
   // pages cost as much as the GEMMs on a batch of 8.
   const HostScratch<float> u(static_cast<size_t>(kPositions * g.out_channels * g.in_channels));
-  transform_weights(g, weight, u.data());
+  transform_weights(g, weight, weights_flipped, u.data());
   // Blocks of tile rows whose V and M stay within kBlockBytes (output_blocks.hpp).
   const int64_t row_bytes = kPositions * (g.in_channels + g.out_channels) * t.tiles_w * int64_t{sizeof(float)};
   const OutputBlocks blocks = output_blocks(t.rows, std::clamp<int64_t>(kBlockBytes / row_bytes, 1, t.rows));

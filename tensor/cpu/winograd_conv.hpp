@@ -33,8 +33,11 @@ namespace loupe::cpu::winograd {
 // 16x16 (measured, see winograd_conv.cpp). LOUPE_CONV_WINOGRAD=0 turns it off (benchmarks compare both).
 bool applies(const ConvGeometry& g);
 
-// out (N, O, Ho, Wo) = conv(x, weight) + bias (bias may be null); layouts as in conv.hpp.
-void forward(const ConvGeometry& g, const float* x, const float* weight, const float* bias, float* out);
+// out (N, O, Ho, Wo) = conv(x, weight) + bias (bias may be null); layouts as in conv.hpp. With
+// weights_flipped, weight is (C, O, 3, 3): the convolution whose input gradient g computes
+// (backward-data as a forward convolution), read with its taps reversed and channels swapped.
+void forward(const ConvGeometry& g, const float* x, const float* weight, bool weights_flipped, const float* bias,
+             float* out);
 
 // Whether backward_weight runs geometry g: as applies(), from outputs of 12x12 on (measured).
 bool applies_to_weight_gradient(const ConvGeometry& g);

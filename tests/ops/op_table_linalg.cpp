@@ -276,6 +276,59 @@ TEST_CASE("gemm_packed_b: B from a packing callback gives the same bits as gemm 
   }
 }
 
+TEST_CASE("gemm_produced: A and B from producers give the same bits as gemm on the matrices") {
+  // Producers that read ordinary row-major matrices; the convolutions' producers (im2col, flipped
+  // weights) are tested through the convolution tests. Shapes: with two threads C is cut into
+  // row slabs (B produced once and shared; more columns than one column block) or column slabs
+  // (A shared; more rows than one row block); edge slivers, several depth blocks; A alone, B
+  // alone and both produced.
+  for (const auto& mnk : {std::array<int64_t, 3>{2300, 2100, 40}, std::array<int64_t, 3>{300, 750, 290},
+                          std::array<int64_t, 3>{301, 45, 300}, std::array<int64_t, 3>{5, 3, 1}}) {
+    const int64_t m = mnk[0], n = mnk[1], k = mnk[2];
+    const auto av = values(random_tensor({m, k}, DType::f32, -1, 1, 93));
+    const auto bv = values(random_tensor({k, n}, DType::f32, -1, 1, 94));
+    std::vector<float> a(av.begin(), av.end()), b(bv.begin(), bv.end());
+    const cpu::GemmPackA<float> produce_a = [&](int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* packed) {
+      for (int64_t s = 0; s * mr < mc; ++s) {
+        for (int64_t p = 0; p < kc; ++p) {
+          for (int64_t i = 0; i < mr; ++i) {
+            const int64_t row = s * mr + i;
+            packed[(s * kc + p) * mr + i] = row < mc ? a[size_t((i0 + row) * k + p0 + p)] : 0.0f;
+          }
+        }
+      }
+    };
+    const cpu::GemmPackB<float> produce_b = [&](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* packed) {
+      for (int64_t s = 0; s * nr < nc; ++s) {
+        for (int64_t p = 0; p < kc; ++p) {
+          for (int64_t j = 0; j < nr; ++j) {
+            const int64_t col = s * nr + j;
+            packed[(s * kc + p) * nr + j] = col < nc ? b[size_t((p0 + p) * n + j0 + col)] : 0.0f;
+          }
+        }
+      }
+    };
+    std::vector<float> expected(size_t(m * n), 0.5f), got = expected;
+    cpu::gemm<float>(m, n, k, 1.5f, {a.data(), k, 1}, {b.data(), n, 1}, 0.25f, {expected.data(), n, 1});
+    const int threads = num_threads();
+    for (int t : {1, std::max(threads, 2)}) {
+      set_num_threads(t);
+      for (int which = 1; which <= 3; ++which) {  // 1: A produced, 2: B produced, 3: both
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(t);
+        CAPTURE(which);
+        std::fill(got.begin(), got.end(), 0.5f);
+        const bool pa = which & 1, pb = which & 2;
+        cpu::gemm_produced<float>(m, n, k, 1.5f, {pa ? nullptr : a.data(), k, 1}, pa ? &produce_a : nullptr,
+                                  {pb ? nullptr : b.data(), n, 1}, pb ? &produce_b : nullptr, 0.25f, {got.data(), n, 1});
+        CHECK(got == expected);
+      }
+    }
+    set_num_threads(threads);
+  }
+}
+
 TEST_CASE("gemm: the CPU model and the per-vendor kernel choice") {
   const cpu::CpuModel model = cpu::cpu_model();
   CAPTURE(model.vendor);
