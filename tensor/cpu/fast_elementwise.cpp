@@ -499,6 +499,13 @@ inline void max_window(const T* src, int64_t in_w, int64_t h0, int64_t h1, int64
   }
 }
 
+// src[0], src[2], ..., src[14] of the 16 floats lo:hi: the shuffle gives [s0 s2 s8 s10 | s4 s6 s12
+// s14], the permute swaps the middle 64-bit pairs into order.
+inline V even_floats(V lo, V hi) {
+  const V evens = _mm256_shuffle_ps(lo, hi, 0x88);
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(evens), 0xD8));
+}
+
 // Float32, 8 interior output columns at a time: lane k holds output column ow + k, and every lane
 // visits its taps in the reference's order with its rule, so results are identical. Returns the
 // first column left for the scalar loop.
@@ -506,6 +513,7 @@ inline int64_t max_pool_8_columns(const float* src, const PoolWindow& p, int64_t
                                   int64_t ow_hi, float* o, int64_t* ix) {
   if (p.in_h * p.in_w >= (int64_t{1} << 31) / 2) return ow_lo;  // lane indices are int32
   const int s = static_cast<int>(p.stride_w);
+  const int64_t plane = p.in_h * p.in_w;
   const __m256i lane_cols = _mm256_setr_epi32(0, s, 2 * s, 3 * s, 4 * s, 5 * s, 6 * s, 7 * s);
   int64_t ow = ow_lo;
   for (; ow + 8 <= ow_hi; ow += 8) {
@@ -515,7 +523,11 @@ inline int64_t max_pool_8_columns(const float* src, const PoolWindow& p, int64_t
     for (int64_t h = h0; h < h1; ++h) {
       for (int64_t j = 0; j < p.kernel_w; ++j) {
         const int64_t at = h * p.in_w + ws + j;  // lane 0's tap
-        const V v = _mm256_i32gather_ps(src + at, lane_cols, 4);
+        // Stride 2 (ResNet's and DenseNet's stem pool): the 8 taps are the even floats of 16
+        // consecutive ones, two loads and a deinterleave instead of a gather (several times the
+        // cost on Zen cores); not where the 16th float would lie past the plane.
+        const V v = s == 2 && at + 16 <= plane ? even_floats(_mm256_loadu_ps(src + at), _mm256_loadu_ps(src + at + 8))
+                                               : _mm256_i32gather_ps(src + at, lane_cols, 4);
         const V take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
         best = _mm256_blendv_ps(best, v, take);
         const __m256i tap = _mm256_add_epi32(_mm256_set1_epi32(static_cast<int>(at)), lane_cols);
