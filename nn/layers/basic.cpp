@@ -2,6 +2,8 @@
 #include "nn/layers/basic.hpp"
 
 #include "nn/init.hpp"
+#include "nn/layers/activation.hpp"
+#include "nn/layers/norm.hpp"
 
 namespace loupe::nn {
 
@@ -33,7 +35,17 @@ void Sequential::push_back(const std::string& name, std::shared_ptr<Module> modu
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (auto& m : modules_) h = (*m)(h);
+  for (size_t i = 0; i < modules_.size(); ++i) {
+    // A BatchNorm2d followed by a ReLU (DenseNet's stem and transitions) runs as one pass where it
+    // can (batch_norm_then_relu: not while either has a forward hook).
+    auto* norm = dynamic_cast<BatchNorm2d*>(modules_[i].get());
+    if (norm != nullptr && i + 1 < modules_.size() && dynamic_cast<ReLU*>(modules_[i + 1].get()) != nullptr) {
+      h = batch_norm_then_relu(*norm, *modules_[i + 1], h);
+      ++i;
+      continue;
+    }
+    h = (*modules_[i])(h);
+  }
   return h;
 }
 

@@ -20,7 +20,16 @@ BatchNorm2d::BatchNorm2d(int64_t num_features, const BatchNormOptions& options)
   }
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+Tensor BatchNorm2d::forward(const Tensor& x) { return run(x, false); }
+
+Tensor BatchNorm2d::forward_then_relu(const Tensor& x) { return run(x, true); }
+
+Tensor batch_norm_then_relu(BatchNorm2d& norm, Module& relu, const Tensor& x) {
+  if (norm.forward_hook_count() == 0 && relu.forward_hook_count() == 0) return norm.forward_then_relu(x);
+  return relu(norm(x));
+}
+
+Tensor BatchNorm2d::run(const Tensor& x, bool then_relu) {
   LOUPE_CHECK(x.defined() && x.dim() == 4, "BatchNorm2d: expected 4D input (N, C, H, W), got ",
               x.defined() ? shape_str(x.shape()) : "undefined");
   LOUPE_CHECK(x.size(1) == num_features_, "BatchNorm2d: input ", shape_str(x.shape()), " has ", x.size(1),
@@ -28,7 +37,7 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   if (folded_) {
     LOUPE_CHECK(!is_training(), "BatchNorm2d: this layer was folded into the preceding convolution (an inference "
                                 "transform, nn/fold_batch_norm.hpp); a folded model cannot be trained");
-    return x;
+    return then_relu ? relu(x) : x;
   }
   const bool tracking = options_.track_running_stats;
   double momentum = options_.momentum;
@@ -44,14 +53,17 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     }
   }
   if (is_training() && sync_group_ && sync_group_->size() > 1) {
-    return distributed::sync_batch_norm(x, tracking ? running_mean : Tensor(), tracking ? running_var : Tensor(), weight,
-                                        bias, momentum, options_.eps, *sync_group_);
+    const Tensor y = distributed::sync_batch_norm(x, tracking ? running_mean : Tensor(),
+                                                  tracking ? running_var : Tensor(), weight, bias, momentum,
+                                                  options_.eps, *sync_group_);
+    return then_relu ? relu(y) : y;
   }
   const bool use_batch_stats = is_training() || !tracking;
   // In training without tracking there are no running tensors to update; in eval with tracking
   // batch_norm reads them.
-  return batch_norm(x, tracking ? running_mean : Tensor(), tracking ? running_var : Tensor(), weight, bias,
-                    use_batch_stats, momentum, options_.eps);
+  auto normalize = then_relu ? batch_norm_relu : batch_norm;
+  return normalize(x, tracking ? running_mean : Tensor(), tracking ? running_var : Tensor(), weight, bias,
+                   use_batch_stats, momentum, options_.eps);
 }
 
 int64_t set_sync_batch_norm(Module& model, std::shared_ptr<distributed::Communicator> group) {

@@ -30,6 +30,13 @@ class BatchNorm2d : public Module {
  public:
   explicit BatchNorm2d(int64_t num_features, const BatchNormOptions& options = {});
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) in one pass over the output where nothing is recorded (autograd's
+  // batch_norm_relu; recording, it records the same two nodes). Call it through
+  // batch_norm_then_relu, which keeps the modules' hooks working.
+  Tensor forward_then_relu(const Tensor& x);
+  // Whether forward normalises by the running statistics alone (eval mode, tracking, not folded):
+  // an affine map per channel, which batch_norm_relu_of_concat can apply.
+  bool is_plain_inference() const { return !is_training() && options_.track_running_stats && !folded_; }
   std::string type_name() const override { return "BatchNorm2d"; }
   int64_t num_features() const { return num_features_; }
   const BatchNormOptions& options() const { return options_; }
@@ -47,11 +54,17 @@ class BatchNorm2d : public Module {
   Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), () int64, or undefined
 
  private:
+  Tensor run(const Tensor& x, bool then_relu);
+
   int64_t num_features_;
   BatchNormOptions options_;
   std::shared_ptr<distributed::Communicator> sync_group_;
   bool folded_ = false;
 };
+
+// relu(norm(x)) for a BatchNorm2d followed by a ReLU module: forward_then_relu when neither module
+// has a forward hook, otherwise the two modules' operator() as written (so hooks see both).
+Tensor batch_norm_then_relu(BatchNorm2d& norm, Module& relu, const Tensor& x);
 
 // Sets the sync group of every BatchNorm2d in `model` (null: back to per-rank statistics); returns
 // how many there are.

@@ -26,6 +26,10 @@ ConvBnRelu::ConvBnRelu(int64_t in_channels, int64_t out_channels, std::array<int
   bn = register_module("bn", std::make_shared<BatchNorm2d>(out_channels, bo));
 }
 
-Tensor ConvBnRelu::forward(const Tensor& x) { return relu((*bn)((*conv)(x))); }
+Tensor ConvBnRelu::forward(const Tensor& x) {
+  // The ReLU is not a module here: batch norm and ReLU are one pass unless a hook watches bn.
+  const Tensor y = (*conv)(x);
+  return bn->forward_hook_count() == 0 ? bn->forward_then_relu(y) : relu((*bn)(y));
+}
 
 }  // namespace loupe::nn

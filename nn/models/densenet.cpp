@@ -1,7 +1,9 @@
 // DenseNet-121 / DenseNet-161. See densenet.hpp.
 #include "nn/models/densenet.hpp"
 
+#include "autograd/record.hpp"
 #include "nn/init.hpp"
+#include "tensor/ops/norm.hpp"
 
 namespace loupe::nn {
 
@@ -24,8 +26,20 @@ DenseLayer::DenseLayer(int64_t in_features, int64_t growth_rate, int64_t bn_size
 }
 
 Tensor DenseLayer::forward(const Tensor& x) {
-  Tensor bottleneck = (*conv1_)((*relu1_)((*norm1_)(x)));  // (N, bn_size * growth, H, W)
-  return (*conv2_)((*relu2_)((*norm2_)(bottleneck)));      // (N, growth, H, W)
+  Tensor bottleneck = (*conv1_)(batch_norm_then_relu(*norm1_, *relu1_, x));  // (N, bn_size * growth, H, W)
+  return (*conv2_)(batch_norm_then_relu(*norm2_, *relu2_, bottleneck));      // (N, growth, H, W)
+}
+
+Tensor DenseLayer::forward_features(const std::vector<Tensor>& features) {
+  std::vector<Tensor> recorded = features;
+  recorded.push_back(norm1_->weight);
+  recorded.push_back(norm1_->bias);
+  const bool fused = norm1_->is_plain_inference() && norm1_->forward_hook_count() == 0 &&
+                     relu1_->forward_hook_count() == 0 && !autograd::should_record(recorded);
+  if (!fused) return forward(cat(features, 1));
+  const Tensor activated = ops::batch_norm_relu_of_concat(features, norm1_->running_mean, norm1_->running_var,
+                                                          norm1_->weight, norm1_->bias, norm1_->options().eps);
+  return (*conv2_)(batch_norm_then_relu(*norm2_, *relu2_, (*conv1_)(activated)));
 }
 
 DenseBlock::DenseBlock(int64_t layers, int64_t in_features, int64_t growth_rate, int64_t bn_size, Generator* generator) {
@@ -38,7 +52,9 @@ DenseBlock::DenseBlock(int64_t layers, int64_t in_features, int64_t growth_rate,
 
 Tensor DenseBlock::forward(const Tensor& x) {
   std::vector<Tensor> features{x};
-  for (auto& layer : layers_) features.push_back((*layer)(cat(features, 1)));
+  for (auto& layer : layers_) {
+    features.push_back(layer->forward_hook_count() == 0 ? layer->forward_features(features) : (*layer)(cat(features, 1)));
+  }
   return cat(features, 1);
 }
 

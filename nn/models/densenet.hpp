@@ -29,10 +29,16 @@ class DenseLayer : public Module {
  public:
   DenseLayer(int64_t in_features, int64_t growth_rate, int64_t bn_size, Generator* generator);
   Tensor forward(const Tensor& x) override;
+  // forward(cat(features, 1)), with the concatenation, norm1 and relu1 done in one pass when
+  // nothing is recorded and norm1 is plain inference (batch_norm_relu_of_concat). DenseBlock calls
+  // it when the layer has no forward hook (a hook wants the layer's input as one tensor).
+  Tensor forward_features(const std::vector<Tensor>& features);
   std::string type_name() const override { return "DenseLayer"; }
 
  private:
-  std::shared_ptr<Module> norm1_, relu1_, conv1_, norm2_, relu2_, conv2_;
+  std::shared_ptr<BatchNorm2d> norm1_, norm2_;
+  std::shared_ptr<ReLU> relu1_, relu2_;
+  std::shared_ptr<Module> conv1_, conv2_;
 };
 
 // Each layer sees cat(input, every earlier layer's output); the block returns that whole

@@ -28,7 +28,7 @@ BasicBlock::BasicBlock(int64_t in_planes, int64_t planes, int64_t stride, Genera
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = (*relu_)((*bn1_)((*conv1_)(x)));  // (N, planes, H / stride, W / stride)
+  Tensor out = batch_norm_then_relu(*bn1_, *relu_, (*conv1_)(x));  // (N, planes, H / stride, W / stride)
   out = (*bn2_)((*conv2_)(out));
   Tensor identity = downsample_ ? (*downsample_)(x) : x;
   return (*relu_)(out + identity);
@@ -71,7 +71,7 @@ ResNet::ResNet(const std::vector<int64_t>& blocks_per_layer, const ModelOptions&
 }
 
 Tensor ResNet::forward(const Tensor& x) {
-  Tensor h = (*maxpool_)((*relu_)((*bn1_)((*conv1_)(x))));  // (N, 64, H / 4, W / 4)
+  Tensor h = (*maxpool_)(batch_norm_then_relu(*bn1_, *relu_, (*conv1_)(x)));  // (N, 64, H / 4, W / 4)
   for (auto& layer : layers_) h = (*layer)(h);            // (N, 512, H / 32, W / 32)
   h = flatten((*avgpool_)(h), 1);                          // (N, 512)
   return (*fc_)(h);                                        // (N, num_classes)

@@ -45,7 +45,9 @@ class ResNet : public Module {
   std::string type_name() const override { return "ResNet"; }
 
  private:
-  std::shared_ptr<Module> conv1_, bn1_, relu_, maxpool_, avgpool_;
+  std::shared_ptr<Module> conv1_, maxpool_, avgpool_;
+  std::shared_ptr<BatchNorm2d> bn1_;
+  std::shared_ptr<ReLU> relu_;
   std::vector<std::shared_ptr<Sequential>> layers_;
   std::shared_ptr<Linear> fc_;
 };

@@ -23,6 +23,7 @@
 #include "tensor/ops/copy.hpp"
 #include "tensor/ops/creation.hpp"
 #include "tensor/ops/device.hpp"
+#include "tensor/ops/join.hpp"
 #include "tensor/parallel.hpp"
 
 namespace loupe::ops {
@@ -124,17 +125,18 @@ void channel_moments(const T* x, const ChannelLayout& l, std::vector<double>& me
   });
 }
 
-// out = x * scale[c] + shift[c] (then max(out, 0) when relu), one (n, c) plane per step.
-template <typename T>
-void channel_affine(const T* x, T* out, const ChannelLayout& l, const std::vector<double>& scale,
-                    const std::vector<double>& shift, bool relu) {
+// out = x * scale[c] + shift[c] (then max(out, 0) when relu), one (n, c) plane per step;
+// source(plane) is where the input plane n * C + c starts (plane * s in a contiguous x).
+template <typename T, typename Source>
+void channel_affine_from(Source&& source, T* out, const ChannelLayout& l, const std::vector<double>& scale,
+                         const std::vector<double>& shift, bool relu) {
   const bool fast = cpu::fast::enabled();
   parallel_for(0, l.n * l.c, group_grain(l.s), [&](int64_t lo, int64_t hi) {
     for (int64_t plane = lo; plane < hi; ++plane) {
       const size_t c = static_cast<size_t>(plane % l.c);
       const T a = static_cast<T>(scale[c]);
       const T b = static_cast<T>(shift[c]);
-      const T* px = x + plane * l.s;
+      const T* px = source(plane);
       T* po = out + plane * l.s;
       if (fast) {
         cpu::fast::scale_shift(px, l.s, a, b, relu, po);
@@ -146,6 +148,25 @@ void channel_affine(const T* x, T* out, const ChannelLayout& l, const std::vecto
       }
     }
   });
+}
+
+template <typename T>
+void channel_affine(const T* x, T* out, const ChannelLayout& l, const std::vector<double>& scale,
+                    const std::vector<double>& shift, bool relu) {
+  channel_affine_from<T>([&](int64_t plane) { return x + plane * l.s; }, out, l, scale, shift, relu);
+}
+
+// Inference batch norm as x * scale + shift: scale = w / sqrt(var + eps), shift = b - mean scale.
+void inference_affine(const Tensor& running_mean, const Tensor& running_var, const Tensor& weight, const Tensor& bias,
+                      int64_t channels, double eps, std::vector<double>& scale, std::vector<double>& shift) {
+  const std::vector<double> mean = to_vector<double>(running_mean), var = to_vector<double>(running_var);
+  const std::vector<double> w = param_values(weight, channels, 1.0), b = param_values(bias, channels, 0.0);
+  scale.resize(mean.size());
+  shift.resize(mean.size());
+  for (size_t c = 0; c < mean.size(); ++c) {
+    scale[c] = w[c] * (1.0 / std::sqrt(var[c] + eps));
+    shift[c] = b[c] - mean[c] * scale[c];
+  }
 }
 
 // running = (1 - momentum) * running + momentum * batch, in place (any layout and dtype).
@@ -321,6 +342,67 @@ Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor
 NormForward layer_norm_forward(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                                const Tensor& bias, double eps) {
   return row_norm_forward("layer_norm", x, normalized_shape, weight, bias, eps, /*center=*/true);
+}
+
+Tensor batch_norm_relu_of_concat(const std::vector<Tensor>& parts, const Tensor& running_mean,
+                                 const Tensor& running_var, const Tensor& weight, const Tensor& bias, double eps) {
+  LOUPE_CHECK(!parts.empty(), "batch_norm_relu_of_concat: expected a non-empty list of tensors");
+  const Tensor& first = parts[0];
+  for (size_t i = 0; i < parts.size(); ++i) {
+    const Tensor& t = parts[i];
+    LOUPE_CHECK(t.defined() && t.dim() >= 2, "batch_norm_relu_of_concat: part ", i, " must be (N, C, *), got ",
+                t.defined() ? shape_str(t.shape()) : "undefined");
+    LOUPE_CHECK(t.dtype() == first.dtype() && t.device() == first.device(), "batch_norm_relu_of_concat: part ", i,
+                " is ", dtype_name(t.dtype()), " on ", t.device().str(), ", part 0 ", dtype_name(first.dtype()), " on ",
+                first.device().str());
+    bool same = t.dim() == first.dim() && t.size(0) == first.size(0);
+    for (int64_t d = 2; same && d < t.dim(); ++d) same = t.size(d) == first.size(d);
+    LOUPE_CHECK(same, "batch_norm_relu_of_concat: part ", i, " has shape ", shape_str(t.shape()),
+                "; every part must match part 0 ", shape_str(first.shape()), " except in dimension 1");
+  }
+  if (first.device().is_cuda()) {  // no fused kernel there: the three steps
+    return batch_norm_relu(cat(parts, 1), running_mean, running_var, weight, bias, false, 0.0, eps);
+  }
+  check_floating(first, "batch_norm_relu_of_concat");
+  check_cpu_dtype(first, "batch_norm_relu_of_concat");
+  Shape shape = first.shape();
+  shape[1] = 0;
+  for (const Tensor& t : parts) shape[1] += t.size(1);
+  const Shape channels{shape[1]};
+  check_param(running_mean, channels, "batch_norm_relu_of_concat", "running_mean");
+  check_param(running_var, channels, "batch_norm_relu_of_concat", "running_var");
+  check_param(weight, channels, "batch_norm_relu_of_concat", "weight");
+  check_param(bias, channels, "batch_norm_relu_of_concat", "bias");
+  LOUPE_CHECK(running_mean.defined() && running_var.defined(),
+              "batch_norm_relu_of_concat: inference needs running_mean and running_var");
+  check_same_device("batch_norm_relu_of_concat", {first, running_mean, running_var, weight, bias});
+
+  ChannelLayout l;
+  l.n = shape[0], l.c = shape[1];
+  for (size_t d = 2; d < shape.size(); ++d) l.s *= shape[d];
+  std::vector<double> scale, shift;
+  inference_affine(running_mean, running_var, weight, bias, l.c, eps, scale, shift);
+  // Channel c of the whole is channel c - first_channel[i] of part i.
+  std::vector<Tensor> contiguous_parts;
+  std::vector<int64_t> part_of(static_cast<size_t>(l.c)), first_channel;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    contiguous_parts.push_back(contiguous(parts[i]));
+    const int64_t begin = first_channel.empty() ? 0 : first_channel.back() + parts[i - 1].size(1);
+    first_channel.push_back(begin);
+    for (int64_t c = begin; c < begin + parts[i].size(1); ++c) part_of[static_cast<size_t>(c)] = static_cast<int64_t>(i);
+  }
+  Tensor out = Tensor::empty(shape, first.dtype(), first.device());
+  dispatch_floating(first.dtype(), "batch_norm_relu_of_concat", [&](auto tag) {
+    using T = typename decltype(tag)::type;
+    auto source = [&](int64_t plane) {
+      const int64_t n = plane / l.c, c = plane % l.c;
+      const size_t i = static_cast<size_t>(part_of[static_cast<size_t>(c)]);
+      const Tensor& part = contiguous_parts[i];
+      return part.data<T>() + (n * part.size(1) + c - first_channel[i]) * l.s;
+    };
+    channel_affine_from<T>(source, out.data<T>(), l, scale, shift, /*relu=*/true);
+  });
+  return out;
 }
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight, const Tensor& bias,

@@ -32,6 +32,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 Tensor batch_norm_relu(const Tensor& x, const Tensor& running_mean, const Tensor& running_var, const Tensor& weight,
                        const Tensor& bias, bool training, double momentum = 0.1, double eps = 1e-5);
 
+// relu(batch_norm(cat(parts, 1))) in inference (running statistics), in one pass: each output
+// plane is read from its part directly, so the concatenation is never written (DenseNet's layers
+// take the concatenation of all earlier feature maps: cat, normalise and ReLU were three passes
+// over it). parts are (N, C_i, *) with the same N and *; the parameters have sum(C_i) channels.
+// Same values as the three steps. On a GPU it runs them.
+Tensor batch_norm_relu_of_concat(const std::vector<Tensor>& parts, const Tensor& running_mean,
+                                 const Tensor& running_var, const Tensor& weight, const Tensor& bias, double eps = 1e-5);
+
 // weight and bias, when given, have exactly normalized_shape.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);

@@ -301,4 +301,35 @@ TEST_CASE("normalisation errors raise loupe::Error naming the op") {
   CHECK_THROWS_AS(rms_norm(zeros({2, 2}, DType::i64), {2}), Error);
 }
 
+TEST_CASE("batch_norm_relu_of_concat equals relu(batch_norm(cat)) and rejects parts that do not fit") {
+  // DenseNet's inference step: the parts are read in place, the concatenation never written.
+  // Parts of 1-5 channels, one strided (a transposed view, made contiguous inside), float32 and
+  // float64.
+  for (DType dtype : {DType::f32, DType::f64}) {
+    const std::vector<Tensor> parts = {random_tensor({3, 2, 5, 4}, dtype, -2, 2, 31),
+                                       random_tensor({3, 5, 5, 4}, dtype, -2, 2, 32),
+                                       ops::transpose(random_tensor({3, 4, 5, 1}, dtype, -2, 2, 33), 1, 3)};
+    const Tensor mean = random_tensor({8}, dtype, -1, 1, 34), var = random_tensor({8}, dtype, 0.1, 2, 35);
+    const Tensor w = random_tensor({8}, dtype, -2, 2, 36), b = random_tensor({8}, dtype, -1, 1, 37);
+    const Tensor fused = ops::batch_norm_relu_of_concat(parts, mean, var, w, b, 1e-3);
+    const Tensor steps = ops::relu(ops::batch_norm(ops::cat(parts, 1), mean, var, w, b, false, 0.1, 1e-3));
+    check_close(fused, steps, 0.0, 0.0, std::string("batch_norm_relu_of_concat ") + dtype_name(dtype));
+    // Without weight and bias (1 and 0).
+    check_close(ops::batch_norm_relu_of_concat(parts, mean, var, Tensor(), Tensor()),
+                ops::relu(ops::batch_norm(ops::cat(parts, 1), mean, var, Tensor(), Tensor(), false)), 0.0, 0.0,
+                "batch_norm_relu_of_concat, no affine");
+  }
+  const Tensor a = random_tensor({2, 3, 4, 4}), stats = zeros({5}), var = ones({5});
+  CHECK_THROWS_WITH_AS(ops::batch_norm_relu_of_concat({a, random_tensor({2, 2, 4, 5})}, stats, var, Tensor(), Tensor()),
+                       doctest::Contains("part 1 has shape (2, 2, 4, 5)"), Error);
+  CHECK_THROWS_WITH_AS(ops::batch_norm_relu_of_concat({a, random_tensor({2, 2, 4, 4}, DType::f64)}, stats, var,
+                                                      Tensor(), Tensor()),
+                       doctest::Contains("part 1 is float64"), Error);
+  CHECK_THROWS_WITH_AS(ops::batch_norm_relu_of_concat({a, random_tensor({2, 1, 4, 4})}, stats, var, Tensor(), Tensor()),
+                       doctest::Contains("running_mean has shape (5,), expected (4,)"), Error);
+  CHECK_THROWS_WITH_AS(ops::batch_norm_relu_of_concat({a}, Tensor(), Tensor(), Tensor(), Tensor()),
+                       doctest::Contains("needs running_mean"), Error);
+  CHECK_THROWS_AS(ops::batch_norm_relu_of_concat({}, stats, var, Tensor(), Tensor()), Error);
+}
+
 }  // namespace loupe::test

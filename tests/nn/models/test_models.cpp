@@ -101,4 +101,34 @@ TEST_CASE("InceptionV3: the auxiliary head runs in training only; its output sha
   CHECK(nn::inception_v3({}, {.aux_logits = false})->aux_head() == nullptr);
 }
 
+TEST_CASE("DenseNet's fused inference steps give the bits of the unfused modules") {
+  // In eval mode without a graph, DenseBlock hands each layer the list of feature maps
+  // (batch_norm_relu_of_concat) and BatchNorm2d + ReLU pairs run as one pass. A forward hook on
+  // every module turns all of that off (hooks must see each module's own input and output): the
+  // logits must be the same bits either way, and the same with a graph recorded.
+  Generator gen(5);
+  auto model = nn::densenet121({.num_classes = 10, .generator = &gen});
+  model->eval();
+  const Tensor x = random_tensor({2, 3, 32, 32}, DType::f32, -1, 1, 7);
+  Tensor fused;
+  {
+    NoGradGuard no_grad;
+    fused = (*model)(x);
+  }
+  Tensor x_grad = x.detach();
+  x_grad.set_requires_grad(true);
+  const Tensor recorded = (*model)(x_grad);
+  CHECK(recorded.requires_grad());
+  check_close(recorded.detach(), fused, 0.0, 0.0, "with a graph recorded");
+  std::vector<nn::ForwardHookHandle> hooks;
+  int64_t calls = 0;
+  for (auto& [name, module] : model->named_modules()) {
+    hooks.push_back(module->add_forward_hook([&calls](const Tensor&) { ++calls; }));
+  }
+  NoGradGuard no_grad;
+  const Tensor unfused = (*model)(x);
+  CHECK(calls > 300);  // every BatchNorm2d and ReLU of the 58 dense layers reported
+  check_close(unfused, fused, 0.0, 0.0, "every module hooked");
+}
+
 }  // namespace loupe::test
