@@ -452,12 +452,20 @@ void forward_impl(const ConvGeometry& g, const T* x, ForwardWeights<T> weights, 
                          fused ? &packer : nullptr, beta, c_out);
       };
       if (nb == 1) {
-        // One image: the GEMM writes the output in place, on top of the bias.
+        // One image: the GEMM writes the output in place, and the bias is added after it, as
+        // scatter_block adds it after a block's GEMM. (Starting the GEMM on top of the bias
+        // rounded (bias + first depth block) + next depth block, a different sum from the
+        // blocks' (depth blocks) + bias: with more than one depth block, 1 and 2 threads, which
+        // split the batch into different blocks, gave different bits.)
         T* c = out + (n0 * g.out_channels + grp * cout) * ncols;
+        product(T(0), {c, ncols, 1});
         if (bias != nullptr) {
-          for (int64_t o = 0; o < cout; ++o) std::fill_n(c + o * ncols, ncols, bias[grp * cout + o]);
+          for (int64_t o = 0; o < cout; ++o) {
+            const T b = bias[grp * cout + o];
+            T* row = c + o * ncols;
+            for (int64_t q = 0; q < ncols; ++q) row[q] += b;
+          }
         }
-        product(bias != nullptr ? T(1) : T(0), {c, ncols, 1});
       } else {
         T* blk = sized(out_blk, cout * ld);
         product(T(0), {blk, ld, 1});
