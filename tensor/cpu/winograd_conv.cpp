@@ -20,6 +20,8 @@
 // arrays (one per position), so that the compiler vectorises them across tiles.
 #include "tensor/cpu/winograd_conv.hpp"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
@@ -132,39 +134,72 @@ void transform_weights(const ConvGeometry& g, const float* weight, bool flipped,
 
 // The per-thread scratch of the input transform: the column combinations d B of the four input
 // rows under a tile row (each 4 arrays of tiles_w: [column b][tile]), kept so that the next tile
-// row of the same plane reuses the two rows it shares with this one, and one input row with its
-// padding written out as zeros (so the combinations run without bounds checks).
+// row of the same plane reuses the two rows it shares with this one.
 struct RowScratch {
-  std::vector<float> padded;
   std::vector<float> combined[kPatch];
   const float* plane = nullptr;  // the plane and tile row that `combined` belongs to
   int64_t th = -1;
-  explicit RowScratch(int64_t tiles_w) : padded(static_cast<size_t>(kTile * tiles_w + 2)) {
+  explicit RowScratch(int64_t tiles_w) {
     for (auto& rows : combined) rows.resize(static_cast<size_t>(4 * tiles_w));
   }
 };
 
 // d B along input row y of the plane, for every tile of the row: with the tile's four inputs
-// d = row[2 tw .. 2 tw + 3] (padded coordinates), d0 - d2, d1 + d2, d2 - d1, d1 - d3.
-void combine_row(const ConvGeometry& g, const Tiling& t, const float* plane, int64_t y, RowScratch& s, float* comb) {
+// d = row[2 tw - pad_w .. 2 tw - pad_w + 3] (zero outside the row), d0 - d2, d1 + d2, d2 - d1,
+// d1 - d3. The tiles whose four inputs lie inside the row read the plane directly (vectorised);
+// copying the row into a zero-padded buffer first and reading that back at once stalled on
+// store-to-load forwarding (a third of this function's time), so only the border tiles, at most
+// two per side, take the bounds-checked loop.
+void combine_row(const ConvGeometry& g, const Tiling& t, const float* plane, int64_t y, float* comb) {
   const int64_t tw_count = t.tiles_w;
+  float* __restrict c0 = comb;
+  float* __restrict c1 = comb + tw_count;
+  float* __restrict c2 = comb + 2 * tw_count;
+  float* __restrict c3 = comb + 3 * tw_count;
   if (y < 0 || y >= g.height) {
     std::fill_n(comb, 4 * tw_count, 0.0f);
     return;
   }
-  float* __restrict padded = s.padded.data();
-  const int64_t n = static_cast<int64_t>(s.padded.size());
-  const int64_t first = std::min(g.pad_w, n), last = std::clamp<int64_t>(g.pad_w + g.width, first, n);
-  std::fill(padded, padded + first, 0.0f);
-  std::copy_n(plane + y * g.width + (first - g.pad_w), last - first, padded + first);
-  std::fill(padded + last, padded + n, 0.0f);
-  for (int64_t tw = 0; tw < tw_count; ++tw) {
-    const float d0 = padded[2 * tw], d1 = padded[2 * tw + 1], d2 = padded[2 * tw + 2], d3 = padded[2 * tw + 3];
-    comb[tw] = d0 - d2;
-    comb[tw_count + tw] = d1 + d2;
-    comb[2 * tw_count + tw] = d2 - d1;
-    comb[3 * tw_count + tw] = d1 - d3;
+  const float* row = plane + y * g.width;
+  // Interior tiles: 2 tw - pad_w >= 0 and 2 tw - pad_w + 3 <= width - 1.
+  const int64_t lo = std::min(tw_count, (g.pad_w + 1) / 2);
+  const int64_t hi = g.width - 4 + g.pad_w < 0 ? lo : std::clamp<int64_t>((g.width - 4 + g.pad_w) / 2 + 1, lo, tw_count);
+  auto border = [&](int64_t tw) {
+    auto at = [&](int64_t x) { return x >= 0 && x < g.width ? row[x] : 0.0f; };
+    const int64_t x0 = 2 * tw - g.pad_w;
+    const float d0 = at(x0), d1 = at(x0 + 1), d2 = at(x0 + 2), d3 = at(x0 + 3);
+    c0[tw] = d0 - d2;
+    c1[tw] = d1 + d2;
+    c2[tw] = d2 - d1;
+    c3[tw] = d1 - d3;
+  };
+  for (int64_t tw = 0; tw < lo; ++tw) border(tw);
+  const float* __restrict src = row;
+  int64_t tw = lo;
+  // 8 tiles at a time: their d0 and d1 are the even and odd floats of the 16 inputs from
+  // 2 tw - pad_w, d2 and d3 those of the 16 from two further on (tiles overlap by two inputs).
+  // The last input read, d3 of tile tw + 7, is inside the row because tw + 7 < hi.
+  for (; tw + 8 <= hi; tw += 8) {
+    const float* at = src + (2 * tw - g.pad_w);
+    const __m256 a = _mm256_loadu_ps(at), b = _mm256_loadu_ps(at + 8);
+    const __m256 a2 = _mm256_loadu_ps(at + 2), b2 = _mm256_loadu_ps(at + 10);
+    auto in_order = [](__m256 v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); };
+    const __m256 d0 = in_order(_mm256_shuffle_ps(a, b, 0x88)), d1 = in_order(_mm256_shuffle_ps(a, b, 0xDD));
+    const __m256 d2 = in_order(_mm256_shuffle_ps(a2, b2, 0x88)), d3 = in_order(_mm256_shuffle_ps(a2, b2, 0xDD));
+    _mm256_storeu_ps(c0 + tw, _mm256_sub_ps(d0, d2));
+    _mm256_storeu_ps(c1 + tw, _mm256_add_ps(d1, d2));
+    _mm256_storeu_ps(c2 + tw, _mm256_sub_ps(d2, d1));
+    _mm256_storeu_ps(c3 + tw, _mm256_sub_ps(d1, d3));
   }
+  for (; tw < hi; ++tw) {
+    const int64_t x0 = 2 * tw - g.pad_w;
+    const float d0 = src[x0], d1 = src[x0 + 1], d2 = src[x0 + 2], d3 = src[x0 + 3];
+    c0[tw] = d0 - d2;
+    c1[tw] = d1 + d2;
+    c2[tw] = d2 - d1;
+    c3[tw] = d1 - d3;
+  }
+  for (int64_t tw = hi; tw < tw_count; ++tw) border(tw);
 }
 
 // B^T down the columns: d0 - d2, d1 + d2, d2 - d1, d1 - d3 of four rows, n elements each. A function of
@@ -190,7 +225,7 @@ void transform_input_row(const ConvGeometry& g, const Tiling& t, const float* pl
     std::swap(s.combined[1], s.combined[3]);
     first_new = 2;
   }
-  for (int64_t r = first_new; r < kPatch; ++r) combine_row(g, t, plane, th * kTile - g.pad_h + r, s, s.combined[r].data());
+  for (int64_t r = first_new; r < kPatch; ++r) combine_row(g, t, plane, th * kTile - g.pad_h + r, s.combined[r].data());
   s.plane = plane;
   s.th = th;
   // B^T (d B) down the columns, written to the 16 matrices.
