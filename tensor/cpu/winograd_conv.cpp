@@ -44,12 +44,18 @@ constexpr int64_t kPositions = kPatch * kPatch;
 constexpr int64_t kBlockBytes = int64_t{8} << 20;
 // Below this many channels the 16 GEMMs are too shallow (K = C) to gain over im2col's one.
 constexpr int64_t kMinChannels = 32;
-// Below this output size im2col measured faster: on ResNet18's 14x14 and 7x7 layers (batch 8,
-// 2 threads, Zen 5) Winograd's forward and backward-data took 1.1-1.2x im2col's time (its 16
-// GEMMs are small, and the weight transform is redone per call), on the 56x56 and 28x28 layers
-// 0.9-1.0x, and in integrated gradients (batch 25) it saves 15-20 % either way. Tiny outputs also
-// waste most of a tile (a 1x1 output uses one of its four).
+// From this output size on, Winograd runs the forward pass whatever the batch (ResNet18's 56x56
+// and 28x28 layers: 0.9-1.0x im2col's time at batch 8, and faster in guided backprop at batch 1).
+// Tiny outputs waste most of a tile (a 1x1 output uses one of its four).
 constexpr int64_t kMinOutputSide = 16;
+// Outputs from kMinWeightGradientSide (12) to 15 run by Winograd only with at least this many
+// tiles in the batch and channels on both sides. Measured on ResNet18's 14x14 layer (2 threads,
+// Zen 5, interleaved A/B): batch 8, forward and backward-data 1.02x faster (it was 1.1-1.2x slower
+// before the input transform read the plane directly); integrated gradients (batch 25) 1.06x,
+// SmoothGrad 1.04x faster; guided backprop (batch 1: 49 tiles) 0.93x, so small batches keep
+// im2col. The 7x7 layer stays on im2col at any batch (0.77-0.84x at batch 8, IG 0.93x).
+constexpr int64_t kMinSmallOutputTiles = 256;
+constexpr int64_t kMinSmallOutputChannels = 64;
 // The weight gradient gains from smaller outputs on: on ResNet18's 14x14 layer (256 channels) it
 // took 0.7-0.8x im2col's time, on the 7x7 one (512 channels) 0.95-1.1x (a 7x7 output wastes 23 %
 // of its 16 tiles).
@@ -432,7 +438,15 @@ bool fits(const ConvGeometry& g, int64_t min_side) {
 
 }  // namespace
 
-bool applies(const ConvGeometry& g) { return fits(g, kMinOutputSide); }
+bool applies(const ConvGeometry& g) {
+  if (fits(g, kMinOutputSide)) return true;
+  // Smaller outputs gain once the batch gives the 16 GEMMs enough tiles to amortise the per-call
+  // weight transform, and only when those GEMMs are not thin (DenseNet's 3x3 convolutions to 32
+  // channels measured 1 % slower).
+  const Tiling t = tiling(g);
+  return fits(g, kMinWeightGradientSide) && g.in_channels >= kMinSmallOutputChannels &&
+         g.out_channels >= kMinSmallOutputChannels && t.rows * t.tiles_w >= kMinSmallOutputTiles;
+}
 
 bool applies_to_weight_gradient(const ConvGeometry& g) { return fits(g, kMinWeightGradientSide); }
 

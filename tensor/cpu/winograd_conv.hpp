@@ -30,7 +30,8 @@ namespace loupe::cpu::winograd {
 
 // Whether geometry g runs here (T = float only: double keeps the exact im2col route, which the
 // float64 gradchecks rely on), at least 32 input and output channels and an output of at least
-// 16x16 (measured, see winograd_conv.cpp). LOUPE_CONV_WINOGRAD=0 turns it off (benchmarks compare both).
+// 16x16, or of at least 12x12 with 64 channels and 256 tiles in the batch (measured, see
+// winograd_conv.cpp). LOUPE_CONV_WINOGRAD=0 turns it off (benchmarks compare both).
 bool applies(const ConvGeometry& g);
 
 // out (N, O, Ho, Wo) = conv(x, weight) + bias (bias may be null); layouts as in conv.hpp. With

@@ -537,14 +537,17 @@ TEST_CASE("fast kernels: Winograd F(2x2, 3x3) convolution matches the reference"
     Shape x;
     int64_t out_channels, pad_h, pad_w;
     bool bias;
+    bool forward;  // whether forward (and backward-data) run by Winograd too, not only the weight gradient
   };
   const std::vector<Case> cases = {
-      {{2, 32, 17, 17}, 32, 1, 1, true},   // odd output: the last tiles half outside
-      {{1, 48, 18, 19}, 40, 0, 0, false},  // no padding: 16x17 output
-      {{3, 32, 15, 16}, 36, 2, 1, true},   // padding beyond the kernel's reach: 17x16 output
-      {{1, 33, 18, 18}, 32, 0, 0, false},  // the smallest output it takes: 16x16
-      {{2, 64, 56, 56}, 64, 1, 1, false},  // ResNet's layer1: 56 tile rows in several blocks (and partial sums)
-      {{5, 32, 14, 15}, 32, 0, 1, false},  // 12x15: only the weight gradient takes it
+      {{2, 32, 17, 17}, 32, 1, 1, true, true},   // odd output: the last tiles half outside
+      {{1, 48, 18, 19}, 40, 0, 0, false, true},  // no padding: 16x17 output
+      {{3, 32, 15, 16}, 36, 2, 1, true, true},   // padding beyond the kernel's reach: 17x16 output
+      {{1, 33, 18, 18}, 32, 0, 0, false, true},  // the smallest output it takes at any batch: 16x16
+      {{2, 64, 56, 56}, 64, 1, 1, false, true},  // ResNet's layer1: 56 tile rows in several blocks (and partial sums)
+      {{5, 32, 14, 15}, 32, 0, 1, false, false}, // 12x15 with 32 channels: only the weight gradient takes it
+      {{8, 64, 14, 13}, 64, 1, 1, true, true},   // 14x13, 392 tiles, 64 channels: forward too
+      {{1, 64, 14, 13}, 64, 1, 1, true, false},  // the same for one image (49 tiles): weight gradient only
   };
   for (const Case& c : cases) {
     Conv2dParams p;
@@ -561,7 +564,7 @@ TEST_CASE("fast kernels: Winograd F(2x2, 3x3) convolution matches the reference"
     g.pad_h = c.pad_h, g.pad_w = c.pad_w, g.dilation_h = g.dilation_w = 1, g.groups = 1;
     g.out_h = g.height + 2 * c.pad_h - 2, g.out_w = g.width + 2 * c.pad_w - 2;
     REQUIRE_MESSAGE(cpu::winograd::applies_to_weight_gradient(g), ctx);
-    CHECK(cpu::winograd::applies(g) == (g.out_h >= 16 && g.out_w >= 16));
+    CHECK_MESSAGE(cpu::winograd::applies(g) == c.forward, ctx);
 
     // Outputs are sums of 9 C products of values in [-1, 1]: a tolerance relative to their scale,
     // 1e-6 of sqrt(9 C) (a float sum of that many terms rounds at a few 1e-7 of it).
