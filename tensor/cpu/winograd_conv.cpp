@@ -242,6 +242,22 @@ void transform_input_row(const ConvGeometry& g, const Tiling& t, const float* pl
   }
 }
 
+// V for tile rows [row0, row0 + count) of the batch (the forward pass and the weight gradient
+// transform their input alike), channels split over the threads.
+void transform_input_block(const ConvGeometry& g, const Tiling& t, const float* x, int64_t row0, int64_t count,
+                           float* v) {
+  const int64_t p = count * t.tiles_w, channels = g.in_channels, in_plane = g.height * g.width;
+  parallel_for(0, channels, 1, [&](int64_t c0, int64_t c1) {
+    RowScratch scratch(t.tiles_w);
+    for (int64_t c = c0; c < c1; ++c) {
+      for (int64_t r = 0; r < count; ++r) {
+        const int64_t n = (row0 + r) / t.tiles_h, th = (row0 + r) % t.tiles_h;
+        transform_input_row(g, t, x + (n * channels + c) * in_plane, th, scratch, v, c, p, r * t.tiles_w);
+      }
+    }
+  });
+}
+
 // Output rows 2 th, 2 th + 1 of image n, output channel o, from M[xi][o][p0 + tw]: A^T m A + bias.
 void transform_output_row(const ConvGeometry& g, const Tiling& t, const float* m, int64_t o, int64_t p_stride,
                           int64_t p0, float bias, int64_t th, std::vector<float>& scratch, float* out_plane) {
@@ -286,18 +302,8 @@ void transform_output_row(const ConvGeometry& g, const Tiling& t, const float* m
 void convolve_block(const ConvGeometry& g, const Tiling& t, const float* x, const float* u, const float* bias,
                     int64_t row0, int64_t count, float* v, float* m, float* out) {
   const int64_t p = count * t.tiles_w;  // columns of this block's GEMMs
-  const int64_t channels = g.in_channels, outputs = g.out_channels;
-  const int64_t in_plane = g.height * g.width, out_plane = g.out_h * g.out_w;
-
-  parallel_for(0, channels, 1, [&](int64_t c0, int64_t c1) {
-    RowScratch scratch(t.tiles_w);
-    for (int64_t c = c0; c < c1; ++c) {
-      for (int64_t r = 0; r < count; ++r) {
-        const int64_t n = (row0 + r) / t.tiles_h, th = (row0 + r) % t.tiles_h;
-        transform_input_row(g, t, x + (n * channels + c) * in_plane, th, scratch, v, c, p, r * t.tiles_w);
-      }
-    }
-  });
+  const int64_t channels = g.in_channels, outputs = g.out_channels, out_plane = g.out_h * g.out_w;
+  transform_input_block(g, t, x, row0, count, v);
   for (int64_t xi = 0; xi < kPositions; ++xi) {
     gemm<float>(outputs, p, channels, 1.0f, {u + xi * outputs * channels, 1, outputs},
                 {v + xi * channels * p, p, 1}, 0.0f, {m + xi * outputs * p, p, 1});
@@ -379,17 +385,8 @@ void transform_grad_row(const ConvGeometry& g, const Tiling& t, const float* dy_
 void weight_gradient_block(const ConvGeometry& g, const Tiling& t, const float* grad_out, const float* x,
                            int64_t row0, int64_t count, float beta, float* v, float* ud, float* m) {
   const int64_t p = count * t.tiles_w;
-  const int64_t channels = g.in_channels, outputs = g.out_channels;
-  const int64_t in_plane = g.height * g.width, out_plane = g.out_h * g.out_w;
-  parallel_for(0, channels, 1, [&](int64_t c0, int64_t c1) {
-    RowScratch scratch(t.tiles_w);
-    for (int64_t c = c0; c < c1; ++c) {
-      for (int64_t r = 0; r < count; ++r) {
-        const int64_t n = (row0 + r) / t.tiles_h, th = (row0 + r) % t.tiles_h;
-        transform_input_row(g, t, x + (n * channels + c) * in_plane, th, scratch, v, c, p, r * t.tiles_w);
-      }
-    }
-  });
+  const int64_t channels = g.in_channels, outputs = g.out_channels, out_plane = g.out_h * g.out_w;
+  transform_input_block(g, t, x, row0, count, v);
   parallel_for(0, outputs, 1, [&](int64_t o0, int64_t o1) {
     std::vector<float> scratch;
     for (int64_t o = o0; o < o1; ++o) {

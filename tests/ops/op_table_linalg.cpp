@@ -241,28 +241,51 @@ TEST_CASE("gemm: every AVX-512 tuning candidate matches the reference") {
   }
 }
 
+namespace {
+
+// Producers (gemm.hpp's GemmPackA / GemmPackB) that read a row-major matrix: a (m, k), b (k, n).
+// The vectors must outlive the producers.
+cpu::GemmPackA<float> producer_of_a(const std::vector<float>& a, int64_t k) {
+  return [&a, k](int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* packed) {
+    for (int64_t s = 0; s * mr < mc; ++s) {
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t i = 0; i < mr; ++i) {
+          const int64_t row = s * mr + i;
+          packed[(s * kc + p) * mr + i] = row < mc ? a[size_t((i0 + row) * k + p0 + p)] : 0.0f;
+        }
+      }
+    }
+  };
+}
+
+cpu::GemmPackB<float> producer_of_b(const std::vector<float>& b, int64_t n) {
+  return [&b, n](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* packed) {
+    for (int64_t s = 0; s * nr < nc; ++s) {
+      for (int64_t p = 0; p < kc; ++p) {
+        for (int64_t j = 0; j < nr; ++j) {
+          const int64_t col = s * nr + j;
+          packed[(s * kc + p) * nr + j] = col < nc ? b[size_t((p0 + p) * n + j0 + col)] : 0.0f;
+        }
+      }
+    }
+  };
+}
+
+}  // namespace
+
 TEST_CASE("gemm_packed_b: B from a packing callback gives the same bits as gemm on the matrix") {
   // The callback packs from an ordinary row-major B here; the convolution's im2col packer is
   // tested through the convolution tests. Sizes with edge slivers, several depth and column
   // blocks, and both thread counts.
-  // Sizes as plain variables, not a structured binding: clang 14 (the sanitizer build) cannot
-  // capture a binding in the packing lambda below.
+  // Sizes as plain variables, not a structured binding (clang 14, the sanitizer build, cannot
+  // capture a binding in a lambda).
   for (const auto& mnk : {std::array<int64_t, 3>{37, 75, 300}, std::array<int64_t, 3>{130, 2100, 65},
                           std::array<int64_t, 3>{5, 3, 1}}) {
     const int64_t m = mnk[0], n = mnk[1], k = mnk[2];
     const auto av = values(random_tensor({m, k}, DType::f32, -1, 1, 91));
     const auto bv = values(random_tensor({k, n}, DType::f32, -1, 1, 92));
     std::vector<float> a(av.begin(), av.end()), b(bv.begin(), bv.end());
-    const cpu::GemmPackB<float> packer = [&](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* packed) {
-      for (int64_t s = 0; s * nr < nc; ++s) {
-        for (int64_t p = 0; p < kc; ++p) {
-          for (int64_t j = 0; j < nr; ++j) {
-            const int64_t col = s * nr + j;
-            packed[(s * kc + p) * nr + j] = col < nc ? b[size_t((p0 + p) * n + j0 + col)] : 0.0f;
-          }
-        }
-      }
-    };
+    const cpu::GemmPackB<float> packer = producer_of_b(b, n);
     std::vector<float> expected(size_t(m * n), 0.5f), got = expected;
     cpu::gemm<float>(m, n, k, 1.5f, {a.data(), k, 1}, {b.data(), n, 1}, 0.25f, {expected.data(), n, 1});
     const int threads = num_threads();
@@ -288,26 +311,8 @@ TEST_CASE("gemm_produced: A and B from producers give the same bits as gemm on t
     const auto av = values(random_tensor({m, k}, DType::f32, -1, 1, 93));
     const auto bv = values(random_tensor({k, n}, DType::f32, -1, 1, 94));
     std::vector<float> a(av.begin(), av.end()), b(bv.begin(), bv.end());
-    const cpu::GemmPackA<float> produce_a = [&](int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, float* packed) {
-      for (int64_t s = 0; s * mr < mc; ++s) {
-        for (int64_t p = 0; p < kc; ++p) {
-          for (int64_t i = 0; i < mr; ++i) {
-            const int64_t row = s * mr + i;
-            packed[(s * kc + p) * mr + i] = row < mc ? a[size_t((i0 + row) * k + p0 + p)] : 0.0f;
-          }
-        }
-      }
-    };
-    const cpu::GemmPackB<float> produce_b = [&](int64_t p0, int64_t kc, int64_t j0, int64_t nc, int nr, float* packed) {
-      for (int64_t s = 0; s * nr < nc; ++s) {
-        for (int64_t p = 0; p < kc; ++p) {
-          for (int64_t j = 0; j < nr; ++j) {
-            const int64_t col = s * nr + j;
-            packed[(s * kc + p) * nr + j] = col < nc ? b[size_t((p0 + p) * n + j0 + col)] : 0.0f;
-          }
-        }
-      }
-    };
+    const cpu::GemmPackA<float> produce_a = producer_of_a(a, k);
+    const cpu::GemmPackB<float> produce_b = producer_of_b(b, n);
     std::vector<float> expected(size_t(m * n), 0.5f), got = expected;
     cpu::gemm<float>(m, n, k, 1.5f, {a.data(), k, 1}, {b.data(), n, 1}, 0.25f, {expected.data(), n, 1});
     const int threads = num_threads();

@@ -602,6 +602,20 @@ TEST_CASE("fast kernels: Winograd F(2x2, 3x3) convolution matches the reference"
   CHECK_FALSE(cpu::winograd::applies(other));
 }
 
+namespace {
+
+// rms(got - exact) / rms(exact).
+double relative_rms_error(const std::vector<double>& got, const std::vector<double>& exact) {
+  double error = 0, norm = 0;
+  for (size_t i = 0; i < exact.size(); ++i) {
+    error += (got[i] - exact[i]) * (got[i] - exact[i]);
+    norm += exact[i] * exact[i];
+  }
+  return std::sqrt(error / norm);
+}
+
+}  // namespace
+
 TEST_CASE("fast kernels: Winograd's rounding error stays within twice the direct sum's, both against float64") {
   // The transforms add and subtract before and after the products; with F(2x2, 3x3)'s coefficients
   // (0, +-1, +-1/2) that costs at most a small factor of accuracy. Measured as the rms error over
@@ -615,13 +629,7 @@ TEST_CASE("fast kernels: Winograd's rounding error stays within twice the direct
     const auto exact = values(ops::conv2d(ops::to_dtype(x, DType::f64), ops::to_dtype(w, DType::f64), Tensor(), p));
     const auto winograd = values(ops::conv2d(x, w, Tensor(), p));
     const auto direct = values(with_reference([&] { return ops::conv2d(x, w, Tensor(), p); }));
-    double winograd_error = 0, direct_error = 0, norm = 0;
-    for (size_t i = 0; i < exact.size(); ++i) {
-      winograd_error += (winograd[i] - exact[i]) * (winograd[i] - exact[i]);
-      direct_error += (direct[i] - exact[i]) * (direct[i] - exact[i]);
-      norm += exact[i] * exact[i];
-    }
-    winograd_error = std::sqrt(winograd_error / norm), direct_error = std::sqrt(direct_error / norm);
+    const double winograd_error = relative_rms_error(winograd, exact), direct_error = relative_rms_error(direct, exact);
     INFO(channels, " channels ", side, "x", side, ": winograd ", winograd_error, ", direct ", direct_error);
     CHECK(winograd_error < 2.0 * direct_error);
     CHECK(winograd_error < 1e-6);
@@ -633,13 +641,8 @@ TEST_CASE("fast kernels: Winograd's rounding error stays within twice the direct
                                                             w_shape, p));
     const auto winograd_w = values(ops::conv2d_backward_weight(grad, x, w_shape, p));
     const auto direct_w = values(with_reference([&] { return ops::conv2d_backward_weight(grad, x, w_shape, p); }));
-    double winograd_w_error = 0, direct_w_error = 0, norm_w = 0;
-    for (size_t i = 0; i < exact_w.size(); ++i) {
-      winograd_w_error += (winograd_w[i] - exact_w[i]) * (winograd_w[i] - exact_w[i]);
-      direct_w_error += (direct_w[i] - exact_w[i]) * (direct_w[i] - exact_w[i]);
-      norm_w += exact_w[i] * exact_w[i];
-    }
-    winograd_w_error = std::sqrt(winograd_w_error / norm_w), direct_w_error = std::sqrt(direct_w_error / norm_w);
+    const double winograd_w_error = relative_rms_error(winograd_w, exact_w);
+    const double direct_w_error = relative_rms_error(direct_w, exact_w);
     INFO("weight gradient: winograd ", winograd_w_error, ", direct ", direct_w_error);
     CHECK(winograd_w_error < 2.0 * direct_w_error);
     CHECK(winograd_w_error < 1e-6);
