@@ -85,10 +85,7 @@ void copy_even(const T* src, int64_t n, T* dst) {
   int64_t i = 0;
   if constexpr (std::is_same_v<T, float>) {
     for (; i + 9 <= n; i += 8) {  // loads src[2 i .. 2 i + 15], 2 i + 15 <= 2 n - 3
-      const __m256 lo = _mm256_loadu_ps(src + 2 * i), hi = _mm256_loadu_ps(src + 2 * i + 8);
-      // [s0 s2 s8 s10 | s4 s6 s12 s14], then the middle 64-bit pairs swapped into order.
-      const __m256 evens = _mm256_shuffle_ps(lo, hi, 0x88);
-      _mm256_storeu_ps(dst + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(evens), 0xD8)));
+      _mm256_storeu_ps(dst + i, even_floats(_mm256_loadu_ps(src + 2 * i), _mm256_loadu_ps(src + 2 * i + 8)));
     }
   }
   for (; i < n; ++i) dst[i] = src[2 * i];

@@ -22,6 +22,7 @@
 #include "tensor/cpu/fast_elementwise.hpp"
 
 #include "tensor/cpu/fast_elementwise_avx512.hpp"
+#include "tensor/cpu/register_transpose.hpp"
 
 #include <immintrin.h>
 
@@ -497,13 +498,6 @@ inline void max_window(const T* src, int64_t in_w, int64_t h0, int64_t h1, int64
       best_at = take ? h * in_w + w0 + j : best_at;
     }
   }
-}
-
-// src[0], src[2], ..., src[14] of the 16 floats lo:hi: the shuffle gives [s0 s2 s8 s10 | s4 s6 s12
-// s14], the permute swaps the middle 64-bit pairs into order.
-inline V even_floats(V lo, V hi) {
-  const V evens = _mm256_shuffle_ps(lo, hi, 0x88);
-  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(evens), 0xD8));
 }
 
 // Float32, 8 interior output columns at a time: lane k holds output column ow + k, and every lane

@@ -407,8 +407,8 @@ struct SharedPanel {
   const T* block(int64_t pc, int64_t first, int64_t kc) const { return data + pc * padded + first * kc; }
 };
 
-// Rows [m0, m1) x columns [n0, n1) of C, over the whole depth, on the calling thread. A shared B
-// (gemm_packed) is read in place; the slab then spans all of its columns.
+// Rows [m0, m1) x columns [n0, n1) of C, over the whole depth, on the calling thread. A shared
+// operand (pack_shared) is read in place; the slab then spans all of its rows (A) or columns (B).
 template <typename T>
 void gemm_slab(const KernelSpec<T>& ks, int64_t m0, int64_t m1, int64_t n0, int64_t n1, int64_t k, T alpha,
                MatrixRef<const T> a, MatrixRef<const T> b, Producers<T> producers, T beta, MatrixRef<T> c,
@@ -508,7 +508,7 @@ template <typename T>
 void gemm_packed(const KernelSpec<T>& ks, int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a,
                  MatrixRef<const T> b, T beta, MatrixRef<T> c, Producers<T> producers = {}) {
   // Cut C into `parts` slabs along its longer side (in whole register tiles), one per thread.
-  // Each thread packs its own A and B blocks (but see pack_shared_b), so the threads never wait on
+  // Each thread packs its own A and B blocks (but see pack_shared), so the threads never wait on
   // each other.
   const int64_t tiles_m = (m + ks.mr - 1) / ks.mr;
   const int64_t tiles_n = (n + ks.nr - 1) / ks.nr;

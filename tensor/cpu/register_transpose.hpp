@@ -1,5 +1,6 @@
-// Small matrix transposes in AVX2 registers, shared by the GEMM's packing (gemm.cpp) and the
-// convolution's weight packing (fast_conv.cpp). Callers are compiled for x86-64-v3 (AVX2).
+// Small matrix transposes and deinterleaves in AVX2 registers, shared by the GEMM's packing
+// (gemm.cpp), the convolutions (fast_conv.cpp, winograd_conv.cpp) and max-pooling
+// (fast_elementwise.cpp). Callers are compiled for x86-64-v3 (AVX2).
 #pragma once
 
 #include <immintrin.h>
@@ -34,6 +35,16 @@ inline void transpose4(__m256d r[4]) {
   r[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
   r[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
   r[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+// The even floats s0, s2, ..., s14 and the odd ones s1, ..., s15 of the 16 floats lo:hi (a stride-2
+// read): the shuffle gives [s0 s2 s8 s10 | s4 s6 s12 s14] (odd: s1 s3 ...), the 64-bit permute
+// puts the middle pairs in order.
+inline __m256 even_floats(__m256 lo, __m256 hi) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0x88)), 0xD8));
+}
+inline __m256 odd_floats(__m256 lo, __m256 hi) {
+  return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(_mm256_shuffle_ps(lo, hi, 0xDD)), 0xD8));
 }
 
 }  // namespace loupe::cpu

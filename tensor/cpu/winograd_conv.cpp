@@ -30,6 +30,7 @@
 #include "tensor/cpu/gemm.hpp"
 #include "tensor/cpu/host_allocator.hpp"
 #include "tensor/cpu/output_blocks.hpp"
+#include "tensor/cpu/register_transpose.hpp"
 #include "tensor/parallel.hpp"
 
 namespace loupe::cpu::winograd {
@@ -189,9 +190,7 @@ void combine_row(const ConvGeometry& g, const Tiling& t, const float* plane, int
     const float* at = src + (2 * tw - g.pad_w);
     const __m256 a = _mm256_loadu_ps(at), b = _mm256_loadu_ps(at + 8);
     const __m256 a2 = _mm256_loadu_ps(at + 2), b2 = _mm256_loadu_ps(at + 10);
-    auto in_order = [](__m256 v) { return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(v), 0xD8)); };
-    const __m256 d0 = in_order(_mm256_shuffle_ps(a, b, 0x88)), d1 = in_order(_mm256_shuffle_ps(a, b, 0xDD));
-    const __m256 d2 = in_order(_mm256_shuffle_ps(a2, b2, 0x88)), d3 = in_order(_mm256_shuffle_ps(a2, b2, 0xDD));
+    const __m256 d0 = even_floats(a, b), d1 = odd_floats(a, b), d2 = even_floats(a2, b2), d3 = odd_floats(a2, b2);
     _mm256_storeu_ps(c0 + tw, _mm256_sub_ps(d0, d2));
     _mm256_storeu_ps(c1 + tw, _mm256_add_ps(d1, d2));
     _mm256_storeu_ps(c2 + tw, _mm256_sub_ps(d2, d1));

@@ -156,15 +156,19 @@ void channel_affine(const T* x, T* out, const ChannelLayout& l, const std::vecto
   channel_affine_from<T>([&](int64_t plane) { return x + plane * l.s; }, out, l, scale, shift, relu);
 }
 
-// Inference batch norm as x * scale + shift: scale = w / sqrt(var + eps), shift = b - mean scale.
-void inference_affine(const Tensor& running_mean, const Tensor& running_var, const Tensor& weight, const Tensor& bias,
-                      int64_t channels, double eps, std::vector<double>& scale, std::vector<double>& shift) {
-  const std::vector<double> mean = to_vector<double>(running_mean), var = to_vector<double>(running_var);
+// Batch norm as x * scale + shift for per-channel mean and var: rstd = 1 / sqrt(var + eps),
+// scale = w rstd, shift = b - mean scale (weight and bias undefined: 1 and 0).
+void batch_norm_affine(const std::vector<double>& mean, const std::vector<double>& var, const Tensor& weight,
+                       const Tensor& bias, double eps, std::vector<double>& rstd, std::vector<double>& scale,
+                       std::vector<double>& shift) {
+  const int64_t channels = static_cast<int64_t>(mean.size());
   const std::vector<double> w = param_values(weight, channels, 1.0), b = param_values(bias, channels, 0.0);
+  rstd.resize(mean.size());
   scale.resize(mean.size());
   shift.resize(mean.size());
   for (size_t c = 0; c < mean.size(); ++c) {
-    scale[c] = w[c] * (1.0 / std::sqrt(var[c] + eps));
+    rstd[c] = 1.0 / std::sqrt(var[c] + eps);
+    scale[c] = w[c] * rstd[c];
     shift[c] = b[c] - mean[c] * scale[c];
   }
 }
@@ -312,14 +316,8 @@ NormForward batch_norm_forward(const Tensor& x, const Tensor& running_mean, cons
   }
 
   // y = (x - mean) * rstd * w + b = x * scale + shift
-  const std::vector<double> w = param_values(weight, l.c, 1.0);
-  const std::vector<double> b = param_values(bias, l.c, 0.0);
-  std::vector<double> rstd(mean.size()), scale(mean.size()), shift(mean.size());
-  for (size_t c = 0; c < mean.size(); ++c) {
-    rstd[c] = 1.0 / std::sqrt(var[c] + eps);
-    scale[c] = w[c] * rstd[c];
-    shift[c] = b[c] - mean[c] * scale[c];
-  }
+  std::vector<double> rstd, scale, shift;
+  batch_norm_affine(mean, var, weight, bias, eps, rstd, scale, shift);
   Tensor out = Tensor::empty(x.shape(), x.dtype(), x.device());
   dispatch_floating(x.dtype(), "batch_norm", [&](auto tag) {
     using T = typename decltype(tag)::type;
@@ -380,8 +378,9 @@ Tensor batch_norm_relu_of_concat(const std::vector<Tensor>& parts, const Tensor&
   ChannelLayout l;
   l.n = shape[0], l.c = shape[1];
   for (size_t d = 2; d < shape.size(); ++d) l.s *= shape[d];
-  std::vector<double> scale, shift;
-  inference_affine(running_mean, running_var, weight, bias, l.c, eps, scale, shift);
+  std::vector<double> rstd, scale, shift;
+  batch_norm_affine(to_vector<double>(running_mean), to_vector<double>(running_var), weight, bias, eps, rstd, scale,
+                    shift);
   // Channel c of the whole is channel c - first_channel[i] of part i.
   std::vector<Tensor> contiguous_parts;
   std::vector<int64_t> part_of(static_cast<size_t>(l.c)), first_channel;
