@@ -441,9 +441,27 @@ NormGrads batch_norm_backward(const Tensor& g_in, const Tensor& x, const Tensor&
     const T* pg = g.data<T>();
     T* pdx = needs[0] ? grads.x.data<T>() : nullptr;
     const bool fast = cpu::fast::enabled();
+    // In inference the statistics are constants: dx = w rstd g, and the two sums over g are needed
+    // only for the parameters' gradients. Explanations take this path (they ask for dx alone), and
+    // skip reading x and a second pass over g. (x does not enter dx at all here, as in PyTorch:
+    // a NaN or inf in x leaves dx finite.)
+    const bool scale_only = !training && !needs[1] && !needs[2];
     parallel_for(0, l.c, group_grain(l.per_channel()), [&](int64_t lo, int64_t hi) {
       for (int64_t c = lo; c < hi; ++c) {
         const size_t ci = static_cast<size_t>(c);
+        if (scale_only) {
+          if (pdx == nullptr) continue;
+          const double k = w[ci] * rstd[ci];
+          for_each_plane(l, c, [&](int64_t at) {
+            if (fast) {
+              const T kt = static_cast<T>(k);
+              for (int64_t j = 0; j < l.s; ++j) pdx[at + j] = kt * pg[at + j];
+            } else {
+              for (int64_t j = 0; j < l.s; ++j) pdx[at + j] = static_cast<T>(k * static_cast<double>(pg[at + j]));
+            }
+          });
+          continue;
+        }
         double sg = 0.0, sgx = 0.0;
         if (fast) {
           // sum(g * xhat) = rstd * sum(g * (x - mean)), both sums in float64 per plane.

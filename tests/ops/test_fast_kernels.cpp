@@ -391,6 +391,19 @@ TEST_CASE("fast kernels: batch_norm forward, fused relu, and backward") {
         check_close(fg.x, rg.x, tol, tol, "batch_norm_backward dx" + ctx);
         check_close(fg.weight, rg.weight, tol, tol, "batch_norm_backward dweight" + ctx);
         check_close(fg.bias, rg.bias, tol, tol, "batch_norm_backward dbias" + ctx);
+        if (!training) {
+          // dx alone (what explanations ask for) skips the parameter sums: the same bits as
+          // with them, with both kernels, and w rstd g whatever x holds (a NaN in x stays out).
+          auto dx_only = [&](const Tensor& input) {
+            return ops::batch_norm_backward(g, input, f.mean, f.rstd, w, false, {true, false, false}).x;
+          };
+          check_close(dx_only(x), fg.x, 0.0, 0.0, "batch_norm_backward dx only, fast" + ctx);
+          check_close(with_reference([&] { return dx_only(x); }), rg.x, 0.0, 0.0,
+                      "batch_norm_backward dx only, reference" + ctx);
+          Tensor x_nan = ops::clone(x);
+          ops::fill_(ops::narrow(ops::flatten(x_nan), 0, 0, 1), std::numeric_limits<double>::quiet_NaN());
+          check_close(dx_only(x_nan), fg.x, 0.0, 0.0, "batch_norm_backward dx only ignores x" + ctx);
+        }
       }
     }
   }
