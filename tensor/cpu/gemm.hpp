@@ -99,22 +99,6 @@ template <typename T>
 void gemm_produced(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, const GemmPackA<T>* pack_a,
                    MatrixRef<const T> b, const GemmPackB<T>* pack_b, T beta, MatrixRef<T> c);
 
-// A supplied by its producer, likewise: pack(i0, mc, p0, kc, mr, packed) writes rows
-// [i0, i0 + mc) and columns [p0, p0 + kc) of A in slivers of mr rows,
-//   packed[s * mr * kc + p * mr + i] = A(i0 + s * mr + i, p0 + p)   for p < kc, i < mr,
-// with zeros for the rows at or past i0 + mc in the last sliver (a convolution's backward-data
-// reads its weights flipped and transposed this way, without writing them out).
-template <typename T>
-using GemmPackA = std::function<void(int64_t i0, int64_t mc, int64_t p0, int64_t kc, int mr, T* packed)>;
-
-// gemm with A and/or B supplied by a producer (null: the matrix a or b is read); C must have
-// unit column stride. The reference kernel receives produced operands written whole, with
-// one-row (A) and one-column (B) slivers. Results are the same bits as gemm on the matrices the
-// producers describe.
-template <typename T>
-void gemm_produced(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T> a, const GemmPackA<T>* pack_a,
-                   MatrixRef<const T> b, const GemmPackB<T>* pack_b, T beta, MatrixRef<T> c);
-
 // gemm (the selected kernel) with B supplied by pack_b; C must have unit column stride. The
 // reference kernel receives B written whole by pack_b with one-column slivers (column-major).
 // Results are the same bits as gemm on the matrix that pack_b describes.
