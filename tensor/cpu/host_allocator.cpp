@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <string_view>
 
 #include "tensor/error.hpp"
 
@@ -31,6 +32,14 @@ struct Cache {
   std::multimap<size_t, void*> free_blocks;  // capacity -> block
   HostCacheStats stats;
 };
+
+bool advise_huge_pages() {
+  static const bool advise = [] {
+    const char* env = std::getenv("LOUPE_CPU_HUGE_PAGES");
+    return env != nullptr && std::string_view(env) == "1";
+  }();
+  return advise;
+}
 
 Cache& cache() {
   static Cache* instance = new Cache();  // never destroyed: storages may outlive static destructors
@@ -65,7 +74,7 @@ HostBlock host_allocate(size_t nbytes) {
   void* data = std::aligned_alloc(kHugePage, capacity);
   LOUPE_CHECK(data != nullptr, "allocate: out of memory for ", nbytes, " bytes on cpu");
 #if defined(MADV_HUGEPAGE)
-  madvise(data, capacity, MADV_HUGEPAGE);  // a hint: fewer page faults and TLB misses if granted
+  if (advise_huge_pages()) madvise(data, capacity, MADV_HUGEPAGE);  // a hint: fewer faults and TLB misses if granted
 #endif
   return {data, capacity};
 }
