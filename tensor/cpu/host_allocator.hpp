@@ -6,7 +6,7 @@
 // Large blocks are 2 MiB aligned. They are not advised as transparent huge pages unless asked:
 // with the kernel's usual THP setting (defrag on madvise) each advised fault may compact memory
 // first. On a 2-vCPU VM that made the first integrated-gradients call (ResNet18, 50 steps,
-// 1.2 GB of new blocks) take 2.4-3.3 s against 1.1-1.3 s without the advice, for no measurable
+// 1.2 GB of new blocks) take 2.4-4.1 s against 1.1-1.8 s without the advice, for no measurable
 // gain later (interleaved A/B of the benchmark rows: 0.94-1.10x, within the noise).
 //   LOUPE_CPU_CACHE_MB     cap on cached free bytes (default 2048; 0 disables the cache)
 //   LOUPE_CPU_HUGE_PAGES   1: advise large blocks as huge pages (MADV_HUGEPAGE)
