@@ -2,6 +2,8 @@
 // their AVX2 twins in fast_elementwise.cpp.
 #include "tensor/cpu/fast_elementwise_avx512.hpp"
 
+#include "tensor/cpu/erfc_polynomial.hpp"
+
 // GCC 12's _mm512_max_ps, _min_ps, _roundscale_ps and _scalef_ps pass _mm512_undefined_ps() as
 // the masked-off source, which -W(maybe-)uninitialized reports once inlined (a false positive:
 // the mask is all ones). The pragma must be in effect where the intrinsics are defined.
@@ -47,32 +49,21 @@ inline W vexp(W x) {
   return _mm512_scalef_ps(p, n);
 }
 
-// Phi(x) = 1 - erfc(z) / 2 or erfc(z) / 2, z = |x| / sqrt(2), erfc(z) = t exp(-z^2 + P(t)),
-// with the exponent's argument carried in two floats (see the AVX2 vnormal_cdf).
+// Phi(x) = 1 - erfc(z) / 2 or erfc(z) / 2, z = |x| / sqrt(2), erfc(z) / 2 = t Q(t) exp(-z^2),
+// t = 1 / (1 + z / 2) (see the AVX2 vnormal_cdf for the split of z^2 and why exp(-z^2) is taken
+// apart from the polynomial; Q is in erfc_polynomial.hpp).
 inline W vnormal_cdf(W x) {
   const W z = _mm512_abs_ps(_mm512_mul_ps(x, splat(0.70710678118654752f)));
   const W t = _mm512_div_ps(splat(1.0f), _mm512_fmadd_ps(splat(0.5f), z, splat(1.0f)));
-  W p = splat(0.17087277f);
-  p = _mm512_fmadd_ps(p, t, splat(-0.82215223f));
-  p = _mm512_fmadd_ps(p, t, splat(1.48851587f));
-  p = _mm512_fmadd_ps(p, t, splat(-1.13520398f));
-  p = _mm512_fmadd_ps(p, t, splat(0.27886807f));
-  p = _mm512_fmadd_ps(p, t, splat(-0.18628806f));
-  p = _mm512_fmadd_ps(p, t, splat(0.09678418f));
-  p = _mm512_fmadd_ps(p, t, splat(0.37409196f));
-  p = _mm512_fmadd_ps(p, t, splat(1.00002368f));
-  p = _mm512_fmadd_ps(p, t, splat(-1.26551223f));
-  // z^2 = hi + lo exactly; (-hi) + p = sum + err exactly (TwoSum).
+  W q = splat(kHalfErfcxOverT[9]);
+  for (int k = 8; k >= 0; --k) q = _mm512_fmadd_ps(q, t, splat(kHalfErfcxOverT[k]));
   const W hi = _mm512_mul_ps(z, z);
   const W lo = _mm512_fmsub_ps(z, z, hi);
-  const W a = _mm512_sub_ps(_mm512_setzero_ps(), hi);
-  const W sum = _mm512_add_ps(a, p);
-  const W b_virtual = _mm512_sub_ps(sum, a);
-  const W err = _mm512_add_ps(_mm512_sub_ps(a, _mm512_sub_ps(sum, b_virtual)), _mm512_sub_ps(p, b_virtual));
-  const W erfc = _mm512_mul_ps(_mm512_mul_ps(t, vexp(sum)), _mm512_add_ps(splat(1.0f), _mm512_sub_ps(err, lo)));
-  // erfc(z) < 2e-45 beyond z = 10: exactly 0 there (and no inf - inf from the split above).
-  const W half = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(z, splat(10.0f), _CMP_LE_OQ), splat(0.5f), erfc);
-  // NaN: z is NaN, half is 0 and x < 0 is false, so 1 - 0 = 1 and x * 1 keeps the NaN.
+  const W tq = _mm512_mul_ps(_mm512_fnmadd_ps(t, lo, t), q);  // t (1 - lo) Q(t)
+  // erfc(z) < 2e-45 beyond z = 10: exactly 0 there (and no NaN from lo = inf - inf).
+  const W half = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(z, splat(10.0f), _CMP_LE_OQ), tq,
+                                     vexp(_mm512_sub_ps(_mm512_setzero_ps(), hi)));
+  // NaN: half is 0 and x < 0 is false, so 1 - 0 = 1 and x * 1 keeps the NaN.
   const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
   return _mm512_mask_blend_ps(negative, _mm512_sub_ps(splat(1.0f), half), half);
 }

@@ -165,7 +165,7 @@ TEST_CASE("fast kernels: exp into the denormal range and gelu's negative tail, i
     }
     MESSAGE("exp denormal range: " << worst_exp << " ulp; gelu tail: " << worst_gelu << " units");
     CHECK(worst_exp <= 1.0);
-    CHECK(worst_gelu <= 1.5);  // measured 1.23 with both kernels
+    CHECK(worst_gelu <= 1.5);  // measured 1.22 with both kernels
   });
 }
 
