@@ -149,6 +149,43 @@ TEST_CASE("DeepLIFT max-pool rule routes the pooled difference by hand") {
   CHECK(attr[3] == 0.0);
 }
 
+TEST_CASE("DeepLIFT's fused max-pool rule equals the composed rule bit for bit (float32 and float64)") {
+  // ResNet's pooling (3x3, stride 2, padding 1: overlapping windows, so one input position can
+  // collect from several windows). The one-pass rule (autograd/rule_sets.cpp) runs with the fast
+  // kernels on, the composed one with the reference kernels forced. Present: a reference row equal
+  // to its input row (dx = 0 everywhere: the ordinary-gradient fallback), a tiny dx, exact zeros
+  // and ties inside windows (a channel of constant value), both halves winning the maximum.
+  ops::Pool2dParams p;
+  p.kernel = {3, 3};
+  p.stride = {2, 2};
+  p.padding = {1, 1};
+  for (DType dtype : {DType::f32, DType::f64}) {
+    CAPTURE(dtype_name(dtype));
+    Tensor x = random_tensor({6, 3, 9, 10}, dtype, -2.0, 2.0, 31);
+    {
+      NoGradGuard no_grad;
+      ops::copy_(ops::slice(x, 0, 3, 4), ops::slice(x, 0, 0, 1));  // row 3 is row 0's reference: dx = 0
+      ops::copy_(ops::slice(x, 0, 4, 5), ops::add(ops::slice(x, 0, 1, 2), ops::scalar_like(1e-9, x)));  // tiny dx
+      ops::fill_(ops::slice(x, 1, 0, 1), 0.0);    // exact zeros, ties in every window
+      ops::fill_(ops::slice(x, 1, 1, 2), 0.25);   // a constant channel: ties again, nonzero
+    }
+    const Tensor g = random_tensor({6, 3, 5, 5}, dtype, -1.0, 1.0, 32);
+    auto rule_grad = [&] {
+      Tensor leaf = x.detach().set_requires_grad();
+      autograd::RuleScope scope(autograd::deeplift_rescale_rules());
+      return grad({max_pool2d(leaf, p)}, {leaf}, {g})[0];
+    };
+    const Tensor fused = rule_grad();
+    cpu::fast::use_reference_kernels(true);
+    const Tensor composed = rule_grad();
+    cpu::fast::use_reference_kernels(false);
+    CHECK(max_abs_diff(fused, composed) == 0.0);
+    // Not trivially equal: the rescaled multipliers differ from the ordinary routed gradient.
+    Tensor leaf = x.detach().set_requires_grad();
+    CHECK(max_abs_diff(fused, grad({max_pool2d(leaf, p)}, {leaf}, {g})[0]) > 0.1);
+  }
+}
+
 TEST_CASE("DeepLIFT softmax rule: rescale, then subtract the mean") {
   // softmax over 2 logits of one row; score = first probability.
   // x = (1, 0), x' = (0, 0): p(x) = (s, 1-s) with s = sigmoid(1); p(x') = (0.5, 0.5).
