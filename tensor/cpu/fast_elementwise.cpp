@@ -27,6 +27,7 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdlib>
@@ -143,6 +144,58 @@ inline V vnormal_cdf(V x) {
   half = _mm256_andnot_ps(_mm256_cmp_ps(z, splat(10.0f), _CMP_GT_OQ), half);
   const V negative = _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ);
   return _mm256_blendv_ps(_mm256_sub_ps(splat(1.0f), half), half, negative);
+}
+
+// ln(x) for x in (0, 1] (normal, finite; Box-Muller's 1 - u): x = 2^e m with m in
+// [sqrt(1/2), sqrt(2)), ln x = e ln 2 + ln(1 + f), f = m - 1, by Cephes' logf polynomial (ln 2
+// in two parts, as in vexp). About 1 ulp.
+inline V vlog_unit(V x) {
+  const __m256i bits = _mm256_castps_si256(x);
+  __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(127));
+  V m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
+                                            _mm256_set1_epi32(0x3f800000)));  // [1, 2)
+  const V above = _mm256_cmp_ps(m, splat(1.41421356237f), _CMP_GT_OQ);
+  m = _mm256_blendv_ps(m, _mm256_mul_ps(m, splat(0.5f)), above);
+  e = _mm256_sub_epi32(e, _mm256_castps_si256(above));  // a true mask is -1: e + 1 where halved
+  const V ef = _mm256_cvtepi32_ps(e);
+  const V f = _mm256_sub_ps(m, splat(1.0f));
+  const V z = _mm256_mul_ps(f, f);
+  V p = splat(7.0376836292e-2f);
+  p = _mm256_fmadd_ps(p, f, splat(-1.1514610310e-1f));
+  p = _mm256_fmadd_ps(p, f, splat(1.1676998740e-1f));
+  p = _mm256_fmadd_ps(p, f, splat(-1.2420140846e-1f));
+  p = _mm256_fmadd_ps(p, f, splat(1.4249322787e-1f));
+  p = _mm256_fmadd_ps(p, f, splat(-1.6668057665e-1f));
+  p = _mm256_fmadd_ps(p, f, splat(2.0000714765e-1f));
+  p = _mm256_fmadd_ps(p, f, splat(-2.4999993993e-1f));
+  p = _mm256_fmadd_ps(p, f, splat(3.3333331174e-1f));
+  V y = _mm256_mul_ps(_mm256_mul_ps(p, f), z);
+  y = _mm256_fmadd_ps(ef, splat(-2.12194440e-4f), y);
+  y = _mm256_fnmadd_ps(splat(0.5f), z, y);
+  return _mm256_fmadd_ps(ef, splat(0.693359375f), _mm256_add_ps(f, y));
+}
+
+// cos(2 pi u) for u in [0, 1): u = q / 4 + r exactly (q = round(4u), |r| <= 1/8, both exact in
+// float32), so the angle 2 pi r lies in [-pi/4, pi/4], where Cephes' sinf / cosf polynomials
+// hold, and the quarter turns q pick cos, -sin, -cos or sin. About 1 ulp.
+inline V vcos_turns(V u) {
+  const V q = _mm256_round_ps(_mm256_mul_ps(u, splat(4.0f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const V r = _mm256_fnmadd_ps(q, splat(0.25f), u);
+  const V t = _mm256_mul_ps(r, splat(6.28318530718f));
+  const V t2 = _mm256_mul_ps(t, t);
+  V c = _mm256_fmadd_ps(splat(2.443315711809948e-5f), t2, splat(-1.388731625493765e-3f));
+  c = _mm256_fmadd_ps(c, t2, splat(4.166664568298827e-2f));
+  c = _mm256_fmadd_ps(_mm256_mul_ps(c, t2), t2, _mm256_fnmadd_ps(splat(0.5f), t2, splat(1.0f)));
+  V s = _mm256_fmadd_ps(splat(-1.9515295891e-4f), t2, splat(8.3321608736e-3f));
+  s = _mm256_fmadd_ps(s, t2, splat(-1.6666654611e-1f));
+  s = _mm256_fmadd_ps(_mm256_mul_ps(s, t2), t, t);
+  // Quarter turn k = q mod 4: cos, -sin, -cos, sin.
+  const __m256i k = _mm256_and_si256(_mm256_cvtps_epi32(q), _mm256_set1_epi32(3));
+  const V odd = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(k, _mm256_set1_epi32(1)), _mm256_set1_epi32(1)));
+  const V negate = _mm256_castsi256_ps(_mm256_or_si256(_mm256_cmpeq_epi32(k, _mm256_set1_epi32(1)),
+                                                       _mm256_cmpeq_epi32(k, _mm256_set1_epi32(2))));
+  const V v = _mm256_blendv_ps(c, s, odd);
+  return _mm256_xor_ps(v, _mm256_and_ps(negate, splat(-0.0f)));
 }
 
 inline V vgelu_tanh(V x) {
@@ -449,6 +502,22 @@ void normalize_row(const T* x, int64_t k, T mu, T rstd, const T* w, const T* b, 
     for (int64_t j = 0; j < k; ++j) out[j] = std::fma(x[j] - mu, rstd, b[j]);
   } else {
     for (int64_t j = 0; j < k; ++j) out[j] = std::fma(x[j] - mu, rstd * w[j], b[j]);
+  }
+}
+
+void box_muller(const float* u1, const float* u2, int64_t n, float mean, float stddev, float* out) {
+  auto one = [&](V a, V b) {
+    const V radius = _mm256_sqrt_ps(_mm256_mul_ps(splat(-2.0f), vlog_unit(a)));
+    return _mm256_fmadd_ps(splat(stddev), _mm256_mul_ps(radius, vcos_turns(b)), splat(mean));
+  };
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, one(_mm256_loadu_ps(u1 + i), _mm256_loadu_ps(u2 + i)));
+  if (i < n) {  // the tail through a padded vector: the same lane arithmetic as the others
+    alignas(32) float a[8] = {1, 1, 1, 1, 1, 1, 1, 1}, b[8] = {}, o[8];
+    std::copy(u1 + i, u1 + n, a);
+    std::copy(u2 + i, u2 + n, b);
+    _mm256_store_ps(o, one(_mm256_load_ps(a), _mm256_load_ps(b)));
+    std::copy(o, o + (n - i), out + i);
   }
 }
 

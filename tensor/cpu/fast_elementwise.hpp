@@ -53,6 +53,14 @@ void for_chunks(int64_t n, Body&& body) {
 bool unary_f32(ops::UnaryOp op, const float* x, float* out, int64_t n);
 bool has_unary_f32(ops::UnaryOp op);
 
+// Standard normals from uniforms by Box-Muller, in float32, eight lanes at a time:
+//   out[i] = mean + stddev * sqrt(-2 ln u1[i]) cos(2 pi u2[i]),  u1 in (0, 1], u2 in [0, 1)
+// (the formula of normal() in tensor/ops/random_ops.cpp, which computes it in float64 with the C
+// library; here ln and cos are float32 polynomials of a few ulp, several times faster). Every
+// element runs the same vector arithmetic wherever it falls (a short tail is padded), so the
+// values do not depend on how a caller splits the work.
+void box_muller(const float* u1, const float* u2, int64_t n, float mean, float stddev, float* out);
+
 // Sum of n contiguous elements in float64: serial, a fixed vectorised order.
 template <typename T>
 double sum_serial(const T* x, int64_t n);
