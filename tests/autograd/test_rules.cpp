@@ -1,6 +1,8 @@
 // Backward rule sets on small graphs whose answers are worked out by hand in the comments.
 #include <doctest/doctest.h>
 
+#include <functional>
+
 #include "tensor/cpu/fast_elementwise.hpp"
 #include "tests/support.hpp"
 
@@ -27,6 +29,35 @@ Tensor deeplift(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, 
   autograd::RuleScope scope(autograd::deeplift_rescale_rules());
   Tensor g = grad({sum(f(batch))}, {batch})[0];
   return ops::mul(ops::sub(x, reference), ops::select(g, 0, 0));
+}
+
+// A doubled batch of 6 rows (inputs 0-2, references 3-5) for holding DeepLIFT's fused rules to the
+// composed ones: row 3 equals row 0 (dx = 0: the ordinary-gradient fallback), row 4 is row 1 plus
+// 1e-9 (a tiny dx), and channel 0 is exactly zero.
+Tensor doubled_batch_with_edges(const Shape& shape, DType dtype, uint64_t seed) {
+  Tensor x = random_tensor(shape, dtype, -2.0, 2.0, seed);
+  NoGradGuard no_grad;
+  ops::copy_(ops::slice(x, 0, 3, 4), ops::slice(x, 0, 0, 1));
+  ops::copy_(ops::slice(x, 0, 4, 5), ops::add(ops::slice(x, 0, 1, 2), ops::scalar_like(1e-9, x)));
+  ops::fill_(ops::slice(x, 1, 0, 1), 0.0);
+  return x;
+}
+
+// Whether f(leaf) backpropagated from g under the DeepLIFT rules gives the same bits with the fast
+// kernels (the fused rules) as with the reference kernels forced (the composed rules). Returns the
+// fused gradient.
+Tensor fused_rule_matches_composed(const std::function<Tensor(const Tensor&)>& f, const Tensor& x, const Tensor& g) {
+  auto rule_grad = [&] {
+    Tensor leaf = x.detach().set_requires_grad();
+    autograd::RuleScope scope(autograd::deeplift_rescale_rules());
+    return grad({f(leaf)}, {leaf}, {g})[0];
+  };
+  const Tensor fused = rule_grad();
+  cpu::fast::use_reference_kernels(true);
+  const Tensor composed = rule_grad();
+  cpu::fast::use_reference_kernels(false);
+  CHECK(max_abs_diff(fused, composed) == 0.0);
+  return fused;
 }
 }  // namespace
 
@@ -81,29 +112,14 @@ TEST_CASE("DeepLIFT rescale on relu(x1 - x2) by hand") {
 }
 
 TEST_CASE("DeepLIFT's fused ReLU rule equals the composed rule bit for bit (float32 and float64)") {
-  // The one-pass ReLU rule (autograd/rule_sets.cpp) runs with the fast kernels on; the composed
-  // rule (dozen ops) with the reference kernels forced. Equal pre-activations (dx = 0), tiny and
-  // large differences, zeros and both signs are all present.
+  // The one-pass ReLU rule (autograd/rule_sets.cpp) against the composed one (a dozen ops), on
+  // doubled_batch_with_edges: equal pre-activations (dx = 0), tiny and large differences, zeros
+  // and both signs.
   for (DType dtype : {DType::f32, DType::f64}) {
     CAPTURE(dtype_name(dtype));
-    Tensor x = random_tensor({6, 3, 5, 7}, dtype, -2.0, 2.0, 21);
-    {
-      NoGradGuard no_grad;
-      ops::copy_(ops::slice(x, 0, 3, 4), ops::slice(x, 0, 0, 1));  // row 3 is row 0's reference: dx = 0
-      ops::copy_(ops::slice(x, 0, 4, 5), ops::add(ops::slice(x, 0, 1, 2), ops::scalar_like(1e-9, x)));  // tiny dx
-      ops::fill_(ops::slice(x, 1, 0, 1), 0.0);  // exact zeros
-    }
+    const Tensor x = doubled_batch_with_edges({6, 3, 5, 7}, dtype, 21);
     const Tensor g = random_tensor({6, 3, 5, 7}, dtype, -1.0, 1.0, 22);
-    auto rule_grad = [&] {
-      Tensor leaf = x.detach().set_requires_grad();
-      autograd::RuleScope scope(autograd::deeplift_rescale_rules());
-      return grad({relu(leaf)}, {leaf}, {g})[0];
-    };
-    const Tensor fused = rule_grad();
-    cpu::fast::use_reference_kernels(true);
-    const Tensor composed = rule_grad();
-    cpu::fast::use_reference_kernels(false);
-    CHECK(max_abs_diff(fused, composed) == 0.0);
+    fused_rule_matches_composed([](const Tensor& t) { return relu(t); }, x, g);
   }
 }
 
@@ -151,38 +167,25 @@ TEST_CASE("DeepLIFT max-pool rule routes the pooled difference by hand") {
 
 TEST_CASE("DeepLIFT's fused max-pool rule equals the composed rule bit for bit (float32 and float64)") {
   // ResNet's pooling (3x3, stride 2, padding 1: overlapping windows, so one input position can
-  // collect from several windows). The one-pass rule (autograd/rule_sets.cpp) runs with the fast
-  // kernels on, the composed one with the reference kernels forced. Present: a reference row equal
-  // to its input row (dx = 0 everywhere: the ordinary-gradient fallback), a tiny dx, exact zeros
-  // and ties inside windows (a channel of constant value), both halves winning the maximum.
+  // collect from several windows), on doubled_batch_with_edges plus ties inside windows (the zero
+  // channel, and a constant one), with either half winning the maximum.
   ops::Pool2dParams p;
   p.kernel = {3, 3};
   p.stride = {2, 2};
   p.padding = {1, 1};
   for (DType dtype : {DType::f32, DType::f64}) {
     CAPTURE(dtype_name(dtype));
-    Tensor x = random_tensor({6, 3, 9, 10}, dtype, -2.0, 2.0, 31);
+    Tensor x = doubled_batch_with_edges({6, 3, 9, 10}, dtype, 31);
     {
       NoGradGuard no_grad;
-      ops::copy_(ops::slice(x, 0, 3, 4), ops::slice(x, 0, 0, 1));  // row 3 is row 0's reference: dx = 0
-      ops::copy_(ops::slice(x, 0, 4, 5), ops::add(ops::slice(x, 0, 1, 2), ops::scalar_like(1e-9, x)));  // tiny dx
-      ops::fill_(ops::slice(x, 1, 0, 1), 0.0);    // exact zeros, ties in every window
-      ops::fill_(ops::slice(x, 1, 1, 2), 0.25);   // a constant channel: ties again, nonzero
+      ops::fill_(ops::slice(x, 1, 1, 2), 0.25);  // a constant channel: ties inside every window
     }
     const Tensor g = random_tensor({6, 3, 5, 5}, dtype, -1.0, 1.0, 32);
-    auto rule_grad = [&] {
-      Tensor leaf = x.detach().set_requires_grad();
-      autograd::RuleScope scope(autograd::deeplift_rescale_rules());
-      return grad({max_pool2d(leaf, p)}, {leaf}, {g})[0];
-    };
-    const Tensor fused = rule_grad();
-    cpu::fast::use_reference_kernels(true);
-    const Tensor composed = rule_grad();
-    cpu::fast::use_reference_kernels(false);
-    CHECK(max_abs_diff(fused, composed) == 0.0);
+    auto pool = [&](const Tensor& t) { return max_pool2d(t, p); };
+    const Tensor fused = fused_rule_matches_composed(pool, x, g);
     // Not trivially equal: the rescaled multipliers differ from the ordinary routed gradient.
     Tensor leaf = x.detach().set_requires_grad();
-    CHECK(max_abs_diff(fused, grad({max_pool2d(leaf, p)}, {leaf}, {g})[0]) > 0.1);
+    CHECK(max_abs_diff(fused, grad({pool(leaf)}, {leaf}, {g})[0]) > 0.1);
   }
 }
 
