@@ -58,9 +58,11 @@ void gemm_reference(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T>
   parallel_for(0, m, std::max<int64_t>(1, 65536 / std::max<int64_t>(1, n * k)), [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
       for (int64_t j = 0; j < n; ++j) {
-        T acc = 0;
+        // float dot products accumulate in double (see gemm.hpp), rounded to float once at the end.
+        using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
+        Acc acc = 0;
         for (int64_t p = 0; p < k; ++p) {
-          const T x = a.data[i * a.row_stride + p * a.col_stride], y = b.data[p * b.row_stride + j * b.col_stride];
+          const Acc x = a.data[i * a.row_stride + p * a.col_stride], y = b.data[p * b.row_stride + j * b.col_stride];
           if constexpr (std::is_floating_point_v<T>) {
             acc = std::fma(x, y, acc);
           } else {
@@ -68,7 +70,7 @@ void gemm_reference(int64_t m, int64_t n, int64_t k, T alpha, MatrixRef<const T>
           }
         }
         T& dst = c.data[i * c.row_stride + j * c.col_stride];
-        dst = beta == T(0) ? alpha * acc : alpha * acc + beta * dst;
+        dst = static_cast<T>(beta == T(0) ? Acc(alpha) * acc : Acc(alpha) * acc + Acc(beta) * Acc(dst));
       }
     }
   });

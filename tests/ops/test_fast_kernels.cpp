@@ -12,6 +12,7 @@
 #include "tensor/cpu/depthwise_conv.hpp"
 #include "tensor/cpu/fast_conv.hpp"
 #include "tensor/cpu/fast_elementwise.hpp"
+#include "tensor/cpu/gemm.hpp"
 #include "tensor/cpu/winograd_conv.hpp"
 #include "tensor/ops.hpp"
 #include "tensor/parallel.hpp"
@@ -644,7 +645,10 @@ TEST_CASE("fast kernels: Winograd's rounding error stays within twice the direct
     const auto direct = values(with_reference([&] { return ops::conv2d(x, w, Tensor(), p); }));
     const double winograd_error = relative_rms_error(winograd, exact), direct_error = relative_rms_error(direct, exact);
     INFO(channels, " channels ", side, "x", side, ": winograd ", winograd_error, ", direct ", direct_error);
-    CHECK(winograd_error < 2.0 * direct_error);
+    // With LOUPE_GEMM_KERNEL=reference the direct convolution's GEMM sums in double (gemm.hpp):
+    // no float sum to compare with, only the absolute bound.
+    const bool float_direct = cpu::gemm_selected_kernel() != cpu::GemmKernel::reference;
+    if (float_direct) CHECK(winograd_error < 2.0 * direct_error);
     CHECK(winograd_error < 1e-6);
 
     // The weight gradient (F(3x3, 2x2)): a sum over all side^2 outputs per weight.
@@ -657,7 +661,7 @@ TEST_CASE("fast kernels: Winograd's rounding error stays within twice the direct
     const double winograd_w_error = relative_rms_error(winograd_w, exact_w);
     const double direct_w_error = relative_rms_error(direct_w, exact_w);
     INFO("weight gradient: winograd ", winograd_w_error, ", direct ", direct_w_error);
-    CHECK(winograd_w_error < 2.0 * direct_w_error);
+    if (float_direct) CHECK(winograd_w_error < 2.0 * direct_w_error);
     CHECK(winograd_w_error < 1e-6);
   }
 }
