@@ -221,6 +221,20 @@ TEST_CASE("gemm: every kernel matches the reference at odd sizes, strides, alpha
   }
 }
 
+TEST_CASE("gemm_reference: float dot products are summed in double and rounded once") {
+  // 1 + 10000 x 1e-8: a float running sum never leaves 1 (each 1e-8 is under half an ulp of 1),
+  // the exact sum is 1.0001. The oracle must get the latter (gemm.hpp: it sums float in double).
+  const int64_t k = 10001;
+  std::vector<float> a(static_cast<size_t>(k), 1e-8f), b(static_cast<size_t>(k), 1.0f);
+  a[0] = 1.0f;
+  double exact = 0;
+  for (int64_t p = 0; p < k; ++p) exact += double(a[size_t(p)]) * double(b[size_t(p)]);
+  float c = -1.0f;
+  cpu::gemm_reference<float>(1, 1, k, 1.0f, {a.data(), k, 1}, {b.data(), 1, 1}, 0.0f, {&c, 1, 1});
+  CHECK(c == static_cast<float>(exact));
+  CHECK(c > 1.00009f);
+}
+
 TEST_CASE("gemm: every AVX-512 tuning candidate matches the reference") {
   // The tiles and prefetch distances benchmarks/gemm_tune.cpp times, including the ones no CPU
   // selects by default: each must be exact before its speed means anything.
