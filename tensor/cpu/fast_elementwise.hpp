@@ -52,6 +52,10 @@ void for_chunks(int64_t n, Body&& body) {
 // any other op.
 bool unary_f32(ops::UnaryOp op, const float* x, float* out, int64_t n);
 bool has_unary_f32(ops::UnaryOp op);
+// out[i] = g[i] * op'(x[i]) over n contiguous float32 elements, for the ops with a vectorised
+// float32 derivative: gelu_erf (Phi(x) + x phi(x), from the forward kernel's Phi and its
+// exp(-x^2 / 2), 8 lanes). Returns false (writing nothing) for any other op.
+bool unary_backward_f32(ops::UnaryOp op, const float* x, const float* g, float* out, int64_t n);
 
 // Standard normals from uniforms by Box-Muller, in float32, eight lanes at a time:
 //   out[i] = mean + stddev * sqrt(-2 ln u1[i]) cos(2 pi u2[i]),  u1 in (0, 1], u2 in [0, 1)

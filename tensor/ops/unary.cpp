@@ -213,6 +213,9 @@ Tensor unary_backward(UnaryOp op, const Tensor& x, const Tensor& y, const Tensor
       using T = typename decltype(tag)::type;
       auto dt = [&](T xv, T yv, T gv) { return static_cast<T>(d(xv, yv, gv)); };
       if (cpu::fast::enabled() && xs.is_contiguous() && ys.is_contiguous() && g.is_contiguous()) {
+        if constexpr (std::is_same_v<T, float>) {
+          if (cpu::fast::unary_backward_f32(op, xs.data<float>(), g.data<float>(), out.data<float>(), g.numel())) return;
+        }
         const T* px = xs.data<T>();
         const T* py = ys.data<T>();
         const T* pg = g.data<T>();
