@@ -129,6 +129,9 @@ def memory_cases(bench):
     bench.run(f"add {count}", "elementwise", flat, lambda c: torch.add(c["a"], c["b"]), bytes=3 * fbytes, setup=setup)
     bench.run(f"mul {count}", "elementwise", flat, lambda c: torch.mul(c["a"], c["b"]), bytes=3 * fbytes, setup=setup)
     bench.run(f"gelu {count}", "elementwise", flat, lambda c: F.gelu(c["a"]), bytes=2 * fbytes, setup=setup)
+    # The input gradient kernel autograd calls for F.gelu (output gradient b, input a).
+    bench.run(f"gelu backward {count}", "elementwise", flat, lambda c: torch.ops.aten.gelu_backward(c["b"], c["a"]),
+              bytes=3 * fbytes, setup=setup)
     bench.run(f"softmax {count} rows of 1024", "elementwise", shape_str((n // row_length, row_length)),
               lambda c: torch.softmax(c["rows"], -1), bytes=2 * fbytes, setup=setup)
 
