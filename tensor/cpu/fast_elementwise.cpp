@@ -17,8 +17,8 @@
 //   gelu     x * Phi(x); Phi from erfc(z) / 2 = t Q(t) exp(-z^2) (Q fitted to 1.4e-7 relative,
 //            erfc_polynomial.hpp), z^2 carried in two floats so large |x| keep their accuracy:
 //            <= 5 ulp (the float32 rounding of x / sqrt(2), shared with the reference, aside).
-//   gelu'     Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) from the same exp(-z^2) as Phi
-//            (8 lanes only): <= 2.5 units of (x^2 + 8) 2^-24 (Phi + |x phi|).
+//   gelu'     Phi(x) + x phi(x), phi(x) = exp(-x^2 / 2) / sqrt(2 pi) from the same exp(-z^2) as Phi:
+//            <= 2.5 units of (x^2 + 8) 2^-24 (Phi + |x phi|).
 //   gelu_tanh = x * sigmoid(2u), the same function as 0.5 x (1 + tanh(u)) without its cancellation.
 //   silu     x * sigmoid(x).
 #include "tensor/cpu/fast_elementwise.hpp"
@@ -306,6 +306,12 @@ bool has_unary_f32(ops::UnaryOp op) {
 
 bool unary_backward_f32(ops::UnaryOp op, const float* x, const float* g, float* out, int64_t n) {
   if (op != UnaryOp::gelu_erf) return false;
+  if (use_avx512()) {
+    for_chunks(n, [&](int64_t begin, int64_t end) {
+      avx512::gelu_erf_backward(x + begin, g + begin, out + begin, end - begin);
+    });
+    return true;
+  }
   // d/dx x Phi(x) = Phi(x) + x phi(x).
   map2_f32(x, g, out, n, [](V xv, V gv) {
     V pdf;

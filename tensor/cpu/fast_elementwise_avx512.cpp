@@ -52,7 +52,9 @@ inline W vexp(W x) {
 // Phi(x) = 1 - erfc(z) / 2 or erfc(z) / 2, z = |x| / sqrt(2), erfc(z) / 2 = t Q(t) exp(-z^2),
 // t = 1 / (1 + z / 2) (see the AVX2 vnormal_cdf for the split of z^2 and why exp(-z^2) is taken
 // apart from the polynomial; Q is in erfc_polynomial.hpp).
-inline W vnormal_cdf(W x) {
+// With kWithPdf, also *pdf = phi(x) = exp(-x^2 / 2) / sqrt(2 pi) from the same exp(-z^2).
+template <bool kWithPdf>
+inline W vnormal(W x, W* pdf) {
   const W z = _mm512_abs_ps(_mm512_mul_ps(x, splat(0.70710678118654752f)));
   const W t = _mm512_div_ps(splat(1.0f), _mm512_fmadd_ps(splat(0.5f), z, splat(1.0f)));
   W q = splat(kHalfErfcxOverT[9]);
@@ -60,13 +62,19 @@ inline W vnormal_cdf(W x) {
   const W hi = _mm512_mul_ps(z, z);
   const W lo = _mm512_fmsub_ps(z, z, hi);
   const W tq = _mm512_mul_ps(_mm512_fnmadd_ps(t, lo, t), q);  // t (1 - lo) Q(t)
+  const W e = vexp(_mm512_sub_ps(_mm512_setzero_ps(), hi));
   // erfc(z) < 2e-45 beyond z = 10: exactly 0 there (and no NaN from lo = inf - inf).
-  const W half = _mm512_maskz_mul_ps(_mm512_cmp_ps_mask(z, splat(10.0f), _CMP_LE_OQ), tq,
-                                     vexp(_mm512_sub_ps(_mm512_setzero_ps(), hi)));
+  const __mmask16 inside = _mm512_cmp_ps_mask(z, splat(10.0f), _CMP_LE_OQ);
+  const W half = _mm512_maskz_mul_ps(inside, tq, e);
+  if constexpr (kWithPdf) {
+    *pdf = _mm512_maskz_mul_ps(inside, _mm512_fnmadd_ps(e, lo, e), splat(0.39894228040143268f));
+  }
   // NaN: half is 0 and x < 0 is false, so 1 - 0 = 1 and x * 1 keeps the NaN.
   const __mmask16 negative = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
   return _mm512_mask_blend_ps(negative, _mm512_sub_ps(splat(1.0f), half), half);
 }
+
+inline W vnormal_cdf(W x) { return vnormal<false>(x, nullptr); }
 
 // Applies f to n floats, 16 at a time, the last partial vector through masked loads and stores.
 template <typename F>
@@ -109,6 +117,20 @@ void gelu_erf(const float* x, float* out, int64_t n) {
 }
 
 void exp(const float* x, float* out, int64_t n) { map(x, out, n, [](W v) { return vexp(v); }); }
+
+void gelu_erf_backward(const float* x, const float* g, float* out, int64_t n) {
+  auto grad = [](W xv, W gv) {
+    W pdf;
+    const W cdf = vnormal<true>(xv, &pdf);
+    return _mm512_mul_ps(gv, _mm512_fmadd_ps(xv, pdf, cdf));  // g (Phi + x phi)
+  };
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(out + i, grad(_mm512_loadu_ps(x + i), _mm512_loadu_ps(g + i)));
+  if (i < n) {
+    const __mmask16 m = first_lanes(n - i);
+    _mm512_mask_storeu_ps(out + i, m, grad(_mm512_maskz_loadu_ps(m, x + i), _mm512_maskz_loadu_ps(m, g + i)));
+  }
+}
 
 void softmax_row(const float* px, int64_t k, bool log, float* po) {
   const float ninf = -std::numeric_limits<float>::infinity();

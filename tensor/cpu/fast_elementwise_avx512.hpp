@@ -17,6 +17,8 @@ namespace loupe::cpu::fast::avx512 {
 
 // out[i] = x[i] * Phi(x[i]) (gelu, erf form) for i < n.
 void gelu_erf(const float* x, float* out, int64_t n);
+// out[i] = g[i] * (Phi(x[i]) + x[i] phi(x[i])) (gelu's derivative) for i < n.
+void gelu_erf_backward(const float* x, const float* g, float* out, int64_t n);
 // out[i] = exp(x[i]) for i < n.
 void exp(const float* x, float* out, int64_t n);
 // softmax (or log_softmax) of one row of k floats that fits in the L2 cache; the semantics of
