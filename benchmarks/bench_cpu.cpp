@@ -357,6 +357,9 @@ void memory_cases(Bench& bench) {
   // gelu's input gradient for an output gradient b: reads x and g, writes the result.
   add_case("gelu backward " + count, "elementwise", 3 * fbytes,
            [&] { Tensor out = ops::unary_backward(ops::UnaryOp::gelu_erf, a, a, b); });
+  // silu's input gradient (SwiGLU's gate), likewise.
+  add_case("silu backward " + count, "elementwise", 3 * fbytes,
+           [&] { Tensor out = ops::unary_backward(ops::UnaryOp::silu, a, a, b); });
   add_case("softmax " + count + " rows of 1024", "elementwise", 2 * fbytes,
            [&] { Tensor out = ops::softmax(rows, -1); }, false, loupe::shape_str({n / row_length, row_length}));
 }

@@ -132,6 +132,8 @@ def memory_cases(bench):
     # The input gradient kernel autograd calls for F.gelu (output gradient b, input a).
     bench.run(f"gelu backward {count}", "elementwise", flat, lambda c: torch.ops.aten.gelu_backward(c["b"], c["a"]),
               bytes=3 * fbytes, setup=setup)
+    bench.run(f"silu backward {count}", "elementwise", flat, lambda c: torch.ops.aten.silu_backward(c["b"], c["a"]),
+              bytes=3 * fbytes, setup=setup)
     bench.run(f"softmax {count} rows of 1024", "elementwise", shape_str((n // row_length, row_length)),
               lambda c: torch.softmax(c["rows"], -1), bytes=2 * fbytes, setup=setup)
 

@@ -54,8 +54,8 @@ bool unary_f32(ops::UnaryOp op, const float* x, float* out, int64_t n);
 bool has_unary_f32(ops::UnaryOp op);
 // out[i] = g[i] * op'(x[i]) over n contiguous float32 elements, for the ops with a vectorised
 // float32 derivative: gelu_erf (Phi(x) + x phi(x), from the forward kernel's Phi and its
-// exp(-x^2 / 2); 16 lanes where the CPU has AVX-512). Returns false (writing nothing) for any
-// other op.
+// exp(-x^2 / 2); 16 lanes where the CPU has AVX-512) and silu (s (1 + x (1 - s)), s the sigmoid
+// kernel's; 8 lanes). Returns false (writing nothing) for any other op.
 bool unary_backward_f32(ops::UnaryOp op, const float* x, const float* g, float* out, int64_t n);
 
 // Standard normals from uniforms by Box-Muller, in float32, eight lanes at a time:
